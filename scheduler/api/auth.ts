@@ -1,0 +1,42 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken } from '../auth/secrets.js';
+import type { Sql } from '../database/connect.js';
+import { type Submitter, authenticateToken } from '../store/queries/submitters.js';
+import { sendError } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    submitter?: Submitter;
+  }
+}
+
+/** preHandler for submitter routes: no valid bearer token, no access. */
+export function requireSubmitter(sql: Sql) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const token = bearerToken(request.headers.authorization);
+    if (!token) {
+      return sendError(reply, 401, 'missing bearer token: send Authorization: Bearer <token>', [
+        { field: 'header.authorization', message: 'required' },
+      ]);
+    }
+    const submitter = await authenticateToken(sql, token);
+    if (!submitter) {
+      return sendError(reply, 401, 'unknown or revoked token', [{ field: 'header.authorization', message: 'not a valid token' }]);
+    }
+    request.submitter = submitter;
+  };
+}
+
+export function mayUseLane(submitter: Submitter, lane: string): boolean {
+  return submitter.lanes.includes('*') || submitter.lanes.includes(lane);
+}
+
+export function isAdmin(submitter: Submitter): boolean {
+  return submitter.roles.includes('admin');
+}
+
+/** The submitter set by requireSubmitter; a route without that preHandler is a programming error. */
+export function submitterOf(request: FastifyRequest): Submitter {
+  if (!request.submitter) throw new Error('route is missing the requireSubmitter preHandler');
+  return request.submitter;
+}

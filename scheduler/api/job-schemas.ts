@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { attemptStates, jobStates } from '../job-states.js';
+
+const relativePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), {
+    message: 'must be a relative path inside the source, without ".."',
+  });
+
+/** The submission body; prover and lane are checked against the configured names. */
+export function submitJobBody(provers: readonly string[], lanes: readonly string[]) {
+  return z.strictObject({
+    source: z.strictObject({
+      url: z.string().min(1).max(2048).describe('Git repository URL of the untrusted source'),
+      commit: z.string().regex(/^[0-9a-f]{40}$/, 'must be 40 lowercase hex characters (a full commit SHA)'),
+      subdirectory: relativePath.optional().describe('Directory inside the repository to verify in'),
+    }),
+    prover: z.enum(provers as [string, ...string[]]).describe('Prover profile name'),
+    targets: z.array(relativePath).min(1).max(1000).describe('Files to check, relative to the subdirectory'),
+    lane: z.enum(lanes as [string, ...string[]]),
+    priority: z.number().int().min(-1000).max(1000).default(0),
+    labels: z
+      .record(
+        z.string().regex(/^[a-zA-Z0-9][-a-zA-Z0-9_./]{0,62}$/, 'label keys are 1-63 of [a-zA-Z0-9-_./]'),
+        z.string().max(256),
+      )
+      .refine((labels) => Object.keys(labels).length <= 32, 'at most 32 labels')
+      .default({}),
+    idempotencyKey: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('Retries with the same key and body return the same job; another body under the key is a 409'),
+  });
+}
+export type SubmitJobBody = z.infer<ReturnType<typeof submitJobBody>>;
+
+export const AttemptViewSchema = z.object({
+  attemptNo: z.number().int(),
+  name: z.string(),
+  state: z.enum(attemptStates),
+  stateReason: z.string(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  deadlineAt: z.string(),
+  finishedAt: z.string().nullable(),
+  observedExitCode: z.number().int().nullable(),
+  observedImageDigest: z.string().nullable(),
+});
+
+export const JobViewSchema = z.object({
+  id: z.uuid(),
+  state: z.enum(jobStates),
+  stateReason: z.string(),
+  submitter: z.string(),
+  source: z.object({ url: z.string(), commit: z.string(), subdirectory: z.string().nullable() }),
+  prover: z.string(),
+  targets: z.array(z.string()),
+  lane: z.string(),
+  priority: z.number().int(),
+  labels: z.record(z.string(), z.string()),
+  idempotencyKey: z.string().nullable(),
+  attemptsMade: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  attempts: z.array(AttemptViewSchema).optional(),
+});
+export type JobView = z.infer<typeof JobViewSchema>;
+
+const commaList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).filter(Boolean));
+
+export const ListJobsQuery = z.strictObject({
+  state: commaList.pipe(z.array(z.enum(jobStates))).optional().describe('Comma-separated states'),
+  lane: z.string().max(64).optional(),
+  prover: z.string().max(64).optional(),
+  label: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^[^=]+=.*$/, 'must be key=value')).max(32))
+    .optional()
+    .describe('key=value; repeat for several'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, 'not a cursor returned by this API')
+    .optional(),
+});
+
+export const JobListSchema = z.object({ jobs: z.array(JobViewSchema), nextCursor: z.string().nullable() });
+
+export const EventViewSchema = z.object({
+  attemptNo: z.number().int().nullable(),
+  at: z.string(),
+  actor: z.string(),
+  from: z.string().nullable(),
+  to: z.string(),
+  reason: z.string(),
+});
+
+export const JobIdParams = z.strictObject({ id: z.uuid('must be a job id (uuid)') });
+
+export function encodeCursor(seq: number): string {
+  return Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | undefined {
+  const match = Buffer.from(cursor, 'base64url').toString('utf8').match(/^seq:(\d{1,15})$/);
+  return match ? Number(match[1]) : undefined;
+}

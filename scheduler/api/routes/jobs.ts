@@ -1,0 +1,232 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { canonicalJson, sha256 } from '../../canonical-json.js';
+import type { Config } from '../../config.js';
+import type { Sql } from '../../database/connect.js';
+import type { Metrics } from '../../metrics.js';
+import { cancelJob } from '../../store/queries/cancel-job.js';
+import { getAttempts, getEvents, getJob } from '../../store/queries/get-job.js';
+import { listJobs } from '../../store/queries/list-jobs.js';
+import { getEvidence } from '../../store/queries/store-evidence.js';
+import { submitJob } from '../../store/queries/submit-job.js';
+import type { JobRow } from '../../store/rows.js';
+import type { Substrate } from '../../substrate/substrate.js';
+import { isAdmin, mayUseLane, requireSubmitter, submitterOf } from '../auth.js';
+import { ErrorBodySchema, sendError } from '../errors.js';
+import {
+  EventViewSchema,
+  JobIdParams,
+  JobListSchema,
+  JobViewSchema,
+  ListJobsQuery,
+  decodeCursor,
+  encodeCursor,
+  submitJobBody,
+} from '../job-schemas.js';
+import { toEventView, toJobView } from '../views.js';
+
+export interface JobRoutesDeps {
+  sql: Sql;
+  config: Config;
+  metrics: Metrics;
+  substrate?: Substrate;
+}
+
+const security = [{ bearer: [] }];
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema };
+
+export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql, config, metrics, substrate }) => {
+  app.addHook('preHandler', requireSubmitter(sql));
+  const body = submitJobBody(
+    config.provers.map((p) => p.name),
+    config.lanes.map((l) => l.name),
+  );
+
+  /** A job the caller may see: its own, or any for an admin. Others answer 404, not 403. */
+  const visibleJob = async (id: string, submitter: ReturnType<typeof submitterOf>): Promise<JobRow | undefined> => {
+    const job = await getJob(sql, id);
+    return job && (isAdmin(submitter) || job.submitterId === submitter.id) ? job : undefined;
+  };
+
+  app.post(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'Submit a verification job',
+        tags: ['jobs'],
+        security,
+        body,
+        response: { 200: JobViewSchema, 201: JobViewSchema, ...errors, 409: ErrorBodySchema, 413: ErrorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const submitter = submitterOf(request);
+      const input = request.body;
+      if (!mayUseLane(submitter, input.lane)) {
+        const allowed = submitter.lanes.join(', ') || 'none';
+        return sendError(reply, 403, `submitter ${submitter.id} may not use lane ${input.lane}; allowed lanes: ${allowed}`, [
+          { field: 'lane', message: `not allowed for this token (allowed: ${allowed})` },
+        ]);
+      }
+      const { idempotencyKey, ...request_ } = input;
+      const result = await submitJob(sql, {
+        submitterId: submitter.id,
+        sourceUrl: input.source.url,
+        commitSha: input.source.commit,
+        subdirectory: input.source.subdirectory ?? null,
+        prover: input.prover,
+        targets: input.targets,
+        lane: input.lane,
+        priority: input.priority,
+        labels: input.labels,
+        idempotencyKey: idempotencyKey ?? null,
+        requestHash: sha256(canonicalJson(request_)),
+      });
+      switch (result.outcome) {
+        case 'created':
+          metrics.submitted.inc({ lane: input.lane, prover: input.prover });
+          request.log.info({ jobId: result.job.id, lane: input.lane, prover: input.prover }, 'job submitted');
+          return reply.code(201).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
+        case 'existing':
+          return reply.code(200).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
+        case 'conflict':
+          return sendError(
+            reply,
+            409,
+            `idempotency key ${idempotencyKey} was used for job ${result.job.id} with a different request`,
+            [{ field: 'idempotencyKey', message: 'already used with a different request' }],
+          );
+      }
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id',
+    {
+      schema: { summary: 'Get a job with its attempts', tags: ['jobs'], security, params: JobIdParams, response: { 200: JobViewSchema, ...errors } },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(request.params.id, submitterOf(request));
+      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+      return toJobView(job, await getAttempts(sql, job.id));
+    },
+  );
+
+  app.get(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'List jobs, newest first',
+        tags: ['jobs'],
+        security,
+        querystring: ListJobsQuery,
+        response: { 200: JobListSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const submitter = submitterOf(request);
+      const query = request.query;
+      const beforeSeq = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      if (query.cursor !== undefined && beforeSeq === undefined) {
+        return sendError(reply, 400, 'cursor is not one this API returned', [{ field: 'querystring.cursor', message: 'invalid cursor' }]);
+      }
+      const labels = Object.fromEntries(
+        (query.label ?? []).map((pair) => {
+          const at = pair.indexOf('=');
+          return [pair.slice(0, at), pair.slice(at + 1)];
+        }),
+      );
+      const page = await listJobs(sql, {
+        states: query.state,
+        lane: query.lane,
+        prover: query.prover,
+        labels,
+        submitterId: isAdmin(submitter) ? undefined : submitter.id,
+        beforeSeq,
+        limit: query.limit,
+      });
+      return {
+        jobs: page.jobs.map((job) => toJobView(job)),
+        nextCursor: page.nextSeq === undefined ? null : encodeCursor(page.nextSeq),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/jobs/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a job; an attempt in flight is stopped',
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
+        response: { 200: JobViewSchema, ...errors, 409: ErrorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const submitter = submitterOf(request);
+      const job = await visibleJob(request.params.id, submitter);
+      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+      const reason = `cancelled by ${submitter.id}${request.body?.reason ? `: ${request.body.reason}` : ''}`;
+      const result = await cancelJob(sql, job.id, submitter.id, reason);
+      if (result.outcome === 'not_found') return sendError(reply, 404, `no job ${job.id}`);
+      if (result.outcome === 'final') {
+        return sendError(reply, 409, `job ${job.id} already ended in state ${result.job.state}`);
+      }
+      if (result.stopAttempt && substrate) {
+        // Best effort: should this fail, the reaper deletes the orphan on its next sweep.
+        await substrate.stop(result.stopAttempt).catch((error: unknown) => {
+          request.log.warn({ err: error, jobId: job.id, name: result.stopAttempt }, 'stopping the cancelled attempt failed; the reaper will retry');
+        });
+      }
+      return toJobView(result.job, await getAttempts(sql, job.id));
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/evidence',
+    {
+      schema: {
+        summary: 'Evidence uploaded for each attempt of a job',
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        response: {
+          200: z.object({
+            jobId: z.uuid(),
+            evidence: z.array(z.object({ attemptNo: z.number().int(), digest: z.string(), receivedAt: z.string(), body: z.unknown() })),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(request.params.id, submitterOf(request));
+      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+      const records = await getEvidence(sql, job.id);
+      return {
+        jobId: job.id,
+        evidence: records.map((r) => ({ attemptNo: r.attemptNo, digest: r.digest, receivedAt: r.receivedAt.toISOString(), body: r.body })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/events',
+    {
+      schema: {
+        summary: 'Every state change of a job and its attempts: who, when, from, to, why',
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        response: { 200: z.object({ jobId: z.uuid(), events: z.array(EventViewSchema) }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(request.params.id, submitterOf(request));
+      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+      return { jobId: job.id, events: (await getEvents(sql, job.id)).map(toEventView) };
+    },
+  );
+};

@@ -1,0 +1,110 @@
+import { mkdir } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildServer } from './api/server.js';
+import { adminTokenBanner, bootstrapAdminToken } from './auth/bootstrap-admin.js';
+import type { Config } from './config.js';
+import { type Sql, connect } from './database/connect.js';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded.js';
+import { migrate, readMigrations } from './database/migrate.js';
+import type { ReplicaContext } from './dispatch/context.js';
+import { createLogger } from './log.js';
+import { type Metrics, createMetrics } from './metrics.js';
+import { Replica, newHolderId } from './replica.js';
+import type { Substrate } from './substrate/substrate.js';
+
+export interface StartOptions {
+  log?: Logger;
+  /** Overrides the configured substrate (tests pass a fake of the cluster here). */
+  substrate?: Substrate;
+  /** Where admin token banners go; stdout by default. */
+  print?: (text: string) => void;
+}
+
+export interface Proofpod {
+  url: string;
+  sql: Sql;
+  config: Config;
+  server: FastifyInstance;
+  metrics: Metrics;
+  replica?: Replica;
+  holder: string;
+  /** Set on the start that minted it. */
+  adminToken?: string;
+  /** Graceful: loops stop, leases are handed back, connections close, the embedded Postgres stops. */
+  stop(): Promise<void>;
+  /** Abrupt: loops stop mid-work and nothing is released, as when the process is killed. */
+  crash(): Promise<void>;
+}
+
+export async function startProofpod(config: Config, options: StartOptions = {}): Promise<Proofpod> {
+  const log = options.log ?? createLogger(config.logLevel);
+  await mkdir(config.home, { recursive: true, mode: 0o711 });
+  let embedded: EmbeddedDatabase | undefined;
+  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.home, log);
+  const databaseUrl = config.databaseUrl ?? embedded!.url;
+  const sql = connect(databaseUrl);
+  const cleanup: (() => Promise<void>)[] = [() => sql.end({ timeout: 5 }), async () => embedded?.stop()];
+  try {
+    const migrations = await readMigrations();
+    await migrate(sql, log.child({ component: 'migrate' }), migrations);
+    const latestMigration = Math.max(0, ...migrations.map((m) => m.version));
+    const metrics = createMetrics(sql);
+    const substrate = options.substrate;
+    const server = await buildServer({ sql, config, metrics, log, substrate, latestMigration });
+    await server.listen({ host: config.host, port: config.port });
+    cleanup.unshift(() => server.close());
+    const address = server.server.address();
+    if (!address || typeof address === 'string') throw new Error('the API server is not listening on TCP');
+    const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+    let adminToken: string | undefined;
+    if (config.bootstrapAdminToken ?? !config.databaseUrl) {
+      adminToken = await bootstrapAdminToken(sql, config.home);
+      if (adminToken) (options.print ?? ((t) => process.stdout.write(t)))(adminTokenBanner(adminToken, url, config.home));
+    }
+
+    const holder = newHolderId();
+    let replica: Replica | undefined;
+    if (substrate) {
+      const ctx: ReplicaContext = {
+        sql,
+        holder,
+        log: log.child({ holder }),
+        substrate,
+        config,
+        metrics,
+        lanes: new Map(config.lanes.map((lane) => [lane.name, lane])),
+        uploadBaseUrl: config.publicUrl?.replace(/\/$/, '') ?? url,
+      };
+      replica = new Replica(ctx);
+      await replica.start();
+      cleanup.unshift(() => replica!.stop());
+    } else {
+      log.warn('no substrate configured: jobs are accepted and stay queued until a substrate runs them');
+    }
+    log.info({ url, substrate: substrate?.kind ?? 'none' }, 'proofpod listening');
+
+    const runAll = async (steps: (() => Promise<void>)[]) => {
+      for (const step of steps) await step().catch((error: unknown) => log.error({ err: error }, 'shutdown step failed'));
+    };
+    return {
+      url,
+      sql,
+      config,
+      server,
+      metrics,
+      replica,
+      holder,
+      adminToken,
+      stop: () => runAll(cleanup),
+      crash: async () => {
+        replica?.abandon();
+        await runAll([() => server.close(), () => sql.end({ timeout: 0 }), async () => embedded?.stop()]);
+      },
+    };
+  } catch (error) {
+    for (const step of cleanup) await step().catch(() => {});
+    throw error;
+  }
+}

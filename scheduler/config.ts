@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, coerceError } from './errors.js';
+import { LaneSchema, defaultLanes } from './lanes.js';
+import { ProverProfileSchema, defaultProverProfiles } from './prover-profiles.js';
+
+const positiveSeconds = z.number().positive().max(24 * 3600);
+
+export const ConfigSchema = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Where the embedded Postgres, the admin token and local state live. */
+    home: z.string().min(1).default('./.proofpod'),
+    /** An external Postgres; without it proofpod runs an embedded one under `home`. */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    /** The base URL task pods use to reach this scheduler (evidence uploads). */
+    publicUrl: z.url().optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Largest accepted request body; larger ones are answered 413. */
+    bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    /** Mint and print an admin token on first start. Defaults to on only with the embedded Postgres. */
+    bootstrapAdminToken: z.boolean().optional(),
+    /** What runs attempts. `none` keeps jobs queued (API only) until a substrate is configured. */
+    substrate: z.enum(['none']).default('none'),
+    claims: z
+      .strictObject({
+        ttlSeconds: positiveSeconds.default(30),
+        heartbeatSeconds: positiveSeconds.default(10),
+      })
+      .default({ ttlSeconds: 30, heartbeatSeconds: 10 })
+      .refine((c) => c.heartbeatSeconds * 2 <= c.ttlSeconds, {
+        message: 'heartbeatSeconds must be at most half of ttlSeconds, or leases lapse between renewals',
+        path: ['heartbeatSeconds'],
+      }),
+    dispatch: z
+      .strictObject({
+        intervalSeconds: positiveSeconds.default(1),
+        batchSize: z.number().int().min(1).max(1000).default(50),
+      })
+      .default({ intervalSeconds: 1, batchSize: 50 }),
+    reaper: z
+      .strictObject({
+        intervalSeconds: positiveSeconds.default(5),
+        /** How long a finished attempt may wait for its evidence before it is an error. */
+        evidenceGraceSeconds: positiveSeconds.default(60),
+      })
+      .default({ intervalSeconds: 5, evidenceGraceSeconds: 60 }),
+    lanes: z
+      .array(LaneSchema)
+      .min(1)
+      .default(defaultLanes)
+      .refine((lanes) => new Set(lanes.map((l) => l.name)).size === lanes.length, 'lane names must be unique'),
+    provers: z
+      .array(ProverProfileSchema)
+      .min(1)
+      .default(defaultProverProfiles)
+      .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, 'prover names must be unique'),
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variables and the config key each one sets. */
+const envKeys = {
+  HOST: 'host',
+  PORT: 'port',
+  PROOFPOD_HOME: 'home',
+  DATABASE_URL: 'databaseUrl',
+  PROOFPOD_PUBLIC_URL: 'publicUrl',
+  LOG_LEVEL: 'logLevel',
+  PROOFPOD_SUBSTRATE: 'substrate',
+} as const;
+const numericEnvKeys = new Set(['port']);
+
+/**
+ * Builds the configuration from an optional file (`PROOFPOD_CONFIG`, YAML or JSON) overlaid by
+ * environment variables. Throws a ConfigError naming every bad key and where it came from.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigInput = {}): Config {
+  const sources = new Map<string, string>();
+  let raw: Record<string, unknown> = {};
+  const file = env.PROOFPOD_CONFIG;
+  if (file) {
+    raw = readConfigFile(file);
+    for (const key of Object.keys(raw)) sources.set(key, `config file ${file}`);
+  }
+  for (const [name, key] of Object.entries(envKeys)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    raw[key] = numericEnvKeys.has(key) && /^\d+$/.test(value) ? Number(value) : value;
+    sources.set(key, `environment variable ${name}`);
+  }
+  for (const key of Object.keys(overrides)) sources.set(key, 'overrides');
+  return parseConfig({ ...raw, ...overrides }, sources);
+}
+
+export function parseConfig(raw: unknown, sources = new Map<string, string>()): Config {
+  const result = ConfigSchema.safeParse(raw);
+  if (result.success) {
+    return { ...result.data, home: path.resolve(result.data.home) };
+  }
+  const lines = result.error.issues.map((issue) => {
+    const key = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    const source = sources.get(String(issue.path[0] ?? ''));
+    return `  ${key}: ${issue.message}${source ? ` (from ${source})` : ''}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file} (PROOFPOD_CONFIG): ${coerceError(error).message}`, {
+      cause: error,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${file} is not valid YAML or JSON: ${coerceError(error).message}`, {
+      cause: error,
+    });
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file} must hold a mapping of keys to values`);
+  }
+  return parsed as Record<string, unknown>;
+}

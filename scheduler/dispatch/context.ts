@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Sql } from '../database/connect.js';
+import type { Lane } from '../lanes.js';
+import type { Metrics } from '../metrics.js';
+import type { Substrate } from '../substrate/substrate.js';
+
+/** What every stage of one scheduler replica shares. */
+export interface ReplicaContext {
+  sql: Sql;
+  /** This replica's identity in claims: unique per process start. */
+  holder: string;
+  log: Logger;
+  substrate: Substrate;
+  config: Config;
+  metrics: Metrics;
+  lanes: ReadonlyMap<string, Lane>;
+  /** Base URL task pods upload evidence to. */
+  uploadBaseUrl: string;
+}
+
+export function laneOf(ctx: ReplicaContext, name: string): Lane {
+  const lane = ctx.lanes.get(name);
+  if (!lane) throw new Error(`lane ${name} is not configured; was it removed while jobs used it?`);
+  return lane;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; never rejects (each fn handles its errors). */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}

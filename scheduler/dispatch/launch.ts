@@ -1,0 +1,56 @@
+import { DuplicateError, StaleError, coerceError } from '../errors.js';
+import type { Fence } from '../store/fence.js';
+import { endAttempt } from '../store/queries/end-attempt.js';
+import type { LaunchTarget } from '../store/queries/launch-target.js';
+import { markAttemptStarted } from '../store/queries/start-attempt.js';
+import { mintUploadCredential } from '../store/queries/upload-credentials.js';
+import { type ReplicaContext, laneOf } from './context.js';
+
+/**
+ * The create stage: mint the attempt's upload credential, create it in the substrate, mark it
+ * running. A DuplicateError from the substrate means an earlier holder created it already: the
+ * attempt is adopted, not started twice. A StaleError means another replica holds it now.
+ */
+export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, fence: Fence): Promise<void> {
+  const log = ctx.log.child({ jobId: target.jobId, attempt: target.attemptNo, lane: target.lane });
+  const lane = laneOf(ctx, target.lane);
+  try {
+    const expiresAt = new Date(target.deadlineAt.getTime() + ctx.config.reaper.evidenceGraceSeconds * 1000);
+    const uploadCredential = await mintUploadCredential(ctx.sql, fence, expiresAt, log);
+    try {
+      await ctx.substrate.start({
+        name: target.name,
+        attemptId: target.attemptId,
+        jobId: target.jobId,
+        attemptNo: target.attemptNo,
+        lane: target.lane,
+        prover: target.prover,
+        source: { url: target.sourceUrl, commit: target.commitSha, subdirectory: target.subdirectory },
+        targets: target.targets,
+        deadlineAt: target.deadlineAt,
+        uploadCredential,
+        uploadUrl: `${ctx.uploadBaseUrl}/v1/attempts/${target.attemptId}/evidence`,
+      });
+      ctx.metrics.attemptsStarted.inc({ lane: target.lane, prover: target.prover });
+      if (target.attemptNo === 1) {
+        ctx.metrics.dispatchLatency.observe({ lane: target.lane }, (Date.now() - target.submittedAt.getTime()) / 1000);
+      }
+      log.info({ name: target.name, epoch: fence.epoch }, 'attempt started');
+    } catch (error) {
+      if (!(error instanceof DuplicateError)) throw error;
+      log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
+    }
+    await markAttemptStarted(ctx.sql, fence, log);
+  } catch (error) {
+    if (error instanceof StaleError) {
+      ctx.metrics.staleWrites.inc();
+      return;
+    }
+    const reason = `could not start attempt: ${coerceError(error).message}`;
+    log.error({ err: error }, reason);
+    await endAttempt(ctx.sql, fence, { kind: 'infrastructure', reason }, lane.retryLimit, log).catch((endError: unknown) => {
+      if (endError instanceof StaleError) ctx.metrics.staleWrites.inc();
+      else log.error({ err: endError }, 'could not record the failed start; the lease will expire and the reaper retries');
+    });
+  }
+}

@@ -1,0 +1,68 @@
+import { EvidenceSchema } from '../evidence/schema.js';
+import { judge } from '../evidence/judge.js';
+import { StaleError, coerceError } from '../errors.js';
+import type { AttemptEnding } from '../job-states.js';
+import type { Fence } from '../store/fence.js';
+import { endAttempt } from '../store/queries/end-attempt.js';
+import { type HeldAttempt, heldAttempts } from '../store/queries/held-attempts.js';
+import { recordFinishObservation } from '../store/queries/record-observation.js';
+import { getEvidenceBody } from '../store/queries/store-evidence.js';
+import { type ReplicaContext, forEachLimit, laneOf } from './context.js';
+
+/**
+ * The watch and judge stages: for every attempt this replica holds, ask the substrate how it is
+ * and move it on. Completion needs both the substrate's own report that the attempt finished and
+ * an accepted evidence upload; the judge cross-checks the two.
+ */
+export async function watchCycle(ctx: ReplicaContext): Promise<void> {
+  const held = await heldAttempts(ctx.sql, ctx.holder);
+  await forEachLimit(held, 16, (attempt) => watchOne(ctx, attempt));
+}
+
+async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void> {
+  // A dispatching attempt is in the hands of the launch stage of this very replica.
+  if (attempt.state !== 'running') return;
+  const log = ctx.log.child({ jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
+  const fence: Fence = { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder };
+  const end = async (ending: AttemptEnding) => {
+    const state = await endAttempt(ctx.sql, fence, ending, laneOf(ctx, attempt.lane).retryLimit, log);
+    ctx.metrics.attemptsEnded.inc({ lane: attempt.lane, prover: attempt.prover, state });
+    log.info({ state, reason: ending.reason }, 'attempt ended');
+    return state;
+  };
+  try {
+    const status = await ctx.substrate.observe(attempt.name);
+    if (!status) {
+      await end({ kind: 'infrastructure', reason: 'attempt vanished from the substrate' });
+      return;
+    }
+    switch (status.phase) {
+      case 'pending':
+      case 'running':
+        if (Date.now() > attempt.deadlineAt.getTime()) {
+          await ctx.substrate.stop(attempt.name);
+          await end({ kind: 'error', jobState: 'timed_out', reason: `deadline ${attempt.deadlineAt.toISOString()} passed` });
+        }
+        return;
+      case 'infrastructure_failure':
+        await ctx.substrate.stop(attempt.name);
+        await end({ kind: 'infrastructure', reason: status.reason });
+        return;
+      case 'finished': {
+        const observed = { exitCode: status.proverExitCode, imageDigest: status.imageDigest };
+        if (!attempt.observedAt) await recordFinishObservation(ctx.sql, fence, observed, log);
+        // Without evidence the attempt waits; the reaper ends it once the grace window has passed.
+        if (!attempt.hasEvidence) return;
+        const evidence = EvidenceSchema.parse(await getEvidenceBody(ctx.sql, attempt.attemptId));
+        await end(judge(evidence, observed));
+        return;
+      }
+    }
+  } catch (error) {
+    if (error instanceof StaleError) {
+      ctx.metrics.staleWrites.inc();
+      return;
+    }
+    log.error({ err: error }, `watching attempt failed: ${coerceError(error).message}`);
+  }
+}

@@ -1,0 +1,30 @@
+/** Job lifecycle (SPEC §3). `awaiting_approval` belongs to lanes and approval policy. */
+export const jobStates = [
+  'queued',
+  'awaiting_approval',
+  'dispatching',
+  'running',
+  'verified',
+  'rejected',
+  'error',
+  'timed_out',
+  'cancelled',
+] as const;
+export type JobState = (typeof jobStates)[number];
+
+export const finalJobStates: ReadonlySet<JobState> = new Set(['verified', 'rejected', 'error', 'timed_out', 'cancelled']);
+export const inFlightJobStates: ReadonlySet<JobState> = new Set(['dispatching', 'running']);
+
+export function isFinalJobState(state: JobState): boolean {
+  return finalJobStates.has(state);
+}
+
+export const attemptStates = ['dispatching', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type AttemptState = (typeof attemptStates)[number];
+
+/** How an attempt ends, and the job state it leaves behind. */
+export type AttemptEnding =
+  | { kind: 'verdict'; jobState: 'verified' | 'rejected'; reason: string }
+  | { kind: 'error'; jobState: 'error' | 'timed_out'; reason: string }
+  /** An infrastructure failure: retried while the lane's retry limit allows. */
+  | { kind: 'infrastructure'; reason: string };

@@ -1,0 +1,38 @@
+import type { Sql } from '../../database/connect.js';
+import { type JobState, isFinalJobState } from '../../job-states.js';
+import { type JobRow, jobColumns } from '../rows.js';
+import { closeAttempt } from './end-attempt.js';
+
+export type CancelResult =
+  | { outcome: 'cancelled'; job: JobRow; stopAttempt?: string }
+  | { outcome: 'final'; job: JobRow }
+  | { outcome: 'not_found' };
+
+/**
+ * Cancels a job in any non-final state. An in-flight attempt loses its lease (so its holder's
+ * later writes are fenced out), is marked cancelled and its credentials revoked; the caller then
+ * stops it in the substrate by the returned name, and the reaper deletes it if that fails.
+ * Locks the claim before the job, the same order as fenced writes, so the two cannot deadlock.
+ */
+export async function cancelJob(sql: Sql, jobId: string, actor: string, reason: string): Promise<CancelResult> {
+  return sql.begin(async (tx) => {
+    const [live] = await tx<{ attemptId: string; name: string }[]>`
+      select a.id as attempt_id, a.name from attempts a
+      join claims c on c.attempt_id = a.id
+      where a.job_id = ${jobId} and a.state in ('dispatching', 'running')
+      for update of c`;
+    const [job] = await tx<{ state: JobState }[]>`select state from jobs where id = ${jobId} for update`;
+    if (!job) return { outcome: 'not_found' } as const;
+    if (isFinalJobState(job.state)) {
+      const [row] = await tx<JobRow[]>`select ${tx(jobColumns)} from jobs where id = ${jobId}`;
+      return { outcome: 'final', job: row! } as const;
+    }
+    if (live) await closeAttempt(tx, live.attemptId, 'cancelled', reason, actor);
+    const [row] = await tx<JobRow[]>`
+      update jobs set state = 'cancelled', state_reason = ${reason}, state_actor = ${actor},
+                      updated_at = now(), finished_at = now()
+      where id = ${jobId}
+      returning ${tx(jobColumns)}`;
+    return live ? { outcome: 'cancelled', job: row!, stopAttempt: live.name } : { outcome: 'cancelled', job: row! };
+  });
+}

@@ -1,0 +1,52 @@
+import type { Queryable } from '../../database/connect.js';
+
+export interface UnreportedAttempt {
+  attemptId: string;
+  jobId: string;
+  attemptNo: number;
+  lane: string;
+  epoch: number;
+  observedAt: Date;
+}
+
+/** Attempts the substrate reported finished longer than `graceSeconds` ago with no evidence. */
+export async function findUnreportedAttempts(
+  sql: Queryable,
+  graceSeconds: number,
+  limit: number,
+): Promise<UnreportedAttempt[]> {
+  return sql<UnreportedAttempt[]>`
+    select a.id as attempt_id, a.job_id, a.attempt_no, a.lane, c.epoch, a.observed_at
+    from attempts a
+    join claims c on c.attempt_id = a.id
+    left join evidence e on e.attempt_id = a.id
+    where a.state in ('dispatching', 'running')
+      and a.observed_at < now() - make_interval(secs => ${graceSeconds})
+      and e.attempt_id is null
+    order by a.observed_at
+    limit ${limit}`;
+}
+
+/**
+ * Takes a lease from its holder whatever its expiry, for a decision the reaper makes on the holder's
+ * behalf. The epoch bump fences the old holder out exactly as an expiry takeover does.
+ */
+export async function seizeClaim(
+  sql: Queryable,
+  claim: { attemptId: string; seenEpoch: number; holder: string; ttlSeconds: number },
+): Promise<number | undefined> {
+  const [row] = await sql<{ epoch: number }[]>`
+    update claims set holder = ${claim.holder}, epoch = epoch + 1, claimed_at = now(),
+                      expires_at = now() + make_interval(secs => ${claim.ttlSeconds})
+    where attempt_id = ${claim.attemptId} and epoch = ${claim.seenEpoch}
+    returning epoch`;
+  return row?.epoch;
+}
+
+/** Of the given substrate names, the ones that belong to an attempt still in flight. */
+export async function liveAttemptNames(sql: Queryable, names: string[]): Promise<Set<string>> {
+  if (names.length === 0) return new Set();
+  const rows = await sql<{ name: string }[]>`
+    select name from attempts where name = any(${names}) and state in ('dispatching', 'running')`;
+  return new Set(rows.map((r) => r.name));
+}

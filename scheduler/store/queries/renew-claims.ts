@@ -1,0 +1,13 @@
+import type { Sql } from '../../database/connect.js';
+
+/**
+ * Heartbeat: extends every lease this holder still has, in one statement. A lease taken over by
+ * another replica has another holder and is not touched, so a replica that stalled past its TTL
+ * cannot win its attempts back by renewing.
+ */
+export async function renewClaims(sql: Sql, holder: string, ttlSeconds: number): Promise<number> {
+  const result = await sql`
+    update claims set expires_at = now() + make_interval(secs => ${ttlSeconds})
+    where holder = ${holder}`;
+  return result.count;
+}

@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { Sql } from '../../database/connect.js';
+import { type Fence, lockFence } from '../fence.js';
+
+/** The substrate has the attempt (created now, or found already there): it is running. */
+export async function markAttemptStarted(sql: Sql, fence: Fence, log?: Logger): Promise<void> {
+  await sql.begin(async (tx) => {
+    await lockFence(tx, fence, log);
+    const [attempt] = await tx<{ jobId: string }[]>`
+      update attempts set state = 'running', state_reason = 'started', state_actor = ${fence.holder},
+                          started_at = coalesce(started_at, now())
+      where id = ${fence.attemptId} and state = 'dispatching'
+      returning job_id`;
+    if (!attempt) return;
+    await tx`
+      update jobs set state = 'running', state_reason = 'attempt started', state_actor = ${fence.holder},
+                      updated_at = now()
+      where id = ${attempt.jobId} and state = 'dispatching'`;
+  });
+}

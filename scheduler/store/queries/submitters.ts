@@ -1,0 +1,41 @@
+import type { Queryable } from '../../database/connect.js';
+import { hashSecret, mintSecret } from '../../auth/secrets.js';
+
+export interface Submitter {
+  id: string;
+  trust: 'untrusted' | 'trusted';
+  /** Lane names, or '*' for every lane. */
+  lanes: string[];
+  roles: string[];
+}
+
+/** Creates or updates a submitter and mints it a new API token; only the token's hash is stored. */
+export async function createSubmitterToken(
+  sql: Queryable,
+  submitter: Submitter,
+  label = '',
+): Promise<string> {
+  const token = mintSecret('pp');
+  await sql`
+    insert into submitters (id, trust, lanes, roles)
+    values (${submitter.id}, ${submitter.trust}, ${submitter.lanes}, ${submitter.roles})
+    on conflict (id) do update set trust = excluded.trust, lanes = excluded.lanes, roles = excluded.roles`;
+  await sql`
+    insert into api_tokens (token_hash, submitter_id, label)
+    values (${hashSecret(token)}, ${submitter.id}, ${label})`;
+  return token;
+}
+
+/** The submitter a bearer token belongs to, if the token exists and is not revoked. */
+export async function authenticateToken(sql: Queryable, token: string): Promise<Submitter | undefined> {
+  const [row] = await sql<Submitter[]>`
+    select s.id, s.trust, s.lanes, s.roles
+    from api_tokens t join submitters s on s.id = t.submitter_id
+    where t.token_hash = ${hashSecret(token)} and t.revoked_at is null`;
+  return row;
+}
+
+export async function countTokens(sql: Queryable): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from api_tokens`;
+  return row?.n ?? 0;
+}

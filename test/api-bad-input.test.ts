@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Proofpod } from '../scheduler/app.js';
+import { createTestDatabase, createToken } from './support/database.js';
+import { call, jobRequest, startInstance } from './support/instance.js';
+
+const db = await createTestDatabase();
+let proofpod: Proofpod;
+let token: string;
+let intakeOnlyToken: string;
+
+beforeAll(async () => {
+  proofpod = await startInstance(db.url, { bodyLimitBytes: 64 * 1024 });
+  token = await createToken(db.sql, { id: 'alice' });
+  intakeOnlyToken = await createToken(db.sql, { id: 'fork-bot', trust: 'untrusted', lanes: ['intake'] });
+});
+afterAll(() => proofpod.stop());
+
+const withSource = (source: Record<string, unknown>) => jobRequest({ source: { ...jobRequest().source, ...source } });
+
+interface Case {
+  name: string;
+  status: number;
+  field?: string;
+  token?: 'none' | 'intake-only';
+  body?: unknown;
+  rawBody?: string;
+}
+
+const cases: Case[] = [
+  { name: 'malformed JSON', status: 400, field: 'body', rawBody: '{"source": {"url": ' },
+  { name: 'unknown field', status: 400, field: 'colour', body: { ...jobRequest(), colour: 'blue' } },
+  { name: 'unknown nested field', status: 400, field: 'source.branch', body: withSource({ branch: 'main' }) },
+  { name: 'commit not 40 hex', status: 400, field: 'source.commit', body: withSource({ commit: 'main' }) },
+  { name: 'commit of 40 non-hex characters', status: 400, field: 'source.commit', body: withSource({ commit: 'z'.repeat(40) }) },
+  { name: 'unknown prover', status: 400, field: 'prover', body: jobRequest({ prover: 'isabelle' }) },
+  { name: 'unknown lane', status: 400, field: 'lane', body: jobRequest({ lane: 'express' }) },
+  { name: 'oversize string', status: 400, field: 'source.url', body: withSource({ url: `https://example.org/${'x'.repeat(3000)}` }) },
+  { name: 'target escaping the source', status: 400, field: 'targets.0', body: jobRequest({ targets: ['../../etc/passwd'] }) },
+  { name: 'missing targets', status: 400, field: 'targets', body: { ...jobRequest(), targets: undefined } },
+  { name: 'body over the limit', status: 413, rawBody: JSON.stringify({ ...jobRequest(), padding: 'x'.repeat(100 * 1024) }) },
+  { name: 'missing token', status: 401, field: 'header.authorization', token: 'none', body: jobRequest() },
+  { name: 'token for another lane', status: 403, field: 'lane', token: 'intake-only', body: jobRequest({ lane: 'verify' }) },
+];
+
+describe('bad input to POST /v1/jobs', () => {
+  it.each(cases)('$name → $status naming the field, nothing written', async (c) => {
+    const bearer = c.token === 'none' ? undefined : c.token === 'intake-only' ? intakeOnlyToken : token;
+    const response = await call<{ message: string; fields?: { field: string }[] }>(proofpod.url, 'POST', '/v1/jobs', {
+      token: bearer,
+      body: c.body,
+      rawBody: c.rawBody,
+    });
+    expect(response.status).toBe(c.status);
+    expect(response.body.message).toEqual(expect.any(String));
+    if (c.field) {
+      expect(response.body.fields?.map((f) => f.field)).toContain(c.field);
+      expect(response.body.message).toContain(c.field === 'header.authorization' ? 'token' : c.field);
+    }
+    const [counts] = await db.sql<{ jobs: number; events: number }[]>`
+      select (select count(*)::int from jobs) as jobs, (select count(*)::int from events) as events`;
+    expect(counts).toEqual({ jobs: 0, events: 0 });
+  });
+
+  it('the 403 says which lanes the token may use', async () => {
+    const response = await call<{ message: string }>(proofpod.url, 'POST', '/v1/jobs', {
+      token: intakeOnlyToken,
+      body: jobRequest({ lane: 'verify' }),
+    });
+    expect(response.body.message).toContain('allowed lanes: intake');
+  });
+
+  it('a revoked token is refused', async () => {
+    const revoked = await createToken(db.sql, { id: 'former-member' });
+    await db.sql`update api_tokens set revoked_at = now() where submitter_id = 'former-member'`;
+    const response = await call(proofpod.url, 'POST', '/v1/jobs', { token: revoked, body: jobRequest() });
+    expect(response.status).toBe(401);
+  });
+
+  it('a well-formed request with the same token is accepted (the table above is not refusing everything)', async () => {
+    const response = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
+    expect(response.status).toBe(201);
+  });
+});

@@ -1,0 +1,103 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Proofpod } from '../scheduler/app.js';
+import { createTestDatabase, createToken } from './support/database.js';
+import { FakeCluster } from './support/fake-cluster.js';
+import { call, fastLoops, jobRequest, startInstance, waitFor } from './support/instance.js';
+
+const db = await createTestDatabase();
+const token = await createToken(db.sql, { id: 'ci' });
+
+async function jobState(id: string) {
+  const [row] = await db.sql<{ state: string; stateReason: string }[]>`select state, state_reason from jobs where id = ${id}`;
+  return row!;
+}
+
+describe('reaper and watcher against a FAKE cluster', () => {
+  const running: { proofpod: Proofpod; cluster: FakeCluster }[] = [];
+  afterAll(async () => {
+    for (const r of running) {
+      r.cluster.close();
+      await r.proofpod.stop();
+    }
+  });
+  async function start(cluster: FakeCluster, overrides = {}) {
+    const proofpod = await startInstance(db.url, { ...fastLoops, ...overrides }, { substrate: cluster });
+    running.push({ proofpod, cluster });
+    return proofpod;
+  }
+
+  it('a job whose attempt finished but never uploaded evidence is an error after the grace window, never verified', async () => {
+    const cluster = new FakeCluster({ runMs: 10, upload: false });
+    const proofpod = await start(cluster, { reaper: { intervalSeconds: 0.3, evidenceGraceSeconds: 1 } });
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
+    await waitFor('the job to end', async () => (await jobState(job.body.id)).state === 'error', 15_000);
+    expect((await jobState(job.body.id)).stateReason).toMatch(/^no evidence: the attempt finished at .* nothing was uploaded within 1s$/);
+    const [attempts] = await db.sql<{ n: number }[]>`select count(*)::int as n from attempts where job_id = ${job.body.id}`;
+    expect(attempts?.n).toBe(1);
+    // The finished object is deleted once its attempt is over.
+    await waitFor('the orphan sweep', async () => cluster.objects.size === 0, 5000);
+    await running.pop()!.proofpod.stop();
+  });
+
+  it('an attempt that vanishes from the substrate is retried with a new attempt and the reason recorded', async () => {
+    const cluster = new FakeCluster({ runMs: 60_000 });
+    const proofpod = await start(cluster);
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
+    await waitFor('the attempt to start', async () => cluster.created.length === 1);
+    await cluster.stop(cluster.created[0]!); // as if someone deleted the pod
+    await waitFor('a second attempt', async () => cluster.created.length === 2, 10_000);
+    const read = await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}`, { token });
+    expect(read.body.attempts[0]).toMatchObject({ attemptNo: 1, state: 'failed', stateReason: 'attempt vanished from the substrate' });
+    expect(read.body.attempts[1]).toMatchObject({ attemptNo: 2 });
+    const events = await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}/events`, { token });
+    expect(events.body.events.map((e: { reason: string }) => e.reason)).toContain('retrying after attempt 1: attempt vanished from the substrate');
+    await running.pop()!.proofpod.stop();
+    cluster.close();
+  });
+
+  it('cancelling a running job stops its attempt and fences out its holder', async () => {
+    const cluster = new FakeCluster({ runMs: 60_000 });
+    const proofpod = await start(cluster);
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
+    await waitFor('the job to run', async () => (await jobState(job.body.id)).state === 'running');
+    const cancelled = await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token });
+    expect(cancelled.body).toMatchObject({ state: 'cancelled', attempts: [expect.objectContaining({ state: 'cancelled' })] });
+    expect(cluster.objects.has(cancelled.body.attempts[0].name)).toBe(false);
+    const [creds] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from upload_credentials u join attempts a on a.id = u.attempt_id
+      where a.job_id = ${job.body.id} and u.revoked_at is null`;
+    expect(creds?.n).toBe(0);
+    await running.pop()!.proofpod.stop();
+    cluster.close();
+  });
+
+  it('deletes substrate objects that belong to no attempt in flight', async () => {
+    const cluster = new FakeCluster({ runMs: 60_000 });
+    await cluster.start({
+      name: 'pp-00000000000000000000000000000000-1',
+      attemptId: '00000000-0000-0000-0000-000000000000',
+      jobId: '00000000-0000-0000-0000-000000000000',
+      attemptNo: 1,
+      lane: 'verify',
+      prover: 'coq',
+      source: { url: 'x', commit: 'a'.repeat(40), subdirectory: null },
+      targets: ['A.v'],
+      deadlineAt: new Date(),
+      uploadCredential: 'none',
+      uploadUrl: 'http://127.0.0.1:9/none',
+    });
+    await start(cluster);
+    await waitFor('the orphan to be deleted', async () => cluster.objects.size === 0, 5000);
+  });
+
+  it('an attempt past its lane deadline is stopped and the job timed out', async () => {
+    const cluster = new FakeCluster({ runMs: 60_000 });
+    const proofpod = await start(cluster, { lanes: [{ name: 'verify', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 10 }] });
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
+    await waitFor('the job to run', async () => (await jobState(job.body.id)).state === 'running');
+    await db.sql`update attempts set deadline_at = now() - interval '1 second' where job_id = ${job.body.id}`;
+    await waitFor('the job to time out', async () => (await jobState(job.body.id)).state === 'timed_out', 5000);
+    const [attempt] = await db.sql<{ name: string }[]>`select name from attempts where job_id = ${job.body.id}`;
+    expect(cluster.objects.has(attempt!.name)).toBe(false);
+  });
+});

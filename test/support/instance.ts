@@ -5,6 +5,7 @@ import pino from 'pino';
 import { type Proofpod, startProofpod } from '../../scheduler/app.js';
 import { type ConfigInput, parseConfig } from '../../scheduler/config.js';
 import type { Substrate } from '../../scheduler/substrate/substrate.js';
+import { track } from './leaks.js';
 
 /** Fast loops for tests: leases of 2 s, dispatch and sweeps every 0.2-0.5 s. */
 export const fastLoops = {
@@ -21,7 +22,7 @@ export async function startInstance(
 ): Promise<Proofpod> {
   const home = overrides.home ?? (await mkdtemp(path.join(tmpdir(), 'proofpod-test-home-')));
   const config = parseConfig({ port: 0, logLevel: 'silent', home, ...(databaseUrl ? { databaseUrl } : {}), ...overrides });
-  return startProofpod(config, { substrate: options.substrate, log: options.log ?? pino({ level: 'silent' }), print: () => {} });
+  return track(await startProofpod(config, { substrate: options.substrate, log: options.log ?? pino({ level: 'silent' }), print: () => {} }));
 }
 
 export interface ApiResponse<T = unknown> {

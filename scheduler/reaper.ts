@@ -4,12 +4,12 @@ import { launchAttempt } from './dispatch/launch.js';
 import type { Fence } from './store/fence.js';
 import { endAttempt } from './store/queries/end-attempt.js';
 import { getLaunchTarget } from './store/queries/launch-target.js';
-import { findUnreportedAttempts, liveAttemptNames, seizeClaim } from './store/queries/reaper-scans.js';
+import { findUnreportedAttempts, liveAttemptNames } from './store/queries/reaper-scans.js';
 import { markAttemptStarted } from './store/queries/start-attempt.js';
 import { type ExpiredClaim, findExpiredClaims, takeOverClaim } from './store/queries/take-over-claim.js';
 
 // Shared by every replica: only the one holding it sweeps.
-const REAPER_LOCK = 0x72656170; // "reap"
+export const REAPER_LOCK = 0x72656170; // "reap"
 const SWEEP_LIMIT = 500;
 
 /**
@@ -78,11 +78,12 @@ async function failUnreported(ctx: ReplicaContext): Promise<void> {
   const unreported = await findUnreportedAttempts(ctx.sql, grace, SWEEP_LIMIT);
   for (const attempt of unreported) {
     const log = ctx.log.child({ component: 'reaper', jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
-    const epoch = await seizeClaim(ctx.sql, {
+    const epoch = await takeOverClaim(ctx.sql, {
       attemptId: attempt.attemptId,
       seenEpoch: attempt.epoch,
       holder: ctx.holder,
       ttlSeconds: ctx.config.claims.ttlSeconds,
+      evenIfLive: true,
     });
     if (epoch === undefined) continue;
     const reason = `no evidence: the attempt finished at ${attempt.observedAt.toISOString()} and nothing was uploaded within ${grace}s`;

@@ -1,4 +1,10 @@
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../scheduler/config.js';
+import type { ReplicaContext } from '../scheduler/dispatch/context.js';
+import { createMetrics } from '../scheduler/metrics.js';
+import { REAPER_LOCK, reaperSweep } from '../scheduler/reaper.js';
+import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
 import type { Proofpod } from '../scheduler/app.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
@@ -51,6 +57,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
     expect(read.body.attempts[1]).toMatchObject({ attemptNo: 2 });
     const events = await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}/events`, { token });
     expect(events.body.events.map((e: { reason: string }) => e.reason)).toContain('retrying after attempt 1: attempt vanished from the substrate');
+    await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token });
     await running.pop()!.proofpod.stop();
     cluster.close();
   });
@@ -88,6 +95,8 @@ describe('reaper and watcher against a FAKE cluster', () => {
     });
     await start(cluster);
     await waitFor('the orphan to be deleted', async () => cluster.objects.size === 0, 5000);
+    await running.pop()!.proofpod.stop();
+    cluster.close();
   });
 
   it('an attempt past its lane deadline is stopped and the job timed out', async () => {
@@ -99,5 +108,50 @@ describe('reaper and watcher against a FAKE cluster', () => {
     await waitFor('the job to time out', async () => (await jobState(job.body.id)).state === 'timed_out', 5000);
     const [attempt] = await db.sql<{ name: string }[]>`select name from attempts where job_id = ${job.body.id}`;
     expect(cluster.objects.has(attempt!.name)).toBe(false);
+    await running.pop()!.proofpod.stop();
+    cluster.close();
+  });
+});
+
+describe('the reaper is a singleton', () => {
+  it('sweeps only while no other replica holds the reaper lock', async () => {
+    // No scheduler runs now: every job of the tests above has ended.
+    const [open] = await db.sql<{ n: number }[]>`select count(*)::int as n from claims`;
+    expect(open?.n).toBe(0);
+    const cluster = new FakeCluster();
+    const config = parseConfig({ ...fastLoops, databaseUrl: db.url });
+    const ctx: ReplicaContext = {
+      sql: db.sql,
+      holder: 'sweeper',
+      log: pino({ level: 'silent' }),
+      substrate: cluster,
+      config,
+      metrics: createMetrics(db.sql),
+      lanes: new Map(config.lanes.map((l) => [l.name, l])),
+      uploadBaseUrl: 'http://127.0.0.1:9',
+    };
+    // An attempt whose holder died before it reached the substrate.
+    await db.sql`
+      insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
+      values ('ci', 'x', ${'c'.repeat(40)}, 'coq', '{A.v}', 'verify', '\\x00', 'queued', 'ci')`;
+    const [claimed] = await claimAttempts(db.sql, { lane: 'verify', concurrency: 100, limit: 1, holder: 'dead', ttlSeconds: 30, deadlineSeconds: 600 });
+    await db.sql`update claims set expires_at = now() - interval '1 second' where attempt_id = ${claimed!.attemptId}`;
+
+    const other = await db.sql.reserve();
+    try {
+      await other`begin`;
+      await other`select pg_advisory_xact_lock(${REAPER_LOCK})`;
+      expect(await reaperSweep(ctx)).toBe(false);
+      const [still] = await db.sql`select holder from claims where attempt_id = ${claimed!.attemptId}`;
+      expect(still?.holder).toBe('dead');
+      await other`commit`;
+    } finally {
+      other.release();
+    }
+    expect(await reaperSweep(ctx)).toBe(true);
+    const [now] = await db.sql`select holder, epoch from claims where attempt_id = ${claimed!.attemptId}`;
+    expect(now).toEqual({ holder: 'sweeper', epoch: 2 });
+    expect(cluster.created).toEqual([claimed!.name]);
+    cluster.close();
   });
 });

@@ -27,22 +27,6 @@ export async function findUnreportedAttempts(
     limit ${limit}`;
 }
 
-/**
- * Takes a lease from its holder whatever its expiry, for a decision the reaper makes on the holder's
- * behalf. The epoch bump fences the old holder out exactly as an expiry takeover does.
- */
-export async function seizeClaim(
-  sql: Queryable,
-  claim: { attemptId: string; seenEpoch: number; holder: string; ttlSeconds: number },
-): Promise<number | undefined> {
-  const [row] = await sql<{ epoch: number }[]>`
-    update claims set holder = ${claim.holder}, epoch = epoch + 1, claimed_at = now(),
-                      expires_at = now() + make_interval(secs => ${claim.ttlSeconds})
-    where attempt_id = ${claim.attemptId} and epoch = ${claim.seenEpoch}
-    returning epoch`;
-  return row?.epoch;
-}
-
 /** Of the given substrate names, the ones that belong to an attempt still in flight. */
 export async function liveAttemptNames(sql: Queryable, names: string[]): Promise<Set<string>> {
   if (names.length === 0) return new Set();

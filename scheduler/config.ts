@@ -56,7 +56,7 @@ export const ConfigSchema = z
     provers: z
       .array(ProverProfileSchema)
       .min(1)
-      .default(defaultProverProfiles)
+      .prefault(defaultProverProfiles)
       .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, 'prover names must be unique'),
   });
 

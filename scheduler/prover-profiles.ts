@@ -1,41 +1,90 @@
 import { z } from 'zod';
 
+const command = z.array(z.string().max(1000)).min(1).max(64);
+const regex = z.string().max(500).refine((source) => {
+  try {
+    new RegExp(source, 'm');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
 /**
  * How to verify with one prover. Profiles are data: adding a prover is a configuration change,
- * never a code branch. `{target}` in a command stands for one target path.
+ * never a code branch. In commands, `{target}` stands for one target path and `{module}` for it
+ * without extension, with `/` turned into `.` (Coq's logical names).
  */
 export const ProverProfileSchema = z.strictObject({
   name: z.string().regex(/^[a-z][-a-z0-9]{0,30}$/, 'must be a lowercase name of at most 31 characters'),
   description: z.string().max(500).default(''),
   image: z.string().min(1).max(500),
-  versionCommand: z.array(z.string().max(1000)).min(1),
-  checkCommand: z.array(z.string().max(1000)).min(1),
-  auditCommand: z.array(z.string().max(1000)).min(1).optional(),
+  /** Prints the prover's version; its first line goes into the evidence. */
+  versionCommand: command,
+  /** Run once per target, in the source (sub)directory. */
+  checkCommand: command,
+  /** What counts as a pass besides exit code 0. */
+  pass: z
+    .strictObject({
+      /** The target's output must match this (e.g. `^unsat` for an SMT obligation). */
+      outputMatches: regex.optional(),
+      /** Any match in the output fails the target (for provers that exit 0 on errors). */
+      outputRejects: regex.optional(),
+    })
+    .default({}),
+  /** Lists what the checked proof depends on (axioms, admitted lemmas), run per target after a pass. */
+  audit: z
+    .strictObject({
+      command,
+      /** Findings are the lines after a line matching `after`, up to one matching `until`. */
+      after: regex,
+      until: regex,
+      /** Applied to each line in that section; the `name` group names the finding. */
+      line: regex.refine((source) => source.includes('(?<name>'), 'must have a (?<name>…) group'),
+      kind: z.enum(['axiom', 'admitted', 'other']),
+      /** `reject`: a proof with findings is rejected; `allow`: they are recorded only. */
+      policy: z.enum(['reject', 'allow']),
+    })
+    .optional(),
+  /** Whether a source with git submodules may be fetched (never by default). */
+  allowSubmodules: z.boolean().default(false),
+  /** Runnable on the local substrate (e.g. Lean needs its own image). */
+  local: z.boolean().default(true),
 });
 export type ProverProfile = z.infer<typeof ProverProfileSchema>;
+export type ProverProfileInput = z.input<typeof ProverProfileSchema>;
 
-export const defaultProverProfiles: ProverProfile[] = [
+export const defaultProverProfiles: ProverProfileInput[] = [
   {
     name: 'coq',
-    description: 'Coq/Rocq: coqc on each target, then an assumptions audit',
+    description: 'Coq/Rocq: coqc on each target, then coqchk lists the axioms (and admitted lemmas) it relies on',
     image: 'proofpod/prover-coq:latest',
     versionCommand: ['coqc', '--version'],
-    checkCommand: ['coqc', '{target}'],
-    auditCommand: ['coqchk', '-o', '{target}'],
+    checkCommand: ['coqc', '-Q', '.', 'Top', '{target}'],
+    audit: {
+      command: ['coqchk', '-silent', '-o', '-Q', '.', 'Top', 'Top.{module}'],
+      after: '^\\* Axioms:',
+      until: '^\\s*$|^\\*',
+      line: '^\\s+(?<name>\\S+)',
+      kind: 'axiom',
+      policy: 'reject',
+    },
   },
   {
     name: 'metamath',
-    description: 'Metamath: verify all proofs of a .mm database',
+    description: 'Metamath: read the database and verify every proof in it',
     image: 'proofpod/prover-metamath:latest',
     versionCommand: ['metamath', 'exit'],
     checkCommand: ['metamath', 'read "{target}"', 'verify proof *', 'exit'],
+    pass: { outputRejects: '\\?(Error|Warning)' },
   },
   {
     name: 'smt-z3',
-    description: 'SMT obligation checked by z3: pass means unsat',
+    description: 'SMT obligation checked by z3: it passes when z3 answers unsat',
     image: 'proofpod/prover-z3:latest',
     versionCommand: ['z3', '--version'],
     checkCommand: ['z3', '{target}'],
+    pass: { outputMatches: '^unsat\\s*$' },
   },
   {
     name: 'lean',
@@ -43,5 +92,6 @@ export const defaultProverProfiles: ProverProfile[] = [
     image: 'proofpod/prover-lean:latest',
     versionCommand: ['lean', '--version'],
     checkCommand: ['lake', 'env', 'lean', '{target}'],
+    local: false,
   },
 ];

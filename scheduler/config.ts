@@ -23,8 +23,34 @@ export const ConfigSchema = z
     bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     /** Mint and print an admin token on first start. Defaults to on only with the embedded Postgres. */
     bootstrapAdminToken: z.boolean().optional(),
-    /** What runs attempts. `none` keeps jobs queued (API only) until a substrate is configured. */
-    substrate: z.enum(['none']).default('none'),
+    /** What runs attempts. `none` keeps jobs queued (API only); `local` runs them in sandboxes here. */
+    substrate: z.enum(['none', 'local']).default('none'),
+    /** Settings of every attempt's pod, whichever substrate runs it. */
+    pod: z
+      .strictObject({
+        release: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/, 'must be a DNS label of at most 53 characters').default('proofpod'),
+        /** Image with Node.js, git and the task-pod programs (fetch and reporter). */
+        taskImage: z.string().min(1).default('proofpod/task:latest'),
+        taskServiceAccount: z.string().min(1).default('proofpod-task'),
+        maxSourceBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+        /** Allow file:// sources (local quick start and tests only). */
+        allowFileSources: z.boolean().default(false),
+        /** Seconds before the deadline the reporter keeps to upload an error report. */
+        reportMarginSeconds: z.number().int().min(5).max(600).default(30),
+        runAsUser: z.number().int().min(1).default(65532),
+      })
+      .prefault({}),
+    /** The local substrate: sandboxes on this machine. */
+    local: z
+      .strictObject({
+        /** Run untrusted work without bubblewrap. Only for machines that run nothing else of value. */
+        unsafeNoSandbox: z.boolean().default(false),
+        /** Image name → host paths bound read-only at the same place in the sandbox. */
+        images: z.record(z.string(), z.strictObject({ paths: z.array(z.string().startsWith('/')).min(1) })).optional(),
+        /** Host uid (and gid) sandboxes run as when proofpod runs as root. */
+        sandboxUid: z.number().int().min(1).default(65534),
+      })
+      .prefault({}),
     claims: z
       .strictObject({
         ttlSeconds: positiveSeconds.default(30),
@@ -73,6 +99,10 @@ const envKeys = {
   LOG_LEVEL: 'logLevel',
   PROOFPOD_SUBSTRATE: 'substrate',
 } as const;
+/** Environment variables that set a nested key. */
+const nestedEnvKeys = {
+  PROOFPOD_ALLOW_FILE_SOURCES: ['pod', 'allowFileSources'],
+} as const;
 const numericEnvKeys = new Set(['port']);
 
 /**
@@ -92,6 +122,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if (value === undefined || value === '') continue;
     raw[key] = numericEnvKeys.has(key) && /^\d+$/.test(value) ? Number(value) : value;
     sources.set(key, `environment variable ${name}`);
+  }
+  for (const [name, [section, key]] of Object.entries(nestedEnvKeys)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const current = (raw[section] ?? {}) as Record<string, unknown>;
+    raw[section] = { ...current, [key]: value === 'true' ? true : value === 'false' ? false : value };
+    sources.set(section, `environment variable ${name}`);
   }
   for (const key of Object.keys(overrides)) sources.set(key, 'overrides');
   return parseConfig({ ...raw, ...overrides }, sources);

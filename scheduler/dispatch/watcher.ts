@@ -44,6 +44,9 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
           await end({ kind: 'error', jobState: 'timed_out', reason: `deadline ${attempt.deadlineAt.toISOString()} passed` });
         }
         return;
+      case 'source_refused':
+        await end({ kind: 'error', jobState: 'error', reason: `source refused: ${status.reason}` });
+        return;
       case 'infrastructure_failure':
         await ctx.substrate.stop(attempt.name);
         await end({ kind: 'infrastructure', reason: status.reason });

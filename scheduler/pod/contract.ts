@@ -17,6 +17,16 @@ export const mounts = {
   tmp: '/tmp',
 } as const;
 
+export type MountName = keyof typeof mounts;
+
+/**
+ * Where a mount is for this process: the contract path, or `PROOFPOD_MOUNT_<NAME>` when a substrate
+ * runs the programs without a sandbox (and so without the mounts) or a test runs them directly.
+ */
+export function mountPath(name: MountName, environment: NodeJS.ProcessEnv = process.env): string {
+  return environment[`PROOFPOD_MOUNT_${name.toUpperCase()}`] || mounts[name];
+}
+
 export const volumeNames = {
   source: 'source',
   meta: 'meta',

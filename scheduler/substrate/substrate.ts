@@ -27,6 +27,8 @@ export type AttemptStatus =
   | { phase: 'running' }
   /** The pod ran to the end; the prover's exit code and image digest are the scheduler's own observation. */
   | { phase: 'finished'; proverExitCode: number | null; imageDigest: string | null }
+  /** The fetch refused the source (hostile or invalid): final, not retried; the reason says why. */
+  | { phase: 'source_refused'; reason: string }
   /** It could not run, or was killed for reasons outside the proof: retried by lane policy. */
   | { phase: 'infrastructure_failure'; reason: string };
 

@@ -76,7 +76,7 @@ export const defaultProverProfiles: ProverProfileInput[] = [
     image: 'proofpod/prover-metamath:latest',
     versionCommand: ['metamath', 'exit'],
     checkCommand: ['metamath', 'read "{target}"', 'verify proof *', 'exit'],
-    pass: { outputRejects: '\\?(Error|Warning)' },
+    pass: { outputMatches: '^All proofs in the database were verified', outputRejects: '\\?(Error|Warning)' },
   },
   {
     name: 'smt-z3',

@@ -18,7 +18,9 @@ describe('judge', () => {
     ['pass, observed exit 0', pass, seen, 'verified'],
     ['fail with a failing target', { ...pass, outcome: 'fail' as const, prover: { ...pass.prover, exitCode: 1 }, targets: [{ ...pass.targets[0]!, result: 'fail' as const }] }, { ...seen, exitCode: 1 }, 'rejected'],
     ['pass claimed but the substrate saw exit 1', pass, { ...seen, exitCode: 1 }, 'error'],
-    ['pass claimed with another image digest', pass, { ...seen, imageDigest: `sha256:${'0'.repeat(64)}` }, 'error'],
+    ['pass claimed with audit findings under policy reject', { ...pass, audit: { command: ['coqchk'], policy: 'reject' as const, findings: [{ kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' }] } }, seen, 'error'],
+    ['fail from audit findings under policy reject', { ...pass, outcome: 'fail' as const, prover: { ...pass.prover, exitCode: 1 }, audit: { command: ['coqchk'], policy: 'reject' as const, findings: [{ kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' }] } }, { ...seen, exitCode: 1 }, 'rejected'],
+    ['pass with findings under policy allow', { ...pass, audit: { command: ['coqchk'], policy: 'allow' as const, findings: [{ kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' }] } }, seen, 'verified'],
     ['pass claimed, exit codes agree on 1', { ...pass, prover: { ...pass.prover, exitCode: 1 } }, { ...seen, exitCode: 1 }, 'error'],
     ['pass claimed with a failed target', { ...pass, targets: [{ ...pass.targets[0]!, result: 'error' as const }] }, seen, 'error'],
     ['no exit code observed', pass, { exitCode: null, imageDigest: null }, 'error'],
@@ -43,6 +45,20 @@ describe('evidence schema', () => {
     const result = EvidenceSchema.safeParse(rest);
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((i) => i.path.join('.'))).toContain(field);
+  });
+
+  it('names the audit finding in a rejection', () => {
+    const ending = judge(
+      { ...pass, outcome: 'fail', prover: { ...pass.prover, exitCode: 1 }, audit: { command: ['coqchk'], policy: 'reject', findings: [{ kind: 'axiom', name: 'Top.magic', target: 'A.v' }] } },
+      { ...seen, exitCode: 1 },
+    );
+    expect(ending.reason).toBe('rejected: audit found axiom Top.magic');
+  });
+
+  it('pass or fail without the prover facts is refused; an error report may leave them null', () => {
+    const unknown = { ...pass.prover, version: null, binaryDigest: null, exitCode: null, startedAt: null, finishedAt: null, durationMs: null };
+    expect(EvidenceSchema.safeParse({ ...pass, prover: unknown }).success).toBe(false);
+    expect(EvidenceSchema.safeParse({ ...pass, prover: unknown, logs: null, targets: [], outcome: 'error', error: 'deadline' }).success).toBe(true);
   });
 
   it('a missing nested value (the tree hash) is an error', () => {

@@ -15,8 +15,8 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
   const log = ctx.log.child({ jobId: target.jobId, attempt: target.attemptNo, lane: target.lane });
   const lane = laneOf(ctx, target.lane);
   try {
-    const expiresAt = new Date(target.deadlineAt.getTime() + ctx.config.reaper.evidenceGraceSeconds * 1000);
-    const uploadCredential = await mintUploadCredential(ctx.sql, fence, expiresAt, log);
+    // The credential expires with the attempt's deadline; the reporter keeps a margin before it.
+    const uploadCredential = await mintUploadCredential(ctx.sql, fence, target.deadlineAt, log);
     try {
       await ctx.substrate.start({
         name: target.name,

@@ -11,6 +11,7 @@ import type { ReplicaContext } from './dispatch/context.js';
 import { createLogger } from './log.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { Replica, newHolderId } from './replica.js';
+import { createSubstrate } from './substrate/create.js';
 import type { Substrate } from './substrate/substrate.js';
 
 export interface StartOptions {
@@ -50,7 +51,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     await migrate(sql, log.child({ component: 'migrate' }), migrations);
     const latestMigration = Math.max(0, ...migrations.map((m) => m.version));
     const metrics = createMetrics(sql);
-    const substrate = options.substrate;
+    const substrate = options.substrate ?? createSubstrate(config, log);
     const server = await buildServer({ sql, config, metrics, log, substrate, latestMigration });
     await server.listen({ host: config.host, port: config.port });
     cleanup.unshift(() => server.close());

@@ -24,7 +24,7 @@ export const ConfigSchema = z
     /** Mint and print an admin token on first start. Defaults to on only with the embedded Postgres. */
     bootstrapAdminToken: z.boolean().optional(),
     /** What runs attempts. `none` keeps jobs queued (API only); `local` runs them in sandboxes here. */
-    substrate: z.enum(['none', 'local']).default('none'),
+    substrate: z.enum(['none', 'local']).default('local'),
     /** Settings of every attempt's pod, whichever substrate runs it. */
     pod: z
       .strictObject({

@@ -1,12 +1,21 @@
+import { parseArgs } from 'node:util';
 import { startProofpod } from './app.js';
 import { loadConfig } from './config.js';
 import { ConfigError, coerceError } from './errors.js';
 import { createLogger } from './log.js';
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'unsafe-no-sandbox': { type: 'boolean', default: false },
+      'api-only': { type: 'boolean', default: false },
+    },
+  });
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(process.env);
+    if (values['unsafe-no-sandbox']) config = { ...config, local: { ...config.local, unsafeNoSandbox: true } };
+    if (values['api-only']) config = { ...config, substrate: 'none' as const };
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`proofpod: ${error.message}\n`);

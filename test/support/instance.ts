@@ -21,7 +21,8 @@ export async function startInstance(
   options: { substrate?: Substrate; log?: pino.Logger } = {},
 ): Promise<Proofpod> {
   const home = overrides.home ?? (await mkdtemp(path.join(tmpdir(), 'proofpod-test-home-')));
-  const config = parseConfig({ port: 0, logLevel: 'silent', home, ...(databaseUrl ? { databaseUrl } : {}), ...overrides });
+  // API only unless a test asks for a substrate: most tests drive attempts themselves or with a fake.
+  const config = parseConfig({ port: 0, logLevel: 'silent', home, substrate: 'none', ...(databaseUrl ? { databaseUrl } : {}), ...overrides });
   return track(await startProofpod(config, { substrate: options.substrate, log: options.log ?? pino({ level: 'silent' }), print: () => {} }));
 }
 

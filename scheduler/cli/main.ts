@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * proofpod's command line, a client of the REST API:
+ *   proofpod submit --repo URL --commit SHA --prover coq --target A.v [--wait]
+ *   proofpod get|events|evidence|cancel JOB_ID · proofpod list [--state S]
+ * Reads PROOFPOD_URL (default http://127.0.0.1:8080) and PROOFPOD_TOKEN (default: the local admin token).
+ */
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { coerceError } from '../errors.js';
+import { finalJobStates, type JobState } from '../job-states.js';
+import { ApiClient, resolveToken } from './client.js';
+
+interface JobView {
+  id: string;
+  state: JobState;
+  stateReason: string;
+  lane: string;
+  prover: string;
+  attempts?: { attemptNo: number; state: string; stateReason: string; observedExitCode: number | null; observedImageDigest: string | null }[];
+}
+
+const usage = `usage:
+  proofpod submit --repo URL --commit SHA --prover NAME --target PATH [--target PATH…]
+                  [--subdir DIR] [--lane LANE] [--priority N] [--label K=V…] [--idempotency-key KEY]
+                  [--wait] [--timeout SECONDS]
+  proofpod get JOB_ID | events JOB_ID | evidence JOB_ID | cancel JOB_ID
+  proofpod list [--state STATE] [--lane LANE] [--limit N]
+environment: PROOFPOD_URL (default http://127.0.0.1:8080), PROOFPOD_TOKEN (default: $PROOFPOD_HOME/admin-token)`;
+
+/** Exit codes of `submit --wait`: 0 verified, 1 rejected, 2 any other end, 3 still running at the timeout. */
+export const verdictExitCode = (state: JobState): number => (state === 'verified' ? 0 : state === 'rejected' ? 1 : 2);
+
+export async function main(
+  argv: string[],
+  environment: NodeJS.ProcessEnv = process.env,
+  out: (s: string) => void = (s) => void process.stdout.write(s),
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      repo: { type: 'string' },
+      commit: { type: 'string' },
+      subdir: { type: 'string' },
+      prover: { type: 'string' },
+      target: { type: 'string', multiple: true },
+      lane: { type: 'string' },
+      priority: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      'idempotency-key': { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '3600' },
+      state: { type: 'string' },
+      limit: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, id] = positionals;
+  if (values.help || !command) {
+    out(`${usage}\n`);
+    return values.help ? 0 : 64;
+  }
+  const client = new ApiClient((environment.PROOFPOD_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''), resolveToken(environment));
+  const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
+  const needId = () => {
+    if (!id) throw new Error(`${command} needs a job id\n${usage}`);
+    return encodeURIComponent(id);
+  };
+  switch (command) {
+    case 'submit': {
+      const missing = (['repo', 'commit', 'prover', 'target'] as const).filter((k) => values[k] === undefined);
+      if (missing.length) throw new Error(`submit needs --${missing.join(', --')}\n${usage}`);
+      const job = await client.request<JobView>('POST', '/v1/jobs', {
+        source: { url: values.repo, commit: values.commit, ...(values.subdir ? { subdirectory: values.subdir } : {}) },
+        prover: values.prover,
+        targets: values.target,
+        lane: values.lane ?? 'verify',
+        ...(values.priority ? { priority: Number(values.priority) } : {}),
+        ...(values.label ? { labels: Object.fromEntries(values.label.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) } : {}),
+        ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
+      });
+      out(`submitted ${job.id} (${job.prover} in lane ${job.lane})\n`);
+      if (!values.wait) return 0;
+      return waitForVerdict(client, job.id, Number(values.timeout) * 1000, out);
+    }
+    case 'get':
+      print(await client.request('GET', `/v1/jobs/${needId()}`));
+      return 0;
+    case 'events':
+      print(await client.request('GET', `/v1/jobs/${needId()}/events`));
+      return 0;
+    case 'evidence':
+      print(await client.request('GET', `/v1/jobs/${needId()}/evidence`));
+      return 0;
+    case 'cancel':
+      print(await client.request('POST', `/v1/jobs/${needId()}/cancel`));
+      return 0;
+    case 'list': {
+      const query = new URLSearchParams();
+      if (values.state) query.set('state', values.state);
+      if (values.lane) query.set('lane', values.lane);
+      if (values.limit) query.set('limit', values.limit);
+      const page = await client.request<{ jobs: JobView[] }>('GET', `/v1/jobs?${query}`);
+      for (const job of page.jobs) out(`${job.id}  ${job.state.padEnd(10)} ${job.prover.padEnd(9)} ${job.lane.padEnd(8)} ${job.stateReason}\n`);
+      return 0;
+    }
+    default:
+      throw new Error(`unknown command ${command}\n${usage}`);
+  }
+}
+
+/** Prints each state change until the job ends, then the verdict and its reason. */
+async function waitForVerdict(client: ApiClient, id: string, timeoutMs: number, out: (s: string) => void): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const job = await client.request<JobView>('GET', `/v1/jobs/${id}`);
+    const attempt = job.attempts?.at(-1);
+    const line = `${job.state}${attempt ? ` (attempt ${attempt.attemptNo}: ${attempt.state})` : ''}`;
+    if (line !== last) out(`  ${new Date().toISOString().slice(11, 19)}  ${line}\n`);
+    last = line;
+    if (finalJobStates.has(job.state)) {
+      out(`${job.state.toUpperCase()}: ${job.stateReason}\n`);
+      if (attempt?.observedExitCode !== null && attempt?.observedExitCode !== undefined) {
+        out(`  prover exit code ${attempt.observedExitCode}, image ${attempt.observedImageDigest ?? 'unknown'}\n`);
+      }
+      return verdictExitCode(job.state);
+    }
+    if (Date.now() > until) {
+      out(`still ${job.state} after ${Math.round(timeoutMs / 1000)} s; follow it with: proofpod get ${id}\n`);
+      return 3;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`proofpod: ${coerceError(error).message}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { LocalSubstrate } from './local/local-substrate.js';
+import type { Substrate } from './substrate.js';
+
+/** The project root (where package.json is), from this module whether it runs from source or dist/. */
+export function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the proofpod project root (no package.json above the scheduler)');
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The configured substrate, or undefined for an API-only scheduler. */
+export function createSubstrate(config: Config, log: Logger): Substrate | undefined {
+  switch (config.substrate) {
+    case 'none':
+      return undefined;
+    case 'local': {
+      const programsRoot = projectRoot();
+      if (!existsSync(path.join(programsRoot, 'dist', 'task-pod', 'prover.js'))) {
+        throw new Error(`the local substrate runs the task-pod programs from ${programsRoot}/dist: build them first (npm run build)`);
+      }
+      return new LocalSubstrate({ config, stateDir: path.join(config.home, 'attempts'), programsRoot, log });
+    }
+  }
+}

@@ -1,0 +1,705 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants, accessSync, createWriteStream } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1Container, V1Volume } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import { DuplicateError, coerceError } from '../../errors.js';
+import { env, files } from '../../pod/contract.js';
+import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
+import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
+import { ImagePullError, type ImageLayout, resolveImage } from './images.js';
+import { ContainerConfigError, type ContainerPlan, proverContainerName, sandboxArgs, unsandboxedCommand } from './sandbox.js';
+
+export interface LocalSubstrateOptions {
+  config: Config;
+  /** One directory per attempt lives here: pod.json, status.json, logs, volumes. */
+  stateDir: string;
+  /** Project root whose dist/, node_modules/ and package.json every sandbox sees under /opt/proofpod. */
+  programsRoot: string;
+  log: Logger;
+  /** The bubblewrap binary; looked up on PATH when omitted. */
+  bwrap?: string;
+}
+
+/**
+ * Runs each attempt's pod (SPEC §6) on this machine: the fetch init container, then prover and
+ * reporter together, each in its own bubblewrap sandbox running as an unprivileged uid. All state
+ * is on disk under `stateDir/<attempt name>/`, so observe and list work for attempts another
+ * instance started. The sandboxes die with the process that started them (--die-with-parent): an
+ * attempt whose owner is gone before it ended is reported lost, never as still running.
+ */
+export class LocalSubstrate implements Substrate {
+  readonly kind = 'local';
+  private readonly config: Config;
+  private readonly stateDir: string;
+  private readonly programsRoot: string;
+  private readonly log: Logger;
+  private readonly bwrap: string | undefined;
+  private readonly unsafe: boolean;
+  /** Host uid and gid of every container process when proofpod runs as root; else its own. */
+  private readonly sandboxIds: { uid: number; gid: number } | undefined;
+  private readonly runs = new Map<string, AttemptRun>();
+
+  constructor(options: LocalSubstrateOptions) {
+    this.config = options.config;
+    this.stateDir = path.resolve(options.stateDir);
+    this.programsRoot = path.resolve(options.programsRoot);
+    this.log = options.log.child({ component: 'local-substrate' });
+    this.unsafe = options.config.local.unsafeNoSandbox;
+    this.bwrap = options.bwrap ? (isExecutable(options.bwrap) ? options.bwrap : undefined) : findOnPath('bwrap');
+    if (!this.bwrap && !this.unsafe) {
+      throw new Error(
+        `the local substrate needs bubblewrap to isolate untrusted proofs, and ${options.bwrap ?? 'bwrap'} was not found` +
+          ` (${options.bwrap ? 'not an executable file' : 'not on PATH'}): install bubblewrap (apt-get install bubblewrap)` +
+          ' or start with --unsafe-no-sandbox to run untrusted proofs without isolation',
+      );
+    }
+    const uid = process.getuid?.();
+    this.sandboxIds = uid === 0 ? { uid: this.config.local.sandboxUid, gid: this.config.local.sandboxUid } : undefined;
+    if (this.unsafe) {
+      this.log.warn('local.unsafeNoSandbox is set: untrusted proofs run WITHOUT a sandbox, with this machine\'s network and files');
+    }
+  }
+
+  async start(launch: AttemptLaunch): Promise<void> {
+    assertAttemptName(launch.name);
+    const profile = this.config.provers.find((p) => p.name === launch.prover);
+    if (!profile) throw new Error(`attempt ${launch.name}: no prover profile ${launch.prover} in the configuration`);
+    const lane = this.config.lanes.find((l) => l.name === launch.lane);
+    if (!lane) throw new Error(`attempt ${launch.name}: no lane ${launch.lane} in the configuration`);
+    const pod = buildAttemptPod(
+      {
+        name: launch.name,
+        jobId: launch.jobId,
+        attemptNo: launch.attemptNo,
+        source: launch.source,
+        targets: launch.targets,
+        deadlineAt: launch.deadlineAt,
+        uploadUrl: launch.uploadUrl,
+        credentialSecretName: `${launch.name}-upload`,
+      },
+      profile,
+      lane,
+      this.config.pod,
+    );
+    await mkdir(this.stateDir, { recursive: true });
+    const dir = this.attemptDir(launch.name);
+    try {
+      // Not recursive: EEXIST is what makes a second start of a name a duplicate, as AlreadyExists is.
+      await mkdir(dir, { mode: 0o711 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new DuplicateError(`attempt ${launch.name} exists already in ${this.stateDir}`, { cause: error });
+      }
+      throw error;
+    }
+    const log = this.log.child({ jobId: launch.jobId, attempt: launch.attemptNo, lane: launch.lane, name: launch.name });
+    const run = new AttemptRun(dir, pod, initialStatus(pod, await processIdentity(process.pid)), log);
+    this.runs.set(launch.name, run);
+    try {
+      await this.prepare(run, launch.uploadCredential);
+      await run.save();
+    } catch (error) {
+      this.runs.delete(launch.name);
+      await removeTree(dir).catch(() => {});
+      throw new Error(`attempt ${launch.name}: could not prepare its local state: ${coerceError(error).message}`, { cause: error });
+    }
+    if (this.unsafe) log.warn('running attempt WITHOUT a sandbox (local.unsafeNoSandbox): the untrusted proof has this machine\'s network and files');
+    // Once the pod has ended, status.json says all there is: the attempt no longer needs memory here.
+    run.done = this.runPod(run)
+      .then(() => run.writes)
+      .finally(() => {
+        if (this.runs.get(launch.name) === run && !run.stopped) this.runs.delete(launch.name);
+      });
+  }
+
+  async observe(name: string): Promise<AttemptStatus | undefined> {
+    if (!validAttemptName(name)) return undefined;
+    const run = this.runs.get(name);
+    if (run) return this.attemptStatus(run.dir, run.status, true);
+    const dir = this.attemptDir(name);
+    let status: PodStatus;
+    try {
+      status = JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8')) as PodStatus;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        return { phase: 'infrastructure_failure', reason: `local substrate cannot read the attempt's status: ${coerceError(error).message}` };
+      }
+      const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+      return exists ? { phase: 'infrastructure_failure', reason: 'local substrate lost the attempt: its start never completed' } : undefined;
+    }
+    return this.attemptStatus(dir, status, false);
+  }
+
+  async list(): Promise<ObservedAttempt[]> {
+    const entries = await readdir(this.stateDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const observed: ObservedAttempt[] = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !validAttemptName(entry.name)) continue;
+      const status = await this.observe(entry.name);
+      if (status) observed.push({ name: entry.name, status });
+    }
+    return observed;
+  }
+
+  async stop(name: string): Promise<void> {
+    if (!validAttemptName(name)) return;
+    const dir = this.attemptDir(name);
+    const run = this.runs.get(name);
+    if (run) {
+      run.stopped = true;
+      for (const child of run.children) killGroup(child);
+      await run.done;
+      await run.writes;
+      this.runs.delete(name);
+    } else {
+      await this.killLeftovers(dir);
+    }
+    await removeTree(dir);
+  }
+
+  async ping(): Promise<void> {
+    if (!this.unsafe && !(this.bwrap && isExecutable(this.bwrap))) {
+      throw new Error(`bubblewrap (${this.bwrap ?? 'bwrap'}) is gone: install bubblewrap (apt-get install bubblewrap)`);
+    }
+    try {
+      await mkdir(this.stateDir, { recursive: true });
+      await rm(await mkdtemp(path.join(this.stateDir, '.ping-')), { recursive: true });
+    } catch (error) {
+      throw new Error(`local substrate state directory ${this.stateDir} is not writable: ${coerceError(error).message}`, { cause: error });
+    }
+    if (this.sandboxIds) {
+      for (const target of [this.stateDir, this.programsRoot]) {
+        const blocked = await unsearchableAncestor(target, this.sandboxIds);
+        if (blocked) {
+          throw new Error(
+            `sandboxes run as uid ${this.sandboxIds.uid} and cannot reach ${target}: ${blocked} is not searchable by that uid` +
+              ` (chmod o+x ${blocked}, or choose a directory it can reach)`,
+          );
+        }
+      }
+    }
+  }
+
+  private attemptDir(name: string): string {
+    return path.join(this.stateDir, name);
+  }
+
+  /** The attempt's directories and files, owned by the sandbox uid where a container writes them. */
+  private async prepare(run: AttemptRun, credential: string): Promise<void> {
+    const { dir, pod } = run;
+    // The spec names the Secret; the credential itself is never written to pod.json.
+    await writeFile(path.join(dir, 'pod.json'), `${JSON.stringify(pod, null, 2)}\n`, { mode: 0o600 });
+    await mkdir(path.join(dir, 'logs'), { mode: 0o700 });
+    await mkdir(path.join(dir, 'termination'), { mode: 0o711 });
+    await mkdir(path.join(dir, 'volumes'), { mode: 0o711 });
+    for (const volume of pod.spec.volumes ?? []) await this.makeVolume(run, volume, credential);
+    for (const container of allContainers(pod)) {
+      const file = path.join(dir, 'termination', container.name);
+      await writeFile(file, '', { mode: 0o600, flag: 'wx' });
+      await this.giveToSandbox(file);
+    }
+  }
+
+  private async makeVolume(run: AttemptRun, volume: V1Volume, credential: string): Promise<void> {
+    const volumeDir = path.join(run.dir, 'volumes', volume.name);
+    if (volume.emptyDir) {
+      await mkdir(volumeDir, { mode: 0o700 });
+      await this.giveToSandbox(volumeDir);
+      return;
+    }
+    if (volume.secret) {
+      // The only secret an attempt has is its upload credential.
+      await mkdir(volumeDir, { mode: 0o700 });
+      for (const item of volume.secret.items ?? [{ key: files.credential, path: files.credential }]) {
+        if (item.key !== files.credential) throw new Error(`secret volume ${volume.name} asks for key ${item.key}; only ${files.credential} exists`);
+        const file = path.join(volumeDir, item.path);
+        await writeFile(file, credential, { mode: 0o600, flag: 'wx' });
+        await chmod(file, item.mode ?? volume.secret.defaultMode ?? 0o644);
+        await this.giveToSandbox(file);
+      }
+      await chmod(volumeDir, 0o500);
+      await this.giveToSandbox(volumeDir);
+      return;
+    }
+    throw new Error(`volume ${volume.name}: the local substrate supports emptyDir and secret volumes only`);
+  }
+
+  private async giveToSandbox(file: string): Promise<void> {
+    if (this.sandboxIds) await chown(file, this.sandboxIds.uid, this.sandboxIds.gid);
+  }
+
+  /** Init containers one after another, then the others together; a failed init container ends the pod. */
+  private async runPod(run: AttemptRun): Promise<void> {
+    try {
+      const plans = await this.planContainers(run);
+      if (!plans) return;
+      for (const container of run.pod.spec.initContainers ?? []) {
+        const exitCode = await this.runContainer(run, container, plans.get(container.name) as Launchable);
+        if (run.stopped || exitCode !== 0) return;
+      }
+      if (run.stopped) return;
+      await Promise.all(run.pod.spec.containers.map((c) => this.runContainer(run, c, plans.get(c.name) as Launchable)));
+    } catch (error) {
+      run.status.failure = `local substrate failed running the pod: ${coerceError(error).message}`;
+      run.log.error({ err: error }, run.status.failure);
+      await run.save();
+    }
+  }
+
+  /** Resolves every image and command line first, as a kubelet pulls images before starting anything. */
+  private async planContainers(run: AttemptRun): Promise<Map<string, Launchable> | undefined> {
+    const plans = new Map<string, Launchable>();
+    for (const container of allContainers(run.pod)) {
+      const entry = run.container(container.name);
+      try {
+        const image = await resolveImage(container.image ?? '', this.config.local.images);
+        entry.imageDigest = image.digest;
+        plans.set(container.name, this.launchable(run, container, image));
+      } catch (error) {
+        if (!(error instanceof ImagePullError || error instanceof ContainerConfigError)) throw error;
+        Object.assign(entry, { state: 'waiting', reason: error.reason, message: error.message });
+        run.log.warn({ container: container.name, reason: error.reason }, error.message);
+        await run.save();
+        return undefined;
+      }
+    }
+    await run.save();
+    return plans;
+  }
+
+  private launchable(run: AttemptRun, container: V1Container, image: ImageLayout): Launchable {
+    const volumes = Object.fromEntries((run.pod.spec.volumes ?? []).map((v) => [v.name, path.join(run.dir, 'volumes', v.name)]));
+    const plan: Omit<ContainerPlan, 'statusFd'> = {
+      container,
+      image,
+      volumes,
+      programsRoot: this.programsRoot,
+      terminationLog: path.join(run.dir, 'termination', container.name),
+      hostname: run.pod.metadata.name,
+      runAs: runAsOf(run.pod, container),
+      extraReadOnly: this.localSource(container),
+    };
+    const ids = this.sandboxIds ? { uid: this.sandboxIds.uid, gid: this.sandboxIds.gid } : {};
+    if (this.unsafe) {
+      const { command, args, env } = unsandboxedCommand(plan);
+      return { command, args, options: { env, ...ids }, sandboxed: false };
+    }
+    const statusFd = 3;
+    return {
+      command: this.bwrap as string,
+      args: sandboxArgs({ ...plan, statusFd }),
+      options: { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, ...ids },
+      sandboxed: true,
+    };
+  }
+
+  /**
+   * A file:// source, where the operator allows them, exists only on this host: the fetch container
+   * gets that one directory read-only, as a remote it can fetch from.
+   */
+  private localSource(container: V1Container): string[] {
+    if (container.name !== 'fetch' || !this.config.pod.allowFileSources) return [];
+    const url = container.env?.find((e) => e.name === env.sourceUrl)?.value;
+    if (!url?.startsWith('file://')) return [];
+    try {
+      return [fileURLToPath(url)];
+    } catch {
+      return []; // fetch refuses the URL itself, with a clearer message
+    }
+  }
+
+  /** Runs one container to its end and records it; resolves with its exit code (null: it did not run). */
+  private async runContainer(run: AttemptRun, container: V1Container, launchable: Launchable): Promise<number | null> {
+    if (run.stopped) return null;
+    const entry = run.container(container.name);
+    const log = new CappedLog(path.join(run.dir, 'logs', `${container.name}.log`));
+    const child = spawn(launchable.command, launchable.args, {
+      ...launchable.options,
+      cwd: '/',
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe', ...(launchable.sandboxed ? (['pipe'] as const) : [])],
+    });
+    run.children.add(child);
+    // Listen before the first await: a sandbox that fails at once may exit before it.
+    const ending = waitForEnd(child, !launchable.sandboxed);
+    child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+    let statusReport = '';
+    child.stdio[3]?.on('data', (chunk: Buffer) => (statusReport += chunk.toString('utf8')));
+
+    const startedAt = new Date().toISOString();
+    if (child.pid !== undefined) {
+      Object.assign(entry, { state: 'running', reason: undefined, message: undefined, pid: child.pid, startedAt });
+      entry.pidStartTime = (await processIdentity(child.pid)).startTime;
+      await run.save();
+    }
+    const ended = await ending;
+    run.children.delete(child);
+    await log.close();
+    if (run.stopped) return null;
+
+    const finishedAt = new Date().toISOString();
+    const message = await readTerminationMessage(path.join(run.dir, 'termination', container.name));
+    let result: Partial<ContainerStatus>;
+    if ('error' in ended) {
+      result = { reason: 'StartError', exitCode: null, message: `cannot start ${launchable.command}: ${ended.error.message}` };
+    } else if (launchable.sandboxed) {
+      // bubblewrap reports the command's exit on the status fd; without that report the command never
+      // ran (a sandbox setup error, said on stderr) or the sandbox itself was killed.
+      const reported = /"exit-code"\s*:\s*(\d+)/.exec(statusReport);
+      if (reported) {
+        const exitCode = Number(reported[1]);
+        result = { reason: exitCode === 0 ? 'Completed' : 'Error', exitCode, message };
+      } else if (ended.signal) {
+        result = { reason: 'SandboxKilled', exitCode: null, message: `the sandbox was killed by ${ended.signal} before its command ended` };
+      } else {
+        const why = (await lastLogLine(log.file)) ?? `bubblewrap exited with code ${ended.code}`;
+        result = { reason: 'StartError', exitCode: null, message: `the sandbox could not start: ${why}` };
+      }
+    } else {
+      const exitCode = ended.code ?? 128 + signalNumber(ended.signal);
+      result = { reason: exitCode === 0 ? 'Completed' : 'Error', exitCode, message };
+    }
+    Object.assign(entry, { state: 'terminated', startedAt, finishedAt, ...result });
+    run.log.info({ container: container.name, exitCode: entry.exitCode, reason: entry.reason }, 'container ended');
+    await run.save();
+    return entry.exitCode ?? null;
+  }
+
+  private async attemptStatus(dir: string, pod: PodStatus, owned: boolean): Promise<AttemptStatus> {
+    if (pod.failure) return { phase: 'infrastructure_failure', reason: pod.failure };
+    const all = [...pod.initContainers, ...pod.containers];
+    const broken = all.find((c) => c.reason !== undefined && setupFailures.has(c.reason));
+    if (broken) return { phase: 'infrastructure_failure', reason: `${broken.reason}: ${broken.message ?? `container ${broken.name}`}` };
+    for (const init of pod.initContainers) {
+      if (init.state !== 'terminated' || init.exitCode === 0) continue;
+      const message = init.message || (await lastLogLine(path.join(dir, 'logs', `${init.name}.log`))) || `exit code ${init.exitCode}`;
+      // The fetch program exits 1 when it refuses the source; anything else is a failure to fetch.
+      if (init.exitCode === 1) return { phase: 'source_refused', reason: message };
+      return { phase: 'infrastructure_failure', reason: `init container ${init.name} failed with exit code ${init.exitCode}: ${message}` };
+    }
+    if (pod.containers.every((c) => c.state === 'terminated')) {
+      const prover = pod.containers.find((c) => c.name === proverContainerName);
+      return { phase: 'finished', proverExitCode: prover?.exitCode ?? null, imageDigest: prover?.imageDigest ?? null };
+    }
+    if (!owned && !(await isAlive(pod.owner))) return { phase: 'infrastructure_failure', reason: "local substrate lost the attempt's processes" };
+    const initializing = pod.initContainers.find((c) => c.state !== 'terminated');
+    if (initializing) return { phase: 'pending', reason: `init container ${initializing.name} ${initializing.state}` };
+    if (pod.containers.some((c) => c.state === 'running')) return { phase: 'running' };
+    return { phase: 'pending', reason: 'ContainerCreating' };
+  }
+
+  /** Kills what an attempt started by another instance still runs; they normally died with it. */
+  private async killLeftovers(dir: string): Promise<void> {
+    const status = await readFile(path.join(dir, 'status.json'), 'utf8').then(
+      (text) => JSON.parse(text) as PodStatus,
+      () => undefined,
+    );
+    for (const c of [...(status?.initContainers ?? []), ...(status?.containers ?? [])]) {
+      if (c.state !== 'running' || !c.pid || !(await isAlive({ pid: c.pid, startTime: c.pidStartTime ?? '' }))) continue;
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+      for (let i = 0; i < 100 && (await isAlive({ pid: c.pid, startTime: c.pidStartTime ?? '' })); i++) await sleep(20);
+    }
+  }
+}
+
+/** What status.json holds: the pod status as a kubelet would report it, plus who runs it. */
+interface PodStatus {
+  /** The process running the attempt; its sandboxes die with it. */
+  owner: ProcessIdentity;
+  initContainers: ContainerStatus[];
+  containers: ContainerStatus[];
+  /** The substrate itself failed running the pod. */
+  failure?: string;
+}
+
+interface ContainerStatus {
+  name: string;
+  state: 'waiting' | 'running' | 'terminated';
+  /** Completed, Error, or a reason it could not run (see setupFailures). */
+  reason?: string;
+  /** The termination message, or why it could not run. */
+  message?: string;
+  exitCode?: number | null;
+  imageDigest?: string;
+  pid?: number;
+  pidStartTime?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** Reasons a container never ran its command: the attempt failed for reasons outside the proof. */
+const setupFailures = new Set(['ErrImagePull', 'CreateContainerConfigError', 'StartError', 'SandboxKilled']);
+
+interface Launchable {
+  command: string;
+  args: string[];
+  options: { env: Record<string, string>; uid?: number; gid?: number };
+  sandboxed: boolean;
+}
+
+class AttemptRun {
+  stopped = false;
+  readonly children = new Set<ChildProcess>();
+  done: Promise<void> = Promise.resolve();
+  /** status.json writes, one after another so that the last state written is the last one set. */
+  writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly dir: string,
+    readonly pod: AttemptPod,
+    readonly status: PodStatus,
+    readonly log: Logger,
+  ) {}
+
+  container(name: string): ContainerStatus {
+    const found = [...this.status.initContainers, ...this.status.containers].find((c) => c.name === name);
+    if (!found) throw new Error(`pod ${this.pod.metadata.name} has no container ${name}`);
+    return found;
+  }
+
+  save(): Promise<void> {
+    const text = `${JSON.stringify(this.status, null, 2)}\n`;
+    this.writes = this.writes.then(async () => {
+      if (this.stopped) return;
+      const file = path.join(this.dir, 'status.json');
+      try {
+        await writeFile(`${file}.tmp`, text, { mode: 0o600 });
+        await rename(`${file}.tmp`, file);
+      } catch (error) {
+        if (!this.stopped) this.log.error({ err: error }, `could not write ${file}`);
+      }
+    });
+    return this.writes;
+  }
+}
+
+function initialStatus(pod: AttemptPod, owner: ProcessIdentity): PodStatus {
+  return {
+    owner,
+    initContainers: (pod.spec.initContainers ?? []).map((c) => ({ name: c.name, state: 'waiting' })),
+    containers: pod.spec.containers.map((c) => ({ name: c.name, state: 'waiting', reason: 'PodInitializing' })),
+  };
+}
+
+function allContainers(pod: AttemptPod): V1Container[] {
+  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+}
+
+/** The uid the container sees itself as: its own runAsUser, else the pod's. */
+function runAsOf(pod: AttemptPod, container: V1Container): { uid: number; gid: number } | undefined {
+  const uid = container.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser;
+  if (uid === undefined) return undefined;
+  return { uid, gid: container.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup ?? uid };
+}
+
+/** Attempt names become directory names: a DNS subdomain has no `/` and cannot be `.` or `..`. */
+const attemptNamePattern = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function validAttemptName(name: string): boolean {
+  return attemptNamePattern.test(name) && !name.includes('..');
+}
+
+function assertAttemptName(name: string): void {
+  if (!validAttemptName(name)) throw new Error(`attempt name ${JSON.stringify(name)} is not a DNS subdomain name`);
+}
+
+type Ending = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
+
+/**
+ * Waits for the process and its output. An unsandboxed command's leftover processes are killed with
+ * its process group, as a PID namespace would take them; one that escaped the group cannot hold the
+ * attempt open longer than a grace period.
+ */
+function waitForEnd(child: ChildProcess, killLeftovers: boolean): Promise<Ending> {
+  return new Promise((resolve) => {
+    child.once('error', (error) => {
+      if (child.pid === undefined) resolve({ error });
+    });
+    child.once('exit', (code, signal) => {
+      if (killLeftovers) killGroup(child);
+      const timer = setTimeout(() => {
+        for (const stream of child.stdio) stream?.destroy();
+      }, 2000);
+      child.once('close', () => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
+  });
+}
+
+/** SIGKILL to the process group; for a sandbox, --die-with-parent takes the sandbox down with bubblewrap. */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Exited already.
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? osConstants.signals[signal] : 0;
+}
+
+/** Container logs are capped as the kubelet caps them, so output cannot fill the disk. */
+const maxLogBytes = 10 * 1024 * 1024;
+
+class CappedLog {
+  private readonly stream;
+  private written = 0;
+
+  constructor(readonly file: string) {
+    this.stream = createWriteStream(file, { flags: 'a', mode: 0o600 });
+    this.stream.on('error', () => {});
+  }
+
+  write(chunk: Buffer): void {
+    if (this.written >= maxLogBytes) return;
+    const room = maxLogBytes - this.written;
+    this.written += chunk.length;
+    this.stream.write(chunk.length <= room ? chunk : chunk.subarray(0, room));
+    if (this.written >= maxLogBytes) this.stream.write(`\n[log truncated at ${maxLogBytes} bytes]\n`);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.stream.end(resolve));
+  }
+}
+
+/** Kubernetes keeps the first 4096 bytes of the termination message. */
+async function readTerminationMessage(file: string): Promise<string> {
+  return (await readHead(file, 4096)).trim();
+}
+
+async function readHead(file: string, bytes: number): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (!handle) return '';
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The last non-empty line of a log, from its last 4 KiB. */
+async function lastLogLine(file: string): Promise<string | undefined> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, 4096);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    const lines = buffer.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+    return lines.at(-1);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A process, told apart from a later one that reuses its pid by its start time. */
+interface ProcessIdentity {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat; empty where /proc is not available. */
+  startTime: string;
+}
+
+async function processIdentity(pid: number): Promise<ProcessIdentity> {
+  return { pid, startTime: (await procStat(pid))?.startTime ?? '' };
+}
+
+/** State and start time from /proc/<pid>/stat; undefined when there is no such process (or no /proc). */
+async function procStat(pid: number): Promise<{ state: string; startTime: string } | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: count fields from the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', startTime: fields[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process still runs: a zombie (Z) or dead (X) one has ended even if nobody reaped it. */
+async function isAlive(identity: ProcessIdentity): Promise<boolean> {
+  if (identity.startTime) {
+    const current = await procStat(identity.pid);
+    return current !== undefined && current.startTime === identity.startTime && current.state !== 'Z' && current.state !== 'X';
+  }
+  try {
+    process.kill(identity.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The first directory on the way to `target` (itself included) that `ids` may not search. */
+async function unsearchableAncestor(target: string, ids: { uid: number; gid: number }): Promise<string | undefined> {
+  const parts = path.resolve(target).split(path.sep).filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const dir = `/${parts.slice(0, i).join('/')}`;
+    const s = await stat(dir).catch(() => undefined);
+    if (!s) return undefined;
+    const bit = s.uid === ids.uid ? 0o100 : s.gid === ids.gid ? 0o010 : 0o001;
+    if ((s.mode & bit) === 0) return dir;
+  }
+  return undefined;
+}
+
+/** rm -rf that also clears directories a container left without write permission. */
+async function removeTree(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw error;
+    await makeWritable(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function makeWritable(dir: string): Promise<void> {
+  const s = await lstat(dir).catch(() => undefined);
+  if (!s?.isDirectory()) return;
+  await chmod(dir, 0o700).catch(() => {});
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (entry.isDirectory()) await makeWritable(path.join(dir, entry.name));
+  }
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function findOnPath(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(path.delimiter).filter(Boolean);
+  for (const dir of [...dirs, '/usr/bin', '/bin']) {
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

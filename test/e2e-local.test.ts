@@ -1,0 +1,219 @@
+import { chmodSync, existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Proofpod } from '../scheduler/app.js';
+import { main as cli } from '../scheduler/cli/main.js';
+import type { ProverProfileInput } from '../scheduler/prover-profiles.js';
+import { defaultProverProfiles } from '../scheduler/prover-profiles.js';
+import { createTestDatabase, createToken } from './support/database.js';
+import { FixtureRepo, scratch } from './support/git-fixtures.js';
+import { call, startInstance, waitFor } from './support/instance.js';
+import { readFileSync } from 'node:fs';
+
+/**
+ * Tier 3: the scheduler with the local substrate (bubblewrap sandboxes) and the real task-pod
+ * programs and provers (Debian's coqc/coqchk, metamath, z3) on proof sources served from local git
+ * repositories. Nothing is faked.
+ */
+const db = await createTestDatabase();
+const token = await createToken(db.sql, { id: 'e2e' });
+const work = scratch('proofpod-e2e-');
+// The sandboxes run as an unprivileged uid: they must be able to read the fixture repositories.
+chmodSync(work.root, 0o755);
+const fixtures = path.resolve('test/fixtures/proofs');
+const fixture = (name: string) => readFileSync(path.join(fixtures, name));
+
+const coq = defaultProverProfiles.find((p) => p.name === 'coq')!;
+const provers: ProverProfileInput[] = [
+  ...defaultProverProfiles,
+  { ...coq, name: 'coq-allow', audit: { ...coq.audit!, policy: 'allow' } },
+  // A prover that runs what the source says: how a hostile source gets code into the prover container.
+  { name: 'shell', image: 'proofpod/prover-shell:latest', versionCommand: ['sh', '-c', 'echo sh'], checkCommand: ['sh', '{target}'] },
+];
+
+let proofpod: Proofpod;
+let repo: FixtureRepo;
+let good: string;
+
+beforeAll(async () => {
+  expect(existsSync('dist/task-pod/prover.js'), 'npm test builds dist/ before running the tests').toBe(true);
+  proofpod = await startInstance(db.url, {
+    substrate: 'local',
+    home: work.dir('home'),
+    pod: { allowFileSources: true, maxSourceBytes: 1024 * 1024 },
+    provers,
+    lanes: [{ name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 120 }],
+    dispatch: { intervalSeconds: 0.2, batchSize: 10 },
+    reaper: { intervalSeconds: 0.5, evidenceGraceSeconds: 20 },
+  });
+  repo = new FixtureRepo(work.dir('proofs'));
+  good = repo.commit({
+    'theories/Arith.v': fixture('Arith.v'),
+    'theories/Broken.v': fixture('Broken.v'),
+    'theories/Axiomatic.v': fixture('Axiomatic.v'),
+    'mm/demo0.mm': fixture('demo0.mm'),
+    'mm/broken.mm': fixture('broken.mm'),
+    'smt/unsat.smt2': fixture('unsat.smt2'),
+    'smt/sat.smt2': fixture('sat.smt2'),
+  });
+});
+afterAll(async () => {
+  await proofpod?.stop();
+  work.remove();
+});
+
+async function submit(prover: string, targets: string[], subdirectory?: string, commit = good, url = repo.url) {
+  const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+    token,
+    body: { source: { url, commit, ...(subdirectory ? { subdirectory } : {}) }, prover, targets, lane: 'verify' },
+  });
+  expect(response.status).toBe(201);
+  return response.body.id as string;
+}
+
+async function verdict(id: string) {
+  await waitFor(`job ${id} to end`, async () => {
+    const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
+    return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
+  }, 90_000, 250);
+  const job = (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token })).body;
+  const evidence = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/evidence`, { token })).body.evidence;
+  return { job, evidence: evidence.at(-1)?.body };
+}
+
+describe('local end to end with real provers', () => {
+  it('a real Coq development is verified, with evidence bound to what ran', async () => {
+    const id = await submit('coq', ['Arith.v'], 'theories');
+    const { job, evidence } = await verdict(id);
+    expect(job).toMatchObject({ state: 'verified', attempts: [expect.objectContaining({ state: 'succeeded', observedExitCode: 0 })] });
+    expect(job.attempts[0].observedImageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(evidence.source).toEqual({ url: repo.url, commit: good, treeHash: repo.tree(good), subdirectory: 'theories' });
+    expect(evidence.prover).toMatchObject({ profile: 'coq', command: ['coqc', '-Q', '.', 'Top', '{target}'], exitCode: 0 });
+    expect(evidence.prover.version).toMatch(/^The Coq Proof Assistant, version 8\./);
+    expect(evidence.prover.binaryDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(evidence.logs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(evidence.logs.excerpt).toContain('$ coqc -Q . Top Arith.v');
+    expect(evidence.audit).toEqual({ command: coq.audit!.command, findings: [], policy: 'reject' });
+  });
+
+  it("a broken Coq proof is rejected with coqc's error in the excerpt", async () => {
+    const { job, evidence } = await verdict(await submit('coq', ['Broken.v'], 'theories'));
+    expect(job.state).toBe('rejected');
+    expect(job.stateReason).toBe('rejected: Broken.v (exit code 1)');
+    expect(evidence.logs.excerpt).toContain('Unable to unify');
+  });
+
+  it('a proof relying on an axiom and an admitted lemma: the audit names them and the policy applies', async () => {
+    const rejected = await verdict(await submit('coq', ['Axiomatic.v'], 'theories'));
+    expect(rejected.job.state).toBe('rejected');
+    expect(rejected.job.stateReason).toBe('rejected: audit found axiom Top.Axiomatic.excluded_middle, axiom Top.Axiomatic.left_for_later');
+    const allowed = await verdict(await submit('coq-allow', ['Axiomatic.v'], 'theories'));
+    expect(allowed.job.state).toBe('verified');
+    expect(allowed.evidence.audit.findings.map((f: { name: string }) => f.name)).toEqual(['Top.Axiomatic.excluded_middle', 'Top.Axiomatic.left_for_later']);
+  });
+
+  it('Metamath and SMT: one passing and one failing case each, two jobs at a time', async () => {
+    const ids = await Promise.all([
+      submit('metamath', ['demo0.mm'], 'mm'),
+      submit('metamath', ['broken.mm'], 'mm'),
+      submit('smt-z3', ['unsat.smt2'], 'smt'),
+      submit('smt-z3', ['sat.smt2'], 'smt'),
+    ]);
+    const states = await Promise.all(ids.map(async (id) => (await verdict(id)).job.state));
+    expect(states).toEqual(['verified', 'rejected', 'verified', 'rejected']);
+  });
+
+  it('two jobs run in parallel and both reach their verdicts', async () => {
+    const [a, b] = await Promise.all([submit('coq', ['Arith.v'], 'theories'), submit('coq', ['Broken.v'], 'theories')]);
+    const [ra, rb] = await Promise.all([verdict(a), verdict(b)]);
+    expect([ra.job.state, rb.job.state]).toEqual(['verified', 'rejected']);
+    const spans = await db.sql<{ startedAt: Date; finishedAt: Date }[]>`
+      select started_at, finished_at from attempts where job_id in (${a}, ${b})`;
+    const [x, y] = spans;
+    expect(x!.startedAt < y!.finishedAt && y!.startedAt < x!.finishedAt, 'the two attempts overlapped in time').toBe(true);
+  });
+
+  it('the CLI submits and waits for the verdict', async () => {
+    const lines: string[] = [];
+    const code = await cli(
+      ['submit', '--repo', repo.url, '--commit', good, '--subdir', 'smt', '--prover', 'smt-z3', '--target', 'unsat.smt2', '--wait', '--timeout', '90'],
+      { PROOFPOD_URL: proofpod.url, PROOFPOD_TOKEN: token },
+      (s) => void lines.push(s),
+    );
+    expect(code).toBe(0);
+    expect(lines.join('')).toMatch(/VERIFIED: verified: 1 target\(s\) passed/);
+  });
+});
+
+describe('hostile sources are stopped before anything runs', () => {
+  it.each([
+    ['a symlink to a host path', { 'leak.v': { symlink: '/etc/shadow' } }, /symlink/i],
+    ['a submodule to a local path', { '.gitmodules': '[submodule "x"]\n\tpath = x\n\turl = /etc\n' }, /submodule/i],
+    ['a source larger than the limit', { 'big.v': Buffer.alloc(2 * 1024 * 1024, 97) }, /larger|limit|size/i],
+  ])('%s → error naming the reason, no prover run', async (_name, files, reason) => {
+    const hostile = new FixtureRepo(work.dir('hostile'));
+    const commit = hostile.commit({ 'A.v': fixture('Arith.v'), ...files } as never);
+    const { job, evidence } = await verdict(await submit('coq', ['A.v'], undefined, commit, hostile.url));
+    expect(job.state).toBe('error');
+    expect(job.stateReason).toMatch(/^source refused: /);
+    expect(job.stateReason).toMatch(reason);
+    expect(evidence).toBeUndefined();
+  });
+
+  it('a commit that does not exist → error naming the commit', async () => {
+    const missing = 'f'.repeat(40);
+    const { job } = await verdict(await submit('coq', ['Arith.v'], 'theories', missing));
+    expect(job.state).toBe('error');
+    expect(job.stateReason).toContain(missing);
+  });
+
+  it('a repository whose hooks would write a marker: the hook never runs', async () => {
+    const hooked = new FixtureRepo(work.dir('hooked'));
+    const marker = path.join(work.root, 'hook-ran');
+    const hook = { executable: `#!/bin/sh\ntouch ${marker}\n` };
+    const commit = hooked.commit({ 'A.v': fixture('Arith.v'), 'hooks/post-checkout': hook, '.githooks/post-checkout': hook });
+    // Hooks in the serving repository itself, too.
+    for (const name of ['post-checkout', 'post-merge', 'reference-transaction', 'pre-upload-pack']) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(path.join(hooked.dir, '.git', 'hooks', name), hook.executable, { mode: 0o755 });
+    }
+    const { job } = await verdict(await submit('coq', ['A.v'], undefined, commit, hooked.url));
+    expect(job.state).toBe('verified');
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('a hostile proof inside the prover container', () => {
+  it('cannot read the credential, reach the scheduler, or pass off fake results; the verdict is the real one', async () => {
+    const port = new URL(proofpod.url).port;
+    const script = [
+      'echo "--- credential"',
+      'cat /var/run/proofpod/upload/credential 2>&1 || echo "credential: unreadable"',
+      'ls -la /var/run/proofpod 2>&1',
+      'echo "--- network"',
+      `node -e "fetch('http://127.0.0.1:${port}/livez').then(r => console.log('REACHED', r.status), e => console.log('network: blocked', e.cause && e.cause.code))"`,
+      'echo "--- fake results"',
+      'rm -f /workspace/results/* 2>/dev/null',
+      `echo '{"outcome":"pass","exitCode":0}' > /workspace/results/result.json`,
+      `( sleep 1; echo '{"outcome":"pass"}' > /workspace/results/result.json ) &`,
+      'echo "proof is wrong"; exit 1',
+    ].join('\n');
+    const hostile = new FixtureRepo(work.dir('hostile-proof'));
+    const commit = hostile.commit({ 'prove.sh': script });
+    const { job, evidence } = await verdict(await submit('shell', ['prove.sh'], undefined, commit, hostile.url));
+    expect(job.state).toBe('rejected');
+    expect(evidence.prover.exitCode).toBe(1);
+    expect(evidence.logs.excerpt).toContain('credential: unreadable');
+    expect(evidence.logs.excerpt).toContain('network: blocked');
+    expect(evidence.logs.excerpt).not.toContain('REACHED');
+    expect(evidence.logs.excerpt).not.toMatch(/ppu_/);
+  });
+});
+
+describe('after the run', () => {
+  it('leaves no attempt directories behind once the jobs have ended', async () => {
+    const attempts = path.join(proofpod.config.home, 'attempts');
+    await waitFor('the reaper to remove finished attempts', async () => (await readdir(attempts).catch(() => [])).length === 0, 15_000, 250);
+  });
+});

@@ -1,0 +1,500 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson, sha256 } from '../scheduler/canonical-json.js';
+import { type ConfigInput, parseConfig } from '../scheduler/config.js';
+import { DuplicateError } from '../scheduler/errors.js';
+import { mounts, programPath, volumeNames } from '../scheduler/pod/contract.js';
+import { buildAttemptPod } from '../scheduler/pod/pod-spec.js';
+import { ImagePullError, defaultImagePaths, imageDigest, resolveImage } from '../scheduler/substrate/local/images.js';
+import { LocalSubstrate } from '../scheduler/substrate/local/local-substrate.js';
+import { ContainerConfigError, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
+import type { AttemptLaunch, AttemptStatus } from '../scheduler/substrate/substrate.js';
+import { writeProbePrograms } from './support/local-programs.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TASK_IMAGE = 'test/task:1';
+const PROVER_IMAGE = 'test/prover:1';
+const SANDBOX_UID = 65534;
+/** The host uid containers run as: the configured sandbox uid when the tests run as root, else the tester's. */
+const asRoot = process.getuid?.() === 0;
+const HOST_UID = asRoot ? SANDBOX_UID : process.getuid!();
+const RUN_AS = 65532;
+
+function testConfig(local: ConfigInput['local'] = {}) {
+  return parseConfig({
+    substrate: 'local',
+    pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS },
+    local: { sandboxUid: SANDBOX_UID, ...local },
+    lanes: [{ name: 'intake', trust: 'untrusted', concurrency: 4 }],
+    provers: [{ name: 'probe', image: PROVER_IMAGE, versionCommand: ['true'], checkCommand: ['true'] }],
+  });
+}
+
+/** Uploads the fake reporters post, and any request at all (the prover must never get through). */
+interface Received {
+  path: string;
+  body: Record<string, any>;
+}
+
+let server: Server;
+let port: number;
+const received: Received[] = [];
+let work: string;
+let programsRoot: string;
+const logLines: string[] = [];
+const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+const substrates: LocalSubstrate[] = [];
+const stateDirs = new WeakMap<LocalSubstrate, string>();
+const attemptDir = (substrate: LocalSubstrate, name: string) => path.join(stateDirs.get(substrate)!, name);
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', body: text ? (JSON.parse(text) as Record<string, any>) : {} });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as { port: number }).port;
+  work = await mkdtemp(path.join(tmpdir(), 'proofpod-local-'));
+  // The sandbox uid must be able to reach the state directory to bind the volumes in it.
+  await chmod(work, 0o755);
+  programsRoot = await writeProbePrograms();
+});
+
+afterAll(async () => {
+  for (const substrate of substrates) {
+    // Attempts a failed test left behind; a substrate whose state directory is unusable holds none.
+    for (const { name } of await substrate.list().catch(() => [])) await substrate.stop(name);
+  }
+  await new Promise((resolve) => server.close(resolve));
+  await rm(work, { recursive: true, force: true });
+  await rm(programsRoot, { recursive: true, force: true });
+});
+
+function newSubstrate(options: { local?: ConfigInput['local']; programs?: string; stateDir?: string } = {}) {
+  const stateDir = options.stateDir ?? path.join(work, `state-${randomBytes(4).toString('hex')}`);
+  const substrate = new LocalSubstrate({ config: testConfig(options.local), stateDir, programsRoot: options.programs ?? programsRoot, log });
+  substrates.push(substrate);
+  stateDirs.set(substrate, stateDir);
+  return substrate;
+}
+
+function newLaunch(overrides: Partial<AttemptLaunch> = {}): AttemptLaunch {
+  const jobId = randomUUID();
+  const attemptId = randomUUID();
+  return {
+    name: `pp-${jobId.replaceAll('-', '')}-1`,
+    attemptId,
+    jobId,
+    attemptNo: 1,
+    lane: 'intake',
+    prover: 'probe',
+    source: { url: 'https://example.invalid/proofs.git', commit: 'a'.repeat(40), subdirectory: null },
+    targets: [`port=${port}`, 'exit=3', `marker=${randomUUID()}`],
+    deadlineAt: new Date(Date.now() + 600_000),
+    uploadCredential: `credential-${randomBytes(8).toString('hex')}`,
+    uploadUrl: `http://127.0.0.1:${port}/v1/attempts/${attemptId}/evidence`,
+    ...overrides,
+  };
+}
+
+async function waitFor(
+  substrate: LocalSubstrate,
+  name: string,
+  done: (status: AttemptStatus | undefined) => boolean,
+  timeoutMs = 15_000,
+): Promise<AttemptStatus | undefined> {
+  const until = Date.now() + timeoutMs;
+  let status = await substrate.observe(name);
+  while (!done(status)) {
+    if (Date.now() > until) throw new Error(`attempt ${name} still ${JSON.stringify(status)} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    status = await substrate.observe(name);
+  }
+  return status;
+}
+
+const ended = (s: AttemptStatus | undefined) => s !== undefined && s.phase !== 'pending' && s.phase !== 'running';
+
+async function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await stat(file).then(() => true, () => false))) {
+    if (Date.now() > until) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Host pids whose command line or environment holds `marker`: bubblewrap and what runs inside it. */
+async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    for (const file of ['cmdline', 'environ']) {
+      const text = await readFile(`/proc/${entry}/${file}`, 'utf8').catch(() => '');
+      if (text.includes(marker)) {
+        found.push(Number(entry));
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+const uploadFor = (launch: AttemptLaunch) => received.find((r) => r.path === new URL(launch.uploadUrl).pathname);
+
+describe('sandboxArgs and unsandboxedCommand', () => {
+  const pod = buildAttemptPod(
+    {
+      name: 'pp-table-1',
+      jobId: 'job',
+      attemptNo: 1,
+      source: { url: 'https://example.invalid/x.git', commit: 'b'.repeat(40), subdirectory: null },
+      targets: ['a.v'],
+      deadlineAt: new Date('2030-01-01T00:00:00Z'),
+      uploadUrl: 'http://127.0.0.1:1/upload',
+      credentialSecretName: 'pp-table-1-upload',
+    },
+    testConfig().provers[0]!,
+    testConfig().lanes[0]!,
+    testConfig().pod,
+  );
+  const volumes = Object.fromEntries((pod.spec.volumes ?? []).map((v) => [v.name, `/state/pp-table-1/volumes/${v.name}`]));
+  const container = (name: string) => [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c) => c.name === name)!;
+  const plan = (name: string) => ({
+    container: container(name),
+    image: { binds: ['/usr', '/etc/ssl'], symlinks: [{ path: '/bin', target: 'usr/bin' }] },
+    volumes,
+    programsRoot: '/srv/proofpod',
+    terminationLog: `/state/pp-table-1/termination/${name}`,
+    hostname: 'pp-table-1',
+    runAs: { uid: RUN_AS, gid: RUN_AS },
+    statusFd: 3,
+  });
+  const credentialDir = volumes[volumeNames.credential]!;
+  /** The operands of every occurrence of `flag`, joined by a space. */
+  const pairs = (args: string[], flag: string, arity = 2) => args.flatMap((a, i) => (a === flag ? [args.slice(i + 1, i + 1 + arity).join(' ')] : []));
+
+  it.each([
+    { name: 'fetch', net: false, pid1: false, credential: false },
+    { name: 'prover', net: true, pid1: true, credential: false },
+    { name: 'reporter', net: false, pid1: false, credential: true },
+  ])('$name: own network namespace $net, as PID 1 $pid1, credential bound $credential', ({ name, net, pid1, credential }) => {
+    const args = sandboxArgs(plan(name));
+    expect(args.includes('--unshare-net')).toBe(net);
+    expect(args.includes('--as-pid-1')).toBe(pid1);
+    expect(args.some((a) => a.startsWith(credentialDir))).toBe(credential);
+    for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--die-with-parent', '--new-session', '--clearenv']) {
+      expect(args, flag).toContain(flag);
+    }
+    expect(pairs(args, '--cap-drop', 1)).toEqual(['ALL']);
+    expect([pairs(args, '--uid', 1), pairs(args, '--gid', 1)]).toEqual([[`${RUN_AS}`], [`${RUN_AS}`]]);
+    // The root is made read-only after every mount point in it exists, and the command follows.
+    const dash = args.indexOf('--');
+    expect(args.slice(dash - 2, dash)).toEqual(['--remount-ro', '/']);
+    expect(args.slice(dash + 1)).toEqual(['node', programPath(name as 'fetch')]);
+    expect(args.indexOf('--clearenv')).toBeLessThan(args.indexOf('--setenv'));
+    expect(pairs(args, '--bind')).toContain(`/state/pp-table-1/termination/${name} /dev/termination-log`);
+    expect(pairs(args, '--ro-bind')).toEqual(
+      expect.arrayContaining(['/usr /usr', '/srv/proofpod/dist /opt/proofpod/dist', '/srv/proofpod/node_modules /opt/proofpod/node_modules']),
+    );
+    expect(pairs(args, '--symlink')).toEqual(['usr/bin /bin']);
+  });
+
+  it('binds volume mounts as the pod spec says, read-only where readOnly', () => {
+    const prover = sandboxArgs(plan('prover'));
+    expect(pairs(prover, '--bind')).toEqual(
+      expect.arrayContaining([`${volumes.source} ${mounts.source}`, `${volumes.results} ${mounts.results}`, `${volumes['tmp-prover']} /tmp`]),
+    );
+    expect(pairs(prover, '--ro-bind')).toContain(`${volumes.meta} ${mounts.meta}`);
+    expect(pairs(prover, '--bind')).not.toContain(`${volumes.meta} ${mounts.meta}`);
+    const reporter = sandboxArgs(plan('reporter'));
+    expect(pairs(reporter, '--ro-bind')).toEqual(
+      expect.arrayContaining([`${credentialDir} ${mounts.credential}`, `${volumes.results} ${mounts.results}`]),
+    );
+    expect(pairs(reporter, '--bind')).not.toContain(`${volumes.results} ${mounts.results}`);
+    // Each container has its own scratch space.
+    expect(pairs(reporter, '--bind')).toContain(`${volumes['tmp-reporter']} /tmp`);
+    expect(reporter.join(' ')).not.toContain(volumes['tmp-prover']);
+  });
+
+  it('sets only the container environment and PATH', () => {
+    const args = sandboxArgs(plan('prover'));
+    const names = pairs(args, '--setenv').map((p) => p.split(' ')[0]);
+    expect(names.sort()).toEqual(['PATH', ...(container('prover').env ?? []).map((e) => e.name)].sort());
+  });
+
+  it('refuses what it cannot provide', () => {
+    const withSecretEnv = { ...plan('reporter'), container: { ...container('reporter'), env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] } };
+    expect(() => sandboxArgs(withSecretEnv)).toThrow(ContainerConfigError);
+    const { [volumeNames.source]: _source, ...withoutSource } = volumes;
+    const unknownVolume = { ...plan('prover'), volumes: withoutSource };
+    expect(() => sandboxArgs(unknownVolume)).toThrow(/volume source/);
+  });
+
+  it('without a sandbox, passes mounts by environment and runs the programs from the programs root', () => {
+    const { command, args, env } = unsandboxedCommand(plan('reporter'));
+    expect([command, ...args]).toEqual(['node', '/srv/proofpod/dist/task-pod/reporter.js']);
+    expect(env).toMatchObject({
+      PROOFPOD_MOUNT_META: volumes.meta,
+      PROOFPOD_MOUNT_RESULTS: volumes.results,
+      PROOFPOD_MOUNT_CREDENTIAL: credentialDir,
+      PROOFPOD_MOUNT_TMP: volumes['tmp-reporter'],
+      PROOFPOD_TERMINATION_LOG: '/state/pp-table-1/termination/reporter',
+    });
+    expect(env.PROOFPOD_MOUNT_SOURCE).toBeUndefined();
+    expect(unsandboxedCommand(plan('prover')).env.PROOFPOD_MOUNT_CREDENTIAL).toBeUndefined();
+  });
+});
+
+describe('images', () => {
+  it('maps every image to the host userland by default, recreating merged-/usr links', async () => {
+    const layout = await resolveImage('anything:1', undefined);
+    expect(layout.binds).toContain('/usr');
+    expect(layout.binds).not.toContain('/bin');
+    expect(layout.symlinks).toContainEqual({ path: '/bin', target: 'usr/bin' });
+    expect(layout.digest).toBe(`sha256:${sha256(canonicalJson({ image: 'anything:1', paths: defaultImagePaths })).toString('hex')}`);
+    expect(layout.digest).toBe(imageDigest('anything:1', defaultImagePaths));
+    expect(layout.digest).not.toBe((await resolveImage('other:1', undefined)).digest);
+  });
+
+  it('refuses an image the configured mapping lacks, or a mapped path the host lacks', async () => {
+    const images = { 'a:1': { paths: ['/usr'] }, 'b:1': { paths: ['/usr', '/no/such/dir'] } };
+    expect((await resolveImage('a:1', images)).binds).toEqual(['/usr']);
+    await expect(resolveImage('c:1', images)).rejects.toThrow(new ImagePullError('image c:1 has no mapping in local.images'));
+    await expect(resolveImage('b:1', images)).rejects.toThrow(/\/no\/such\/dir/);
+  });
+});
+
+describe('LocalSubstrate', () => {
+  it('runs fetch first, then prover and reporter in separate sandboxes', async () => {
+    const substrate = newSubstrate();
+    const launch = newLaunch();
+    await substrate.start(launch);
+    const status = await waitFor(substrate, launch.name, ended);
+    const digest = imageDigest(PROVER_IMAGE, defaultImagePaths);
+    expect(status).toEqual({ phase: 'finished', proverExitCode: 3, imageDigest: digest });
+
+    const upload = uploadFor(launch);
+    expect(upload, 'the reporter reached the scheduler over the host network').toBeDefined();
+    const { probe, ...reporter } = upload!.body;
+    // The init container ran before the prover, and its volume writes reached it.
+    expect(probe.sawFetch).toBe(`read:fetched ${launch.source.url}`);
+    // The prover: no network, no credential, non-root without capabilities, PID 1, read-only root.
+    expect(probe.network).toMatch(/^failed /);
+    expect(received.some((r) => r.path === '/from-prover')).toBe(false);
+    expect(probe.credential).toBe('ENOENT');
+    expect(probe.uid).toBe(RUN_AS);
+    expect(probe.capEff).toBe('0000000000000000');
+    expect(probe.pid).toBe(1);
+    expect(probe.writeOpt).toBe('EROFS');
+    expect(probe.writeEtc).toBe('EROFS');
+    expect(probe.writeMeta).toBe('EROFS');
+    expect(probe.env).not.toContain('PROOFPOD_UPLOAD_URL');
+    // The reporter alone holds the credential, and cannot see the prover's /tmp or write its results.
+    expect(reporter.credential).toBe(`read:${launch.uploadCredential}`);
+    expect(reporter.proverTmp).toBe('ENOENT');
+    expect(reporter.writeResults).toBe('EROFS');
+    expect(reporter.uid).toBe(RUN_AS);
+
+    const dir = attemptDir(substrate, launch.name);
+    expect(await readFile(path.join(dir, 'logs', 'prover.log'), 'utf8')).toContain('prover: probed');
+    expect(await readFile(path.join(dir, 'logs', 'fetch.log'), 'utf8')).toContain('fetch: fetching');
+    const podJson = await readFile(path.join(dir, 'pod.json'), 'utf8');
+    expect(JSON.parse(podJson).metadata.name).toBe(launch.name);
+    expect(podJson).not.toContain(launch.uploadCredential);
+    const credential = await stat(path.join(dir, 'volumes', volumeNames.credential, 'credential'));
+    expect(credential.mode & 0o777).toBe(0o400);
+    expect(credential.uid).toBe(HOST_UID);
+
+    await substrate.stop(launch.name);
+    expect(await substrate.observe(launch.name)).toBeUndefined();
+  });
+
+  it('reports a refused source, and the prover never runs', async () => {
+    const substrate = newSubstrate();
+    const launch = newLaunch({ source: { url: 'https://example.invalid/refuse.git', commit: 'c'.repeat(40), subdirectory: null } });
+    await substrate.start(launch);
+    expect(await waitFor(substrate, launch.name, ended)).toEqual({
+      phase: 'source_refused',
+      reason: 'source refused: a symlink leaves the workspace',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await substrate.observe(launch.name)).toMatchObject({ phase: 'source_refused' });
+    const dir = attemptDir(substrate, launch.name);
+    await expect(stat(path.join(dir, 'logs', 'prover.log'))).rejects.toThrow(/ENOENT/);
+    expect(uploadFor(launch)).toBeUndefined();
+
+    const crash = newLaunch({ source: { url: 'https://example.invalid/crash.git', commit: 'c'.repeat(40), subdirectory: null } });
+    await substrate.start(crash);
+    expect(await waitFor(substrate, crash.name, ended)).toEqual({
+      phase: 'infrastructure_failure',
+      reason: 'init container fetch failed with exit code 2: fetch: the disk is on fire',
+    });
+  });
+
+  it('fails an attempt whose image has no mapping, before anything runs', async () => {
+    const substrate = newSubstrate({ local: { images: { [TASK_IMAGE]: { paths: [...defaultImagePaths] } } } });
+    const launch = newLaunch();
+    await substrate.start(launch);
+    const status = await waitFor(substrate, launch.name, ended);
+    expect(status?.phase).toBe('infrastructure_failure');
+    expect(status).toMatchObject({ reason: expect.stringMatching(new RegExp(`^ErrImagePull: image ${PROVER_IMAGE} has no mapping`)) });
+    const dir = attemptDir(substrate, launch.name);
+    expect(await readdir(path.join(dir, 'logs'))).toEqual([]);
+  });
+
+  it('fails an attempt whose sandbox cannot start, with bubblewrap\'s reason', async () => {
+    const programs = await writeProbePrograms({ withNodeModules: false });
+    try {
+      const substrate = newSubstrate({ programs });
+      const launch = newLaunch();
+      await substrate.start(launch);
+      const status = await waitFor(substrate, launch.name, ended);
+      expect(status).toMatchObject({ phase: 'infrastructure_failure', reason: expect.stringContaining('StartError: the sandbox could not start: bwrap:') });
+      expect(status).toMatchObject({ reason: expect.stringContaining('node_modules') });
+    } finally {
+      await rm(programs, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start the same name twice', async () => {
+    const substrate = newSubstrate();
+    const launch = newLaunch({ targets: [`port=${port}`, 'sleep=30'] });
+    await substrate.start(launch);
+    await expect(substrate.start(launch)).rejects.toThrow(DuplicateError);
+    // Another instance on the same state (a restarted scheduler) sees it too.
+    const again = newSubstrate({ stateDir: stateDirs.get(substrate)! });
+    await expect(again.start(launch)).rejects.toThrow(DuplicateError);
+    await substrate.stop(launch.name);
+  });
+
+  it('lists running attempts, and stop kills them and removes their state', async () => {
+    const substrate = newSubstrate();
+    const marker = randomUUID();
+    const launch = newLaunch({ targets: [`port=${port}`, 'sleep=60', `marker=${marker}`] });
+    const other = newLaunch({ targets: [`port=${port}`, 'sleep=60'] });
+    await substrate.start(launch);
+    await substrate.start(other);
+    await waitFor(substrate, launch.name, (s) => s?.phase === 'running');
+    const dir = attemptDir(substrate, launch.name);
+    await waitForFile(path.join(dir, 'volumes', volumeNames.results, 'probe.json'));
+    const listed = await substrate.list();
+    expect(listed.map((a) => a.name).sort()).toEqual([launch.name, other.name].sort());
+    expect(listed.find((a) => a.name === launch.name)?.status).toEqual({ phase: 'running' });
+    const pids = await processesWith(marker);
+    expect(pids.length).toBeGreaterThan(0);
+    // Seen from the host, bubblewrap and everything in the sandbox run as the unprivileged sandbox uid.
+    const hostUids = await Promise.all(pids.map(async (pid) => /^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]));
+    expect(new Set(hostUids)).toEqual(new Set([String(HOST_UID)]));
+
+    await substrate.stop(launch.name);
+    expect(await processesWith(marker)).toEqual([]);
+    await expect(stat(dir)).rejects.toThrow(/ENOENT/);
+    expect(await substrate.observe(launch.name)).toBeUndefined();
+    expect((await substrate.list()).map((a) => a.name)).toEqual([other.name]);
+    await substrate.stop(launch.name);
+    await substrate.stop(other.name);
+    expect(await substrate.list()).toEqual([]);
+  });
+
+  it('reports an attempt lost when the process that ran it died, and its sandboxes died with it', async () => {
+    const stateDir = path.join(work, 'state-restart');
+    const marker = randomUUID();
+    const launch = newLaunch({ targets: [`port=${port}`, 'sleep=60', `marker=${marker}`] });
+    const child = spawn(process.execPath, [
+      path.join(here, 'support', 'local-substrate-child.mjs'),
+      JSON.stringify({
+        config: {
+          substrate: 'local',
+          pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS },
+          local: { sandboxUid: SANDBOX_UID },
+          lanes: [{ name: 'intake', trust: 'untrusted', concurrency: 4 }],
+          provers: [{ name: 'probe', image: PROVER_IMAGE, versionCommand: ['true'], checkCommand: ['true'] }],
+        },
+        stateDir,
+        programsRoot,
+        launch: { ...launch, deadlineAt: launch.deadlineAt.toISOString() },
+      }),
+    ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await untilOutput(child, 'running\n');
+      await waitForFile(path.join(stateDir, launch.name, 'volumes', volumeNames.results, 'probe.json'));
+      expect((await processesWith(marker)).length).toBeGreaterThan(0);
+      const restarted = newSubstrate({ stateDir });
+      expect(await restarted.observe(launch.name)).toEqual({ phase: 'running' });
+
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      expect(await waitFor(restarted, launch.name, ended, 5000)).toEqual({
+        phase: 'infrastructure_failure',
+        reason: "local substrate lost the attempt's processes",
+      });
+      expect(await restarted.list()).toEqual([{ name: launch.name, status: await restarted.observe(launch.name) }]);
+      for (let i = 0; i < 100 && (await processesWith(marker)).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await processesWith(marker)).toEqual([]);
+      await restarted.stop(launch.name);
+      await expect(stat(path.join(stateDir, launch.name))).rejects.toThrow(/ENOENT/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('runs unsandboxed only when told to, and says so', async () => {
+    const substrate = newSubstrate({ local: { unsafeNoSandbox: true } });
+    const launch = newLaunch({ targets: [`port=${port}`, 'exit=0'] });
+    await substrate.start(launch);
+    const status = await waitFor(substrate, launch.name, ended);
+    expect(status).toEqual({ phase: 'finished', proverExitCode: 0, imageDigest: imageDigest(PROVER_IMAGE, defaultImagePaths) });
+    const { probe, credential } = uploadFor(launch)!.body;
+    // The same programs found the same volumes through PROOFPOD_MOUNT_*.
+    expect(probe.sawFetch).toBe(`read:fetched ${launch.source.url}`);
+    expect(credential).toBe(`read:${launch.uploadCredential}`);
+    expect(probe.uid).toBe(HOST_UID);
+    expect(logLines.some((line) => /WITHOUT a sandbox/.test(line) && line.includes(launch.name))).toBe(true);
+    await substrate.stop(launch.name);
+  });
+
+  it('refuses to run without bubblewrap unless told to run unsandboxed', () => {
+    const make = (unsafeNoSandbox: boolean) =>
+      new LocalSubstrate({ config: testConfig({ unsafeNoSandbox }), stateDir: work, programsRoot, log, bwrap: path.join(work, 'no-bwrap') });
+    expect(() => make(false)).toThrow(/install bubblewrap \(apt-get install bubblewrap\) or start with --unsafe-no-sandbox/);
+    expect(make(true).kind).toBe('local');
+  });
+
+  it('ping checks bubblewrap, the state directory, and that the sandbox uid can reach them', async () => {
+    await expect(newSubstrate().ping()).resolves.toBeUndefined();
+    if (asRoot) {
+      const hidden = await mkdtemp(path.join(work, 'hidden-'));
+      await chmod(hidden, 0o700);
+      await expect(newSubstrate({ stateDir: path.join(hidden, 'state') }).ping()).rejects.toThrow(`${hidden} is not searchable by that uid`);
+    }
+    const file = path.join(work, 'a-file');
+    await writeFile(file, '');
+    await expect(newSubstrate({ stateDir: path.join(file, 'state') }).ping()).rejects.toThrow(/not writable/);
+  });
+});
+
+function untilOutput(child: ChildProcess, text: string, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`child did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${seen}`)), timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      if (seen.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`child exited with ${code} before printing ${JSON.stringify(text)}`)));
+  });
+}

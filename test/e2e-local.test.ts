@@ -134,6 +134,15 @@ describe('local end to end with real provers', () => {
     expect(x!.startedAt < y!.finishedAt && y!.startedAt < x!.finishedAt, 'the two attempts overlapped in time').toBe(true);
   });
 
+  it('refuses a profile that does not run locally (lean), naming the prover', async () => {
+    const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token,
+      body: { source: { url: repo.url, commit: good }, prover: 'lean', targets: ['Main.lean'], lane: 'verify' },
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.fields).toEqual([{ field: 'prover', message: 'not runnable on the local substrate' }]);
+  });
+
   it('the CLI submits and waits for the verdict', async () => {
     const lines: string[] = [];
     const code = await cli(

@@ -68,6 +68,12 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
           { field: 'lane', message: `not allowed for this token (allowed: ${allowed})` },
         ]);
       }
+      const profile = config.provers.find((p) => p.name === input.prover);
+      if (profile && !profile.local && substrate?.kind === 'local') {
+        return sendError(reply, 400, `prover ${input.prover} does not run on the local substrate (it needs its Kubernetes image)`, [
+          { field: 'prover', message: 'not runnable on the local substrate' },
+        ]);
+      }
       const { idempotencyKey, ...request_ } = input;
       const result = await submitJob(sql, {
         submitterId: submitter.id,

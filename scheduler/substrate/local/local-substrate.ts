@@ -8,7 +8,7 @@ import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
-import { env, files } from '../../pod/contract.js';
+import { env, files, volumeNames } from '../../pod/contract.js';
 import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
 import { ImagePullError, type ImageLayout, resolveImage } from './images.js';
@@ -86,35 +86,62 @@ export class LocalSubstrate implements Substrate {
       lane,
       this.config.pod,
     );
+    const log = this.log.child({ jobId: launch.jobId, attempt: launch.attemptNo, lane: launch.lane, name: launch.name });
+    // The only secret an attempt has is its upload credential.
+    await this.runPod(launch.name, pod, { [volumeNames.credential]: { [files.credential]: launch.uploadCredential } }, log);
+  }
+
+  /**
+   * Runs any pod under `name` (the attempt's, or one a process-kubelet was given): prepares its
+   * volumes — emptyDirs as directories, every other volume from `volumeFiles` (path → content) —
+   * then runs it in the background. Throws DuplicateError when `name` exists already.
+   */
+  async runPod(name: string, pod: AttemptPod, volumeFiles: VolumeFiles, log = this.log.child({ name })): Promise<void> {
+    assertAttemptName(name);
     await mkdir(this.stateDir, { recursive: true });
-    const dir = this.attemptDir(launch.name);
+    const dir = this.attemptDir(name);
     try {
       // Not recursive: EEXIST is what makes a second start of a name a duplicate, as AlreadyExists is.
       await mkdir(dir, { mode: 0o711 });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new DuplicateError(`attempt ${launch.name} exists already in ${this.stateDir}`, { cause: error });
+        throw new DuplicateError(`attempt ${name} exists already in ${this.stateDir}`, { cause: error });
       }
       throw error;
     }
-    const log = this.log.child({ jobId: launch.jobId, attempt: launch.attemptNo, lane: launch.lane, name: launch.name });
     const run = new AttemptRun(dir, pod, initialStatus(pod, await processIdentity(process.pid)), log);
-    this.runs.set(launch.name, run);
+    this.runs.set(name, run);
     try {
-      await this.prepare(run, launch.uploadCredential);
+      await this.prepare(run, volumeFiles);
       await run.save();
     } catch (error) {
-      this.runs.delete(launch.name);
+      this.runs.delete(name);
       await removeTree(dir).catch(() => {});
-      throw new Error(`attempt ${launch.name}: could not prepare its local state: ${coerceError(error).message}`, { cause: error });
+      throw new Error(`attempt ${name}: could not prepare its local state: ${coerceError(error).message}`, { cause: error });
     }
     if (this.unsafe) log.warn('running attempt WITHOUT a sandbox (local.unsafeNoSandbox): the untrusted proof has this machine\'s network and files');
     // Once the pod has ended, status.json says all there is: the attempt no longer needs memory here.
-    run.done = this.runPod(run)
+    run.done = this.runPodContainers(run)
       .then(() => run.writes)
       .finally(() => {
-        if (this.runs.get(launch.name) === run && !run.stopped) this.runs.delete(launch.name);
+        if (this.runs.get(name) === run && !run.stopped) this.runs.delete(name);
       });
+  }
+
+  /** The pod's container statuses as a kubelet would report them, or undefined when there is no such pod. */
+  async podStatus(name: string): Promise<{ status: LocalPodStatus; lost: boolean; logsDir: string } | undefined> {
+    if (!validAttemptName(name)) return undefined;
+    const dir = this.attemptDir(name);
+    const run = this.runs.get(name);
+    if (run) return { status: run.status, lost: false, logsDir: path.join(dir, 'logs') };
+    const status = await readFile(path.join(dir, 'status.json'), 'utf8').then(
+      (text) => JSON.parse(text) as LocalPodStatus,
+      () => undefined,
+    );
+    if (!status) return undefined;
+    const ended = [...status.initContainers, ...status.containers].every((c) => c.state === 'terminated') ||
+      status.initContainers.some((c) => c.state === 'terminated' && c.exitCode !== 0);
+    return { status, lost: !ended && !(await isAlive(status.owner)), logsDir: path.join(dir, 'logs') };
   }
 
   async observe(name: string): Promise<AttemptStatus | undefined> {
@@ -122,9 +149,9 @@ export class LocalSubstrate implements Substrate {
     const run = this.runs.get(name);
     if (run) return this.attemptStatus(run.dir, run.status, true);
     const dir = this.attemptDir(name);
-    let status: PodStatus;
+    let status: LocalPodStatus;
     try {
-      status = JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8')) as PodStatus;
+      status = JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8')) as LocalPodStatus;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
         return { phase: 'infrastructure_failure', reason: `local substrate cannot read the attempt's status: ${coerceError(error).message}` };
@@ -193,14 +220,14 @@ export class LocalSubstrate implements Substrate {
   }
 
   /** The attempt's directories and files, owned by the sandbox uid where a container writes them. */
-  private async prepare(run: AttemptRun, credential: string): Promise<void> {
+  private async prepare(run: AttemptRun, volumeFiles: VolumeFiles): Promise<void> {
     const { dir, pod } = run;
     // The spec names the Secret; the credential itself is never written to pod.json.
     await writeFile(path.join(dir, 'pod.json'), `${JSON.stringify(pod, null, 2)}\n`, { mode: 0o600 });
     await mkdir(path.join(dir, 'logs'), { mode: 0o700 });
     await mkdir(path.join(dir, 'termination'), { mode: 0o711 });
     await mkdir(path.join(dir, 'volumes'), { mode: 0o711 });
-    for (const volume of pod.spec.volumes ?? []) await this.makeVolume(run, volume, credential);
+    for (const volume of pod.spec.volumes ?? []) await this.makeVolume(run, volume, volumeFiles[volume.name]);
     for (const container of allContainers(pod)) {
       const file = path.join(dir, 'termination', container.name);
       await writeFile(file, '', { mode: 0o600, flag: 'wx' });
@@ -208,28 +235,29 @@ export class LocalSubstrate implements Substrate {
     }
   }
 
-  private async makeVolume(run: AttemptRun, volume: V1Volume, credential: string): Promise<void> {
+  private async makeVolume(run: AttemptRun, volume: V1Volume, contents: Record<string, string> | undefined): Promise<void> {
     const volumeDir = path.join(run.dir, 'volumes', volume.name);
+    await mkdir(volumeDir, { mode: 0o700 });
     if (volume.emptyDir) {
-      await mkdir(volumeDir, { mode: 0o700 });
       await this.giveToSandbox(volumeDir);
       return;
     }
-    if (volume.secret) {
-      // The only secret an attempt has is its upload credential.
-      await mkdir(volumeDir, { mode: 0o700 });
-      for (const item of volume.secret.items ?? [{ key: files.credential, path: files.credential }]) {
-        if (item.key !== files.credential) throw new Error(`secret volume ${volume.name} asks for key ${item.key}; only ${files.credential} exists`);
-        const file = path.join(volumeDir, item.path);
-        await writeFile(file, credential, { mode: 0o600, flag: 'wx' });
-        await chmod(file, item.mode ?? volume.secret.defaultMode ?? 0o644);
-        await this.giveToSandbox(file);
+    if (!contents) throw new Error(`volume ${volume.name}: the local substrate runs emptyDir volumes and volumes whose files it is given`);
+    const mode = volume.secret?.defaultMode ?? volume.projected?.defaultMode ?? volume.configMap?.defaultMode ?? 0o644;
+    for (const [relative, content] of Object.entries(contents)) {
+      const file = path.join(volumeDir, relative);
+      if (!file.startsWith(`${volumeDir}${path.sep}`)) throw new Error(`volume ${volume.name}: file ${relative} leaves the volume`);
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(file, content, { mode: 0o600, flag: 'wx' });
+      await chmod(file, mode);
+      await this.giveToSandbox(file);
+      for (let dir = path.dirname(file); dir !== volumeDir; dir = path.dirname(dir)) {
+        await chmod(dir, 0o500);
+        await this.giveToSandbox(dir);
       }
-      await chmod(volumeDir, 0o500);
-      await this.giveToSandbox(volumeDir);
-      return;
     }
-    throw new Error(`volume ${volume.name}: the local substrate supports emptyDir and secret volumes only`);
+    await chmod(volumeDir, 0o500);
+    await this.giveToSandbox(volumeDir);
   }
 
   private async giveToSandbox(file: string): Promise<void> {
@@ -237,7 +265,7 @@ export class LocalSubstrate implements Substrate {
   }
 
   /** Init containers one after another, then the others together; a failed init container ends the pod. */
-  private async runPod(run: AttemptRun): Promise<void> {
+  private async runPodContainers(run: AttemptRun): Promise<void> {
     try {
       const plans = await this.planContainers(run);
       if (!plans) return;
@@ -348,7 +376,7 @@ export class LocalSubstrate implements Substrate {
 
     const finishedAt = new Date().toISOString();
     const message = await readTerminationMessage(path.join(run.dir, 'termination', container.name));
-    let result: Partial<ContainerStatus>;
+    let result: Partial<LocalContainerStatus>;
     if ('error' in ended) {
       result = { reason: 'StartError', exitCode: null, message: `cannot start ${launchable.command}: ${ended.error.message}` };
     } else if (launchable.sandboxed) {
@@ -374,7 +402,7 @@ export class LocalSubstrate implements Substrate {
     return entry.exitCode ?? null;
   }
 
-  private async attemptStatus(dir: string, pod: PodStatus, owned: boolean): Promise<AttemptStatus> {
+  private async attemptStatus(dir: string, pod: LocalPodStatus, owned: boolean): Promise<AttemptStatus> {
     if (pod.failure) return { phase: 'infrastructure_failure', reason: pod.failure };
     const all = [...pod.initContainers, ...pod.containers];
     const broken = all.find((c) => c.reason !== undefined && setupFailures.has(c.reason));
@@ -400,7 +428,7 @@ export class LocalSubstrate implements Substrate {
   /** Kills what an attempt started by another instance still runs; they normally died with it. */
   private async killLeftovers(dir: string): Promise<void> {
     const status = await readFile(path.join(dir, 'status.json'), 'utf8').then(
-      (text) => JSON.parse(text) as PodStatus,
+      (text) => JSON.parse(text) as LocalPodStatus,
       () => undefined,
     );
     for (const c of [...(status?.initContainers ?? []), ...(status?.containers ?? [])]) {
@@ -415,17 +443,20 @@ export class LocalSubstrate implements Substrate {
   }
 }
 
+/** Files of a non-emptyDir volume, by volume name: relative path → content. */
+export type VolumeFiles = Record<string, Record<string, string>>;
+
 /** What status.json holds: the pod status as a kubelet would report it, plus who runs it. */
-interface PodStatus {
+export interface LocalPodStatus {
   /** The process running the attempt; its sandboxes die with it. */
   owner: ProcessIdentity;
-  initContainers: ContainerStatus[];
-  containers: ContainerStatus[];
+  initContainers: LocalContainerStatus[];
+  containers: LocalContainerStatus[];
   /** The substrate itself failed running the pod. */
   failure?: string;
 }
 
-interface ContainerStatus {
+export interface LocalContainerStatus {
   name: string;
   state: 'waiting' | 'running' | 'terminated';
   /** Completed, Error, or a reason it could not run (see setupFailures). */
@@ -460,11 +491,11 @@ class AttemptRun {
   constructor(
     readonly dir: string,
     readonly pod: AttemptPod,
-    readonly status: PodStatus,
+    readonly status: LocalPodStatus,
     readonly log: Logger,
   ) {}
 
-  container(name: string): ContainerStatus {
+  container(name: string): LocalContainerStatus {
     const found = [...this.status.initContainers, ...this.status.containers].find((c) => c.name === name);
     if (!found) throw new Error(`pod ${this.pod.metadata.name} has no container ${name}`);
     return found;
@@ -486,7 +517,7 @@ class AttemptRun {
   }
 }
 
-function initialStatus(pod: AttemptPod, owner: ProcessIdentity): PodStatus {
+function initialStatus(pod: AttemptPod, owner: ProcessIdentity): LocalPodStatus {
   return {
     owner,
     initContainers: (pod.spec.initContainers ?? []).map((c) => ({ name: c.name, state: 'waiting' })),

@@ -16,7 +16,6 @@ import { migrate } from '../../scheduler/database/migrate.js';
 import { DuplicateError } from '../../scheduler/errors.js';
 import { claimAttempts } from '../../scheduler/store/queries/claim-attempts.js';
 import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
-import { submitJob } from '../../scheduler/store/queries/submit-job.js';
 import type { AttemptLaunch, AttemptStatus, Substrate } from '../../scheduler/substrate/substrate.js';
 
 const CLAIM_JOBS = Number(process.env.BENCH_CLAIM_JOBS ?? 20_000);

@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export const clusterDir = process.env.PROOFPOD_CLUSTER_DIR ?? path.join(os.homedir(), '.cache', 'proofpod', 'cluster');
+export const kubeconfigPath = path.join(clusterDir, 'admin.kubeconfig');
+
+export function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return kc;
+}
+
+/** A GET with the kubeconfig's credentials, outside the generated client (for /readyz, /version). */
+export async function rawGet(kc: KubeConfig, urlPath: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) throw new Error('kubeconfig has no current cluster');
+  const options: https.RequestOptions = { method: 'GET', timeout: timeoutMs };
+  await kc.applyToHTTPSOptions(options);
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(urlPath, server), options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Why the cluster tests cannot run here, or undefined when the API server answers. The tests never
+ * start the control plane themselves: `.ci/run` (or `npm run cluster:up`) does.
+ */
+export async function clusterUnavailable(): Promise<string | undefined> {
+  if (!existsSync(kubeconfigPath)) return `no ${kubeconfigPath}; start the control plane with npm run cluster:up`;
+  try {
+    const { status, body } = await rawGet(adminKubeConfig(), '/readyz', 3_000);
+    if (status !== 200) return `the API server in ${kubeconfigPath} is not ready (/readyz ${status}: ${body.trim()})`;
+    return undefined;
+  } catch (err) {
+    return `the API server in ${kubeconfigPath} does not answer (${(err as Error).message}); start it with npm run cluster:up`;
+  }
+}
+
+/** Polls `check` until it returns something other than undefined or false. */
+export async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}

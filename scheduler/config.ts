@@ -24,7 +24,7 @@ export const ConfigSchema = z
     /** Mint and print an admin token on first start. Defaults to on only with the embedded Postgres. */
     bootstrapAdminToken: z.boolean().optional(),
     /** What runs attempts. `none` keeps jobs queued (API only); `local` runs them in sandboxes here. */
-    substrate: z.enum(['none', 'local']).default('local'),
+    substrate: z.enum(['none', 'local', 'kubernetes']).default('local'),
     /** Settings of every attempt's pod, whichever substrate runs it. */
     pod: z
       .strictObject({
@@ -38,6 +38,26 @@ export const ConfigSchema = z
         /** Seconds before the deadline the reporter keeps to upload an error report. */
         reportMarginSeconds: z.number().int().min(5).max(600).default(30),
         runAsUser: z.number().int().min(1).default(65532),
+      })
+      .prefault({}),
+    /** The Kubernetes substrate: one batch/v1 Job per attempt. */
+    kubernetes: z
+      .strictObject({
+        /** A kubeconfig file; without it, the in-cluster service account (or the default kubeconfig). */
+        kubeconfig: z.string().optional(),
+        namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('default'),
+        /**
+         * The long-lived object of the release every Job is owned by (never a scheduler pod, so a
+         * replica restart kills nothing). Its uid is configuration: the scheduler's Role cannot read it.
+         */
+        owner: z
+          .strictObject({ apiVersion: z.string().min(1), kind: z.string().min(1), name: z.string().min(1), uid: z.string().min(1) })
+          .optional(),
+        /** How long an image may fail to pull before the attempt is an infrastructure error. */
+        imagePullGraceSeconds: z.number().int().min(0).default(60),
+        /** How long a pod may stay Pending, from its creation, before the attempt is an error. */
+        pendingLimitSeconds: z.number().int().min(10).default(600),
+        ttlSecondsAfterFinished: z.number().int().min(0).default(600),
       })
       .prefault({}),
     /** The local substrate: sandboxes on this machine. */
@@ -102,6 +122,8 @@ const envKeys = {
 /** Environment variables that set a nested key. */
 const nestedEnvKeys = {
   PROOFPOD_ALLOW_FILE_SOURCES: ['pod', 'allowFileSources'],
+  PROOFPOD_NAMESPACE: ['kubernetes', 'namespace'],
+  KUBECONFIG: ['kubernetes', 'kubeconfig'],
 } as const;
 const numericEnvKeys = new Set(['port']);
 

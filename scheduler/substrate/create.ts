@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { KubernetesSubstrate, loadKubeConfig } from './kubernetes/kubernetes-substrate.js';
 import { LocalSubstrate } from './local/local-substrate.js';
 import type { Substrate } from './substrate.js';
 
@@ -29,5 +30,7 @@ export function createSubstrate(config: Config, log: Logger): Substrate | undefi
       }
       return new LocalSubstrate({ config, stateDir: path.join(config.home, 'attempts'), programsRoot, log });
     }
+    case 'kubernetes':
+      return new KubernetesSubstrate(config, loadKubeConfig(config.kubernetes.kubeconfig), log.child({ component: 'kubernetes' }));
   }
 }

@@ -169,6 +169,14 @@ export class ProcessKubelet {
       files = await this.volumeFiles(pod);
       spec = { ...pod.spec!, initContainers: await this.resolveEnv(pod, pod.spec!.initContainers ?? []), containers: await this.resolveEnv(pod, pod.spec!.containers) };
     } catch (error) {
+      const age = Date.now() - new Date(pod.metadata?.creationTimestamp ?? Date.now()).getTime();
+      if ((error as { code?: number }).code === 404 && age < 60_000) {
+        // A volume's Secret or ConfigMap is not there yet (proofpod creates the credential Secret
+        // right after the Job): a kubelet keeps the pod in ContainerCreating and tries again.
+        this.pods.delete(id);
+        setTimeout(() => void this.reconcileByKey(pod), 500);
+        return;
+      }
       await this.writeStatus(tracked, {
         ...pod.status,
         phase: 'Pending',
@@ -178,6 +186,11 @@ export class ProcessKubelet {
     }
     await this.substrate.runPod(localName, { metadata: { name: pod.metadata!.name!, labels: pod.metadata?.labels ?? {} }, spec: spec! }, files, this.log.child({ pod: id }));
     this.log.info({ pod: id }, 'pod started');
+  }
+
+  private async reconcileByKey(pod: V1Pod): Promise<void> {
+    const fresh = await this.core.readNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! }).catch(() => undefined);
+    if (fresh) await this.reconcile(fresh).catch((error: unknown) => this.log.error({ err: error, pod: key(pod) }, `reconcile failed: ${coerceError(error).message}`));
   }
 
   /** Env values from fields and Secrets, resolved as a kubelet does, since the sandbox has no API. */

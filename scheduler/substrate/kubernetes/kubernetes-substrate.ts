@@ -1,0 +1,148 @@
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import { DuplicateError, coerceError } from '../../errors.js';
+import { labels } from '../../pod/contract.js';
+import { buildAttemptJob, buildCredentialSecret, credentialSecretName } from '../../pod/job-spec.js';
+import { buildAttemptPod } from '../../pod/pod-spec.js';
+import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
+import { attemptStatusOf } from './read-status.js';
+
+const codeOf = (error: unknown) => (error as { code?: number }).code;
+
+/** A KubeConfig from a file, else in-cluster (service-account token), else the default places. */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/**
+ * Runs each attempt as its own batch/v1 Job (SPEC §5), with the per-attempt credential in a Secret
+ * owned by that Job. Needs only the opt-in Role: Jobs create/get/list/watch/delete, Pods
+ * get/list/watch, pods/log get, Secrets create/delete. Every read that decides something (observe,
+ * list) goes to the live API, never to a cache that could have missed a create.
+ */
+export class KubernetesSubstrate implements Substrate {
+  readonly kind = 'kubernetes';
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly namespace: string;
+  private readonly selector: string;
+
+  constructor(
+    private readonly config: Config,
+    kc: KubeConfig,
+    private readonly log: Logger,
+  ) {
+    this.batch = kc.makeApiClient(BatchV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.namespace = config.kubernetes.namespace;
+    this.selector = `${labels.managedBy}=proofpod,${labels.release}=${config.pod.release}`;
+    if (!config.kubernetes.owner) {
+      this.log.warn('kubernetes.owner is not set: Jobs get no ownerReference, and only the reaper removes them if the release goes');
+    }
+  }
+
+  /**
+   * Creates the Job, then the credential Secret owned by it. The pod cannot start before the Secret
+   * exists (the kubelet waits for its volume), and with the Job as owner nothing needs a patch verb.
+   */
+  async start(launch: AttemptLaunch): Promise<void> {
+    const profile = this.config.provers.find((p) => p.name === launch.prover);
+    const lane = this.config.lanes.find((l) => l.name === launch.lane);
+    if (!profile || !lane) throw new Error(`attempt ${launch.name}: prover ${launch.prover} or lane ${launch.lane} is not configured`);
+    const secretName = credentialSecretName(launch.name);
+    const pod = buildAttemptPod(
+      { ...launch, credentialSecretName: secretName },
+      profile,
+      lane,
+      this.config.pod,
+    );
+    const body = buildAttemptJob(pod, launch.deadlineAt, {
+      namespace: this.namespace,
+      owner: this.config.kubernetes.owner,
+      ttlSecondsAfterFinished: this.config.kubernetes.ttlSecondsAfterFinished,
+    });
+    let job: V1Job;
+    try {
+      job = await this.batch.createNamespacedJob({ namespace: this.namespace, body });
+    } catch (error) {
+      if (codeOf(error) === 409) throw new DuplicateError(`Job ${launch.name} exists already`, { cause: error });
+      throw new Error(`creating Job ${launch.name} failed: ${apiMessage(error)}`, { cause: error });
+    }
+    const uid = job.metadata?.uid;
+    if (!uid) throw new Error(`the API server returned Job ${launch.name} without a uid`);
+    try {
+      await this.core.createNamespacedSecret({
+        namespace: this.namespace,
+        body: buildCredentialSecret(secretName, { ...job, metadata: { ...job.metadata, uid } }, launch.uploadCredential),
+      });
+    } catch (error) {
+      if (codeOf(error) !== 409) throw new Error(`creating Secret ${secretName} failed: ${apiMessage(error)}`, { cause: error });
+    }
+  }
+
+  async observe(name: string): Promise<AttemptStatus | undefined> {
+    let job: V1Job;
+    try {
+      job = await this.batch.readNamespacedJob({ name, namespace: this.namespace });
+    } catch (error) {
+      if (codeOf(error) === 404) return undefined;
+      throw error;
+    }
+    const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `job-name=${name}` });
+    return attemptStatusOf(job, pods.items, this.config.kubernetes);
+  }
+
+  async list(): Promise<ObservedAttempt[]> {
+    const [jobs, pods] = await Promise.all([
+      this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }),
+      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }),
+    ]);
+    const byJob = new Map<string, V1Pod[]>();
+    for (const pod of pods.items) {
+      const owner = pod.metadata?.labels?.['job-name'];
+      if (owner) byJob.set(owner, [...(byJob.get(owner) ?? []), pod]);
+    }
+    return jobs.items.map((job) => ({
+      name: job.metadata!.name!,
+      status: attemptStatusOf(job, byJob.get(job.metadata!.name!) ?? [], this.config.kubernetes),
+    }));
+  }
+
+  /**
+   * Deletes the Job with Background propagation: the garbage collector then deletes its pod and its
+   * Secret (the Role grants no pod deletion). The Secret is also deleted here, to revoke at once.
+   */
+  async stop(name: string): Promise<void> {
+    await this.batch.deleteNamespacedJob({ name, namespace: this.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 }).catch((error: unknown) => {
+      if (codeOf(error) !== 404) throw error;
+    });
+    await this.core.deleteNamespacedSecret({ name: credentialSecretName(name), namespace: this.namespace }).catch((error: unknown) => {
+      if (codeOf(error) !== 404) this.log.warn({ err: error, name }, 'could not delete the credential Secret; it goes with its Job');
+    });
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector, limit: 1 });
+    } catch (error) {
+      throw new Error(`the Kubernetes API does not answer for namespace ${this.namespace}: ${apiMessage(error)}`, { cause: error });
+    }
+  }
+}
+
+function apiMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return coerceError(error).message;
+}

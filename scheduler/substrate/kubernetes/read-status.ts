@@ -1,0 +1,72 @@
+import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { AttemptStatus } from '../substrate.js';
+
+export interface ReadSettings {
+  imagePullGraceSeconds: number;
+  pendingLimitSeconds: number;
+}
+
+const time = (value: Date | string | undefined): number | undefined => (value === undefined ? undefined : new Date(value).getTime());
+const truthy = (conditions: { type: string; status: string; reason?: string; message?: string }[] | undefined, type: string) =>
+  conditions?.find((c) => c.type === type && c.status === 'True');
+
+/** The `sha256:…` digest in an imageID such as `docker-pullable://repo@sha256:…`. */
+export function imageDigestOf(imageID: string | undefined): string | null {
+  return imageID?.match(/sha256:[0-9a-f]{64}/)?.[0] ?? null;
+}
+
+/**
+ * What an attempt's Job and pod say, in the scheduler's terms (SPEC §5 failure detection): the
+ * prover's exit code and image digest once the pod is over; the real reason when it cannot run —
+ * InvalidImageName at once, image pulls and config errors after a grace period, OOMKilled,
+ * eviction and disruption, the deadline, a deleted pod, Pending too long from creation. Pure.
+ */
+export function attemptStatusOf(job: V1Job, pods: V1Pod[], settings: ReadSettings, now = Date.now()): AttemptStatus {
+  const pod = [...pods].sort((a, b) => (time(b.metadata?.creationTimestamp) ?? 0) - (time(a.metadata?.creationTimestamp) ?? 0))[0];
+  const failed = truthy(job.status?.conditions, 'Failed');
+  if (failed?.reason === 'DeadlineExceeded') return { phase: 'infrastructure_failure', reason: `DeadlineExceeded: ${failed.message ?? 'the Job passed its deadline'}` };
+  if (!pod) {
+    if (failed) return { phase: 'infrastructure_failure', reason: `pod deleted: the Job failed without its pod (${failed.reason ?? 'no reason'})` };
+    const age = now - (time(job.metadata?.creationTimestamp) ?? now);
+    if (age > settings.pendingLimitSeconds * 1000) return { phase: 'infrastructure_failure', reason: `no pod after ${Math.round(age / 1000)}s` };
+    return { phase: 'pending', reason: 'waiting for the Job controller to create the pod' };
+  }
+  return podStatusOf(pod, settings, now, Boolean(failed));
+}
+
+function podStatusOf(pod: V1Pod, settings: ReadSettings, now: number, jobFailed: boolean): AttemptStatus {
+  const status = pod.status ?? {};
+  const inits = status.initContainerStatuses ?? [];
+  const mains = status.containerStatuses ?? [];
+  const age = now - (time(pod.metadata?.creationTimestamp) ?? now);
+  const fetch = inits.find((c) => c.name === 'fetch')?.state?.terminated;
+  if (fetch && fetch.exitCode !== 0) {
+    const why = fetch.message?.trim() || fetch.reason || `exit code ${fetch.exitCode}`;
+    // The fetch program exits 1 when it refuses the source; anything else is a failure to fetch.
+    return fetch.exitCode === 1 ? { phase: 'source_refused', reason: why } : { phase: 'infrastructure_failure', reason: `fetch failed with exit code ${fetch.exitCode}: ${why}` };
+  }
+  for (const c of [...inits, ...mains]) {
+    const waiting = c.state?.waiting;
+    if (!waiting?.reason) continue;
+    const detail = `${waiting.reason}: container ${c.name} (${c.image})${waiting.message ? `: ${waiting.message}` : ''}`;
+    if (waiting.reason === 'InvalidImageName') return { phase: 'infrastructure_failure', reason: detail };
+    if (['ErrImagePull', 'ImagePullBackOff', 'CreateContainerConfigError', 'CreateContainerError'].includes(waiting.reason) && age > settings.imagePullGraceSeconds * 1000) {
+      return { phase: 'infrastructure_failure', reason: detail };
+    }
+  }
+  const oom = [...inits, ...mains].find((c) => c.state?.terminated?.reason === 'OOMKilled');
+  if (oom) return { phase: 'infrastructure_failure', reason: `OOMKilled: container ${oom.name} ran out of memory` };
+  const disrupted = truthy(status.conditions as never, 'DisruptionTarget');
+  if (disrupted) return { phase: 'infrastructure_failure', reason: `${disrupted.reason ?? 'DisruptionTarget'}: ${disrupted.message ?? 'the pod was disrupted'}` };
+  if (status.reason === 'Evicted') return { phase: 'infrastructure_failure', reason: `Evicted: ${status.message ?? 'the node evicted the pod'}` };
+  const prover = mains.find((c) => c.name === 'prover');
+  const over = (c: V1ContainerStatus | undefined) => c?.state?.terminated !== undefined;
+  if (over(prover) && mains.every(over)) {
+    return { phase: 'finished', proverExitCode: prover!.state!.terminated!.exitCode, imageDigest: imageDigestOf(prover!.imageID) };
+  }
+  if (pod.metadata?.deletionTimestamp || jobFailed) return { phase: 'infrastructure_failure', reason: 'pod deleted before the attempt finished' };
+  if (status.phase === 'Pending' && age > settings.pendingLimitSeconds * 1000) {
+    return { phase: 'infrastructure_failure', reason: `Pending for ${Math.round(age / 1000)}s since the pod was created` };
+  }
+  return mains.some((c) => c.state?.running) ? { phase: 'running' } : { phase: 'pending', reason: status.phase ?? 'Pending' };
+}

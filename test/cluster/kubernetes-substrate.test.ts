@@ -1,0 +1,188 @@
+/**
+ * Tier 4 end to end: the scheduler with the Kubernetes substrate, running under a ServiceAccount
+ * bound to exactly the Role of smoke/manifests/scheduler-rbac.yaml, against the real control plane;
+ * Jobs' pods run by the process-kubelet with the real task-pod programs and the real coqc.
+ * Skipped, with the reason, when the control plane is not up.
+ */
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  AuthorizationV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import type { Proofpod } from '../../scheduler/app.js';
+import { labels } from '../../scheduler/pod/contract.js';
+import { adminKubeConfig, clusterUnavailable, until } from '../support/cluster.js';
+import { createTestDatabase, createToken } from '../support/database.js';
+import { FixtureRepo, scratch } from '../support/git-fixtures.js';
+import { call, startInstance } from '../support/instance.js';
+
+const skipReason = await clusterUnavailable();
+if (skipReason) console.warn(`Kubernetes substrate tests skipped: ${skipReason}`);
+
+describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local control plane${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const admin = skipReason ? new KubeConfig() : adminKubeConfig();
+  const core = admin.makeApiClient(CoreV1Api);
+  const batch = admin.makeApiClient(BatchV1Api);
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  const namespace = `pp-k8s-${Math.random().toString(16).slice(2, 8)}`;
+  const work = scratch('proofpod-k8s-');
+  chmodSync(work.root, 0o755);
+  let scheduler: KubeConfig;
+  let proofpod: Proofpod;
+  let token: string;
+  let repo: FixtureRepo;
+  let commit: string;
+  let ownerUid: string;
+  const ours = `${labels.managedBy}=proofpod`;
+
+  beforeAll(async () => {
+    await core.createNamespace({
+      body: { metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } },
+    });
+    // The manifest the docs ship, applied as it is (the binding's subject gets this namespace).
+    for (const doc of parseAllDocuments(readFileSync('smoke/manifests/scheduler-rbac.yaml', 'utf8'))) {
+      const object = doc.toJSON() as { kind: string; metadata: { name: string } } & Record<string, unknown>;
+      if (object.kind === 'ServiceAccount') await core.createNamespacedServiceAccount({ namespace, body: object as never });
+      if (object.kind === 'Role') await rbac.createNamespacedRole({ namespace, body: object as never });
+      if (object.kind === 'RoleBinding') {
+        const binding = object as unknown as { subjects: { namespace?: string }[] };
+        for (const s of binding.subjects) s.namespace = namespace;
+        await rbac.createNamespacedRoleBinding({ namespace, body: binding as never });
+      }
+    }
+    const owner = await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'proofpod-owner' } } });
+    ownerUid = owner.metadata!.uid!;
+    // The scheduler authenticates as its ServiceAccount, with a token from the TokenRequest API.
+    const request = await core.createNamespacedServiceAccountToken({ name: 'proofpod-scheduler', namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const cluster = admin.getCurrentCluster()!;
+    scheduler = new KubeConfig();
+    scheduler.loadFromOptions({
+      clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],
+      users: [{ name: 'proofpod-scheduler', token: request.status!.token }],
+      contexts: [{ name: 'scheduler', cluster: 'local', user: 'proofpod-scheduler', namespace }],
+      currentContext: 'scheduler',
+    });
+    const kubeconfig = path.join(work.root, 'scheduler.kubeconfig');
+    writeFileSync(kubeconfig, scheduler.exportConfig(), { mode: 0o600 });
+
+    repo = new FixtureRepo(work.dir('proofs'));
+    commit = repo.commit({ 'Arith.v': readFileSync('test/fixtures/proofs/Arith.v'), 'Broken.v': readFileSync('test/fixtures/proofs/Broken.v') });
+    const db = await createTestDatabase();
+    token = await createToken(db.sql, { id: 'k8s-e2e' });
+    proofpod = await startInstance(db.url, {
+      substrate: 'kubernetes',
+      kubernetes: { kubeconfig, namespace, owner: { apiVersion: 'v1', kind: 'ConfigMap', name: 'proofpod-owner', uid: ownerUid }, imagePullGraceSeconds: 5 },
+      pod: { allowFileSources: true },
+      lanes: [{ name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 300 }],
+      dispatch: { intervalSeconds: 0.2, batchSize: 10 },
+      claims: { ttlSeconds: 4, heartbeatSeconds: 1 },
+      reaper: { intervalSeconds: 1, evidenceGraceSeconds: 20 },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await proofpod?.stop();
+    await core.deleteNamespace({ name: namespace }).catch(() => {});
+    work.remove();
+  });
+
+  const submit = async (targets: string[], prover = 'coq') => {
+    const r = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: { source: { url: repo.url, commit }, prover, targets, lane: 'verify' } });
+    expect(r.status).toBe(201);
+    return r.body.id as string;
+  };
+  const ended = (id: string) =>
+    until(`job ${id} to end`, async () => {
+      const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
+      return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state) && r.body;
+    }, 120_000, 250);
+
+  it('verifies a real Coq proof and rejects a broken one through Jobs, with the observed image digest', async () => {
+    const [good, bad] = await Promise.all([submit(['Arith.v']), submit(['Broken.v'])]);
+    // While they run: the objects the API server holds keep the invariants.
+    const pods = await until('both task pods', async () => {
+      const list = await core.listNamespacedPod({ namespace, labelSelector: ours });
+      return list.items.length >= 2 && list.items;
+    }, 60_000);
+    for (const pod of pods) checkPod(pod);
+    const jobs = await batch.listNamespacedJob({ namespace, labelSelector: ours });
+    for (const job of jobs.items) {
+      expect(job.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'ConfigMap', name: 'proofpod-owner', uid: ownerUid })]);
+      expect(job.spec).toMatchObject({ backoffLimit: 0, template: { spec: { restartPolicy: 'Never' } } });
+      expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(0);
+    }
+    const secrets = await core.listNamespacedSecret({ namespace, labelSelector: ours });
+    for (const secret of secrets.items) expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Job' });
+
+    const [verified, rejected] = await Promise.all([ended(good), ended(bad)]);
+    expect(verified.state).toBe('verified');
+    expect(rejected.state).toBe('rejected');
+    expect(verified.attempts[0].observedImageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const evidence = (await call(proofpod.url, 'GET', `/v1/jobs/${good}/evidence`, { token })).body.evidence[0].body;
+    expect(evidence.source).toMatchObject({ commit, treeHash: repo.tree(commit) });
+    expect(evidence.prover.version).toMatch(/^The Coq Proof Assistant/);
+
+    // Once the run goes quiet, nothing of ours is left: the reaper deletes finished Jobs, the
+    // garbage collector their pods and Secrets.
+    await until('no Job, pod or Secret of ours', async () => {
+      const [j, p, s] = await Promise.all([
+        batch.listNamespacedJob({ namespace, labelSelector: ours }),
+        core.listNamespacedPod({ namespace, labelSelector: ours }),
+        core.listNamespacedSecret({ namespace, labelSelector: ours }),
+      ]);
+      return j.items.length + p.items.length + s.items.length === 0;
+    }, 60_000);
+  });
+
+  it('the scheduler identity has exactly its Role: it cannot read Secrets or create pods', async () => {
+    const reviews = scheduler.makeApiClient(AuthorizationV1Api);
+    const can = async (verb: string, resource: string, group = '', subresource?: string) =>
+      (await reviews.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { namespace, verb, resource, group, ...(subresource ? { subresource } : {}) } } } })).status!.allowed;
+    expect(await can('create', 'jobs', 'batch')).toBe(true);
+    expect(await can('delete', 'jobs', 'batch')).toBe(true);
+    expect(await can('watch', 'pods')).toBe(true);
+    expect(await can('get', 'pods', '', 'log')).toBe(true);
+    expect(await can('create', 'secrets')).toBe(true);
+    expect(await can('get', 'secrets')).toBe(false);
+    expect(await can('list', 'secrets')).toBe(false);
+    expect(await can('create', 'pods')).toBe(false);
+    expect(await can('delete', 'pods')).toBe(false);
+    expect(await can('update', 'jobs', 'batch')).toBe(false);
+    expect(await can('get', 'configmaps')).toBe(false);
+  });
+
+  it('an image with no mapping ends the job in error naming ErrImagePull, long before the deadline', async () => {
+    const started = Date.now();
+    const profile = proofpod.config.provers.find((p) => p.name === 'coq')!;
+    (profile as { image: string }).image = 'registry.example/prover-coq:missing';
+    try {
+      const job = await ended(await submit(['Arith.v']));
+      expect(job.state).toBe('error');
+      expect(job.stateReason).toMatch(/ErrImagePull|ImagePullBackOff/);
+      expect(Date.now() - started).toBeLessThan(60_000);
+    } finally {
+      (profile as { image: string }).image = 'proofpod/prover-coq:latest';
+    }
+  });
+});
+
+/** SPEC §5 on a task pod as the API server holds it. */
+function checkPod(pod: V1Pod) {
+  const spec = pod.spec!;
+  expect(spec.automountServiceAccountToken).toBe(false);
+  expect(spec.serviceAccountName).toBe('proofpod-task');
+  expect(spec.volumes?.some((v) => v.projected)).toBe(false);
+  const containers = [...(spec.initContainers ?? []), ...spec.containers];
+  const withCredential = containers.filter((c) => c.volumeMounts?.some((m) => m.name === 'upload-credential'));
+  expect(withCredential.map((c) => c.name)).toEqual(['reporter']);
+  for (const c of containers) {
+    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(c.env?.some((e) => e.valueFrom?.secretKeyRef)).toBe(false);
+  }
+}

@@ -49,7 +49,12 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         return;
       case 'infrastructure_failure':
         await ctx.substrate.stop(attempt.name);
-        await end({ kind: 'infrastructure', reason: status.reason });
+        // Past its deadline an attempt is not retried, whatever killed it: the job timed out.
+        await end(
+          Date.now() > attempt.deadlineAt.getTime()
+            ? { kind: 'error', jobState: 'timed_out', reason: `deadline ${attempt.deadlineAt.toISOString()} passed: ${status.reason}` }
+            : { kind: 'infrastructure', reason: status.reason },
+        );
         return;
       case 'finished': {
         const observed = { exitCode: status.proverExitCode, imageDigest: status.imageDigest };

@@ -39,6 +39,8 @@ interface Tracked {
   startedAt: number;
   lastStatus?: string;
   deleting?: boolean;
+  /** The start in progress: a deletion waits for it, so the two never race on the pod's files. */
+  starting?: Promise<void>;
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
@@ -155,14 +157,15 @@ export class ProcessKubelet {
       return;
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
-    await this.run(pod);
+    const started: Tracked = { pod, localName: pod.metadata!.uid!, startedAt: Date.now() };
+    this.pods.set(id, started);
+    started.starting = this.run(pod, started);
+    await started.starting;
   }
 
-  private async run(pod: V1Pod): Promise<void> {
+  private async run(pod: V1Pod, tracked: Tracked): Promise<void> {
     const id = key(pod);
-    const localName = pod.metadata!.uid!;
-    const tracked: Tracked = { pod, localName, startedAt: Date.now() };
-    this.pods.set(id, tracked);
+    const localName = tracked.localName;
     let files: VolumeFiles;
     let spec: V1Pod['spec'];
     try {
@@ -184,6 +187,7 @@ export class ProcessKubelet {
       });
       return;
     }
+    if (tracked.deleting) return;
     await this.substrate.runPod(localName, { metadata: { name: pod.metadata!.name!, labels: pod.metadata?.labels ?? {} }, spec: spec! }, files, this.log.child({ pod: id }));
     this.log.info({ pod: id }, 'pod started');
   }
@@ -321,8 +325,10 @@ export class ProcessKubelet {
   private async terminate(pod: V1Pod, tracked: Tracked | undefined): Promise<void> {
     if (tracked?.deleting) return;
     if (tracked) tracked.deleting = true;
-    // By uid, tracked or not: the pod may have run before this kubelet restarted.
-    await this.substrate.stop(pod.metadata!.uid!);
+    await tracked?.starting?.catch(() => {});
+    // By uid, tracked or not: the pod may have run before this kubelet restarted. Whatever happens
+    // to the local files, the API object must still go, or its namespace can never be deleted.
+    await this.substrate.stop(pod.metadata!.uid!).catch((error: unknown) => this.log.warn({ err: error, pod: key(pod) }, 'stopping the pod locally failed'));
     await this.core
       .deleteNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid! } } })
       .catch((error: unknown) => {

@@ -17,6 +17,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Proofpod } from '../../scheduler/app.js';
+import type { ConfigInput } from '../../scheduler/config.js';
+import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
+import { freeLoopbackPort } from '../../scheduler/database/embedded.js';
 import { labels } from '../../scheduler/pod/contract.js';
 import { adminKubeConfig, clusterUnavailable, until } from '../support/cluster.js';
 import { createTestDatabase, createToken } from '../support/database.js';
@@ -40,6 +43,8 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
   let repo: FixtureRepo;
   let commit: string;
   let ownerUid: string;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let settings: ConfigInput;
   const ours = `${labels.managedBy}=proofpod`;
 
   beforeAll(async () => {
@@ -73,10 +78,18 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
     writeFileSync(kubeconfig, scheduler.exportConfig(), { mode: 0o600 });
 
     repo = new FixtureRepo(work.dir('proofs'));
-    commit = repo.commit({ 'Arith.v': readFileSync('test/fixtures/proofs/Arith.v'), 'Broken.v': readFileSync('test/fixtures/proofs/Broken.v') });
-    const db = await createTestDatabase();
+    commit = repo.commit({
+      'Arith.v': readFileSync('test/fixtures/proofs/Arith.v'),
+      'Broken.v': readFileSync('test/fixtures/proofs/Broken.v'),
+      // A proof that takes a while, so that things can happen to it mid-run.
+      'slow.sh': 'sleep 4; echo done\n',
+    });
+    db = await createTestDatabase();
     token = await createToken(db.sql, { id: 'k8s-e2e' });
-    proofpod = await startInstance(db.url, {
+    // A fixed port: reporters upload to it, and a restarted scheduler must be found there again (a
+    // Service does that in a cluster).
+    settings = {
+      port: await freeLoopbackPort(),
       substrate: 'kubernetes',
       kubernetes: { kubeconfig, namespace, owner: { apiVersion: 'v1', kind: 'ConfigMap', name: 'proofpod-owner', uid: ownerUid }, imagePullGraceSeconds: 5 },
       pod: { allowFileSources: true },
@@ -84,13 +97,22 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
       dispatch: { intervalSeconds: 0.2, batchSize: 10 },
       claims: { ttlSeconds: 4, heartbeatSeconds: 1 },
       reaper: { intervalSeconds: 1, evidenceGraceSeconds: 20 },
-    });
+      provers: [
+        ...defaultProverProfiles,
+        { name: 'shell', image: 'proofpod/prover-shell:latest', versionCommand: ['sh', '-c', 'echo sh'], checkCommand: ['sh', '{target}'] },
+      ],
+    };
+    proofpod = await startInstance(db.url, settings);
   }, 60_000);
   afterAll(async () => {
     await proofpod?.stop();
     await core.deleteNamespace({ name: namespace }).catch(() => {});
     work.remove();
   });
+
+  const attemptsOf = async (id: string) =>
+    db.sql<{ attemptNo: number; state: string; stateReason: string }[]>`
+      select attempt_no, state, state_reason from attempts where job_id = ${id} order by attempt_no`;
 
   const submit = async (targets: string[], prover = 'coq') => {
     const r = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: { source: { url: repo.url, commit }, prover, targets, lane: 'verify' } });
@@ -138,6 +160,36 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
       ]);
       return j.items.length + p.items.length + s.items.length === 0;
     }, 60_000);
+  });
+
+  it('a scheduler killed while attempts run: the restarted one re-adopts them, none runs twice', async () => {
+    const ids = await Promise.all([submit(['slow.sh'], 'shell'), submit(['slow.sh'], 'shell')]);
+    await until('both attempts running', async () => (await Promise.all(ids.map(attemptsOf))).every((a) => a[0]?.state === 'running'), 60_000);
+    await proofpod.crash();
+    proofpod = await startInstance(db.url, settings);
+    const jobs = await Promise.all(ids.map(ended));
+    expect(jobs.map((j) => j.state)).toEqual(['verified', 'verified']);
+    for (const id of ids) expect((await attemptsOf(id)).map((a) => a.attemptNo)).toEqual([1]);
+    const adopted = (await proofpod.metrics.takeovers.get()).values.find((v) => v.labels.action === 'adopted')?.value ?? 0;
+    expect(adopted, 'the new scheduler took the running attempts over from their Jobs').toBe(2);
+    const [takeovers] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from events where job_id = any(${ids}) and to_state = 'queued' and from_state is not null`;
+    expect(takeovers?.n, 'no job went back to the queue').toBe(0);
+  });
+
+  it('a task pod deleted mid-run: the attempt is retried once and the reason recorded', async () => {
+    const id = await submit(['slow.sh'], 'shell');
+    const pod = await until('the task pod to run', async () => {
+      const list = await core.listNamespacedPod({ namespace, labelSelector: `${labels.jobId}=${id}` });
+      return list.items.find((p) => p.status?.phase === 'Running');
+    }, 60_000);
+    await core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace });
+    const job = await ended(id);
+    expect(job.state).toBe('verified');
+    const attempts = await attemptsOf(id);
+    expect(attempts.map((a) => a.attemptNo)).toEqual([1, 2]);
+    expect(attempts[0]).toMatchObject({ state: 'failed' });
+    expect(attempts[0]?.stateReason).toMatch(/pod deleted/);
   });
 
   it('the scheduler identity has exactly its Role: it cannot read Secrets or create pods', async () => {

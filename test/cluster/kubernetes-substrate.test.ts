@@ -222,6 +222,23 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
       (profile as { image: string }).image = 'proofpod/prover-coq:latest';
     }
   });
+
+  it('an attempt whose reporter never gets its evidence through ends in error (no evidence), never verified', async () => {
+    // A scheduler whose advertised upload address leads nowhere, and whose reporters give up early.
+    await proofpod.stop();
+    proofpod = await startInstance(db.url, {
+      ...settings,
+      publicUrl: `http://127.0.0.1:${await freeLoopbackPort()}`,
+      pod: { allowFileSources: true, reportMarginSeconds: 50 },
+      lanes: [{ name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 60 }],
+      reaper: { intervalSeconds: 0.5, evidenceGraceSeconds: 3 },
+    });
+    const job = await ended(await submit(['Arith.v']));
+    expect(job.state).toBe('error');
+    expect(job.stateReason).toMatch(/^no evidence: the attempt finished at .* nothing was uploaded within 3s$/);
+    expect(job.attempts[0].observedExitCode).toBe(0);
+    expect((await call(proofpod.url, 'GET', `/v1/jobs/${job.id}/evidence`, { token })).body.evidence).toEqual([]);
+  });
 });
 
 /** SPEC §5 on a task pod as the API server holds it. */

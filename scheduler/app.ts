@@ -52,6 +52,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     const latestMigration = Math.max(0, ...migrations.map((m) => m.version));
     const metrics = createMetrics(sql);
     const substrate = options.substrate ?? createSubstrate(config, log);
+    if (substrate?.close) cleanup.unshift(() => substrate.close!());
     const server = await buildServer({ sql, config, metrics, log, substrate, latestMigration });
     await server.listen({ host: config.host, port: config.port });
     cleanup.unshift(() => server.close());
@@ -103,7 +104,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
         replica?.abandon();
         // Drop connections mid-request, as a killed process does, instead of draining them.
         server.server.closeAllConnections();
-        await runAll([() => sql.end({ timeout: 0 }), () => server.close(), async () => embedded?.stop()]);
+        await runAll([() => sql.end({ timeout: 0 }), () => server.close(), async () => substrate?.close?.(), async () => embedded?.stop()]);
       },
     };
   } catch (error) {

@@ -22,7 +22,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
   const running: { proofpod: Proofpod; cluster: FakeCluster }[] = [];
   afterAll(async () => {
     for (const r of running) {
-      r.cluster.close();
+      r.cluster.shutdown();
       await r.proofpod.stop();
     }
   });
@@ -59,7 +59,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
     expect(events.body.events.map((e: { reason: string }) => e.reason)).toContain('retrying after attempt 1: attempt vanished from the substrate');
     await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token });
     await running.pop()!.proofpod.stop();
-    cluster.close();
+    cluster.shutdown();
   });
 
   it('cancelling a running job stops its attempt and fences out its holder', async () => {
@@ -75,7 +75,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
       where a.job_id = ${job.body.id} and u.revoked_at is null`;
     expect(creds?.n).toBe(0);
     await running.pop()!.proofpod.stop();
-    cluster.close();
+    cluster.shutdown();
   });
 
   it('deletes substrate objects that belong to no attempt in flight', async () => {
@@ -96,7 +96,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
     await start(cluster);
     await waitFor('the orphan to be deleted', async () => cluster.objects.size === 0, 5000);
     await running.pop()!.proofpod.stop();
-    cluster.close();
+    cluster.shutdown();
   });
 
   it('an attempt past its lane deadline is stopped and the job timed out', async () => {
@@ -109,7 +109,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
     const [attempt] = await db.sql<{ name: string }[]>`select name from attempts where job_id = ${job.body.id}`;
     expect(cluster.objects.has(attempt!.name)).toBe(false);
     await running.pop()!.proofpod.stop();
-    cluster.close();
+    cluster.shutdown();
   });
 });
 
@@ -152,6 +152,6 @@ describe('the reaper is a singleton', () => {
     const [now] = await db.sql`select holder, epoch from claims where attempt_id = ${claimed!.attemptId}`;
     expect(now).toEqual({ holder: 'sweeper', epoch: 2 });
     expect(cluster.created).toEqual([claimed!.name]);
-    cluster.close();
+    cluster.shutdown();
   });
 });

@@ -27,7 +27,7 @@ describe('restart with the embedded Postgres', () => {
       return r.body.state === 'verified';
     });
     await first.stop();
-    cluster.close();
+    cluster.shutdown();
 
     // Second start, API only: two jobs stay queued.
     const second = await startInstance(undefined, { home });

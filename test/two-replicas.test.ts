@@ -12,7 +12,7 @@ describe('two scheduler replicas on one Postgres (cluster is a FAKE that runs no
   const instances: Proofpod[] = [];
   let cluster: FakeCluster;
   afterAll(async () => {
-    cluster?.close();
+    cluster?.shutdown();
     await Promise.all(instances.map((i) => i.stop()));
   });
 

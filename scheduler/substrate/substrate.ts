@@ -49,4 +49,6 @@ export interface Substrate {
   stop(name: string): Promise<void>;
   /** Throws when the substrate cannot be reached (used by /readyz). */
   ping(): Promise<void>;
+  /** Releases watches and connections, when the substrate holds any. */
+  close?(): Promise<void>;
 }

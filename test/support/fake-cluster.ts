@@ -61,7 +61,8 @@ export class FakeCluster implements Substrate {
 
   async ping(): Promise<void> {}
 
-  close(): void {
+  /** Stops the fake itself (its timers); not `close`, which a crashing scheduler calls on its substrate. */
+  shutdown(): void {
     this.closed = true;
     for (const object of this.objects.values()) clearTimeout(object.timer);
   }

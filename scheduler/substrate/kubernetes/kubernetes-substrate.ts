@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, ListWatch, type V1Job, type V1Pod, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
@@ -22,8 +22,12 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 /**
  * Runs each attempt as its own batch/v1 Job (SPEC §5), with the per-attempt credential in a Secret
  * owned by that Job. Needs only the opt-in Role: Jobs create/get/list/watch/delete, Pods
- * get/list/watch, pods/log get, Secrets create/delete. Every read that decides something (observe,
- * list) goes to the live API, never to a cache that could have missed a create.
+ * get/list/watch, pods/log get, Secrets create/delete.
+ *
+ * Two informers (list + watch of our Jobs and pods, relisting after an error) keep a cache that
+ * `observe` reads, so watching many attempts costs no request per attempt. A Job the cache does not
+ * have is looked up in the live API before it counts as gone (a fresh create may not have reached
+ * the cache yet), and `list`, which decides what the reaper deletes, always reads the live API.
  */
 export class KubernetesSubstrate implements Substrate {
   readonly kind = 'kubernetes';
@@ -31,6 +35,10 @@ export class KubernetesSubstrate implements Substrate {
   private readonly core: CoreV1Api;
   private readonly namespace: string;
   private readonly selector: string;
+  private readonly jobs: ListWatch<V1Job>;
+  private readonly pods: ListWatch<V1Pod>;
+  private started: Promise<void> | undefined;
+  private closed = false;
 
   constructor(
     private readonly config: Config,
@@ -41,6 +49,16 @@ export class KubernetesSubstrate implements Substrate {
     this.core = kc.makeApiClient(CoreV1Api);
     this.namespace = config.kubernetes.namespace;
     this.selector = `${labels.managedBy}=proofpod,${labels.release}=${config.pod.release}`;
+    const watch = new Watch(kc);
+    this.jobs = new ListWatch(`/apis/batch/v1/namespaces/${this.namespace}/jobs`, watch, () => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }), false, this.selector);
+    this.pods = new ListWatch(`/api/v1/namespaces/${this.namespace}/pods`, watch, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }), false, this.selector);
+    for (const informer of [this.jobs, this.pods] as ListWatch<V1Job | V1Pod>[]) {
+      informer.on('error', (error: unknown) => {
+        if (this.closed) return;
+        this.log.warn({ err: error }, 'watch failed; listing and watching again in 1 s');
+        setTimeout(() => void informer.start().catch(() => {}), 1000);
+      });
+    }
     if (!config.kubernetes.owner) {
       this.log.warn('kubernetes.owner is not set: Jobs get no ownerReference, and only the reaper removes them if the release goes');
     }
@@ -86,6 +104,12 @@ export class KubernetesSubstrate implements Substrate {
   }
 
   async observe(name: string): Promise<AttemptStatus | undefined> {
+    await this.informers();
+    const cached = this.jobs.get(name, this.namespace);
+    if (cached) {
+      const pods = this.pods.list(this.namespace).filter((p) => p.metadata?.labels?.['job-name'] === name);
+      return attemptStatusOf(cached, pods, this.config.kubernetes);
+    }
     let job: V1Job;
     try {
       job = await this.batch.readNamespacedJob({ name, namespace: this.namespace });
@@ -95,6 +119,23 @@ export class KubernetesSubstrate implements Substrate {
     }
     const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `job-name=${name}` });
     return attemptStatusOf(job, pods.items, this.config.kubernetes);
+  }
+
+  /** Starts the informers once, on first use; until their first list is in, reads go live. */
+  private informers(): Promise<void> {
+    this.started ??= Promise.all([this.jobs.start(), this.pods.start()]).then(
+      () => undefined,
+      (error: unknown) => {
+        this.started = undefined;
+        this.log.warn({ err: error }, 'informers could not start; reading the live API meanwhile');
+      },
+    );
+    return this.started;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([this.jobs.stop(), this.pods.stop()]).catch(() => {});
   }
 
   async list(): Promise<ObservedAttempt[]> {

@@ -5,6 +5,7 @@
  * Skipped, with the reason, when the control plane is not up.
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import path from 'node:path';
 import {
   AuthorizationV1Api,
@@ -223,21 +224,42 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
     }
   });
 
-  it('an attempt whose reporter never gets its evidence through ends in error (no evidence), never verified', async () => {
-    // A scheduler whose advertised upload address leads nowhere, and whose reporters give up early.
-    await proofpod.stop();
-    proofpod = await startInstance(db.url, {
-      ...settings,
-      publicUrl: `http://127.0.0.1:${await freeLoopbackPort()}`,
-      pod: { allowFileSources: true, reportMarginSeconds: 50 },
-      lanes: [{ name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 60 }],
-      reaper: { intervalSeconds: 0.5, evidenceGraceSeconds: 3 },
-    });
-    const job = await ended(await submit(['Arith.v']));
-    expect(job.state).toBe('error');
-    expect(job.stateReason).toMatch(/^no evidence: the attempt finished at .* nothing was uploaded within 3s$/);
-    expect(job.attempts[0].observedExitCode).toBe(0);
-    expect((await call(proofpod.url, 'GET', `/v1/jobs/${job.id}/evidence`, { token })).body.evidence).toEqual([]);
+  it('a Job that succeeds but whose reporter never uploads to us ends in error (no evidence), never verified', async () => {
+    // Reporters are pointed at an endpoint that answers 202 and keeps nothing: each reporter
+    // believes it uploaded and exits 0, the Job succeeds, and proofpod never sees evidence.
+    const blackHole = createServer((req, res) => req.resume().on('end', () => res.writeHead(202).end('{}')));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    try {
+      await proofpod.stop();
+      proofpod = await startInstance(db.url, {
+        ...settings,
+        publicUrl: `http://127.0.0.1:${(blackHole.address() as { port: number }).port}`,
+        reaper: { intervalSeconds: 0.5, evidenceGraceSeconds: 3 },
+      });
+      const id = await submit(['Arith.v']);
+      await until('the Job to succeed', async () => {
+        const jobs = await batch.listNamespacedJob({ namespace, labelSelector: `${labels.jobId}=${id}` });
+        return jobs.items[0]?.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True');
+      }, 60_000, 100);
+      const job = await ended(id);
+      expect(job.state).toBe('error');
+      expect(job.stateReason).toMatch(/^no evidence: the attempt finished at .* nothing was uploaded within 3s$/);
+      expect(job.attempts[0].observedExitCode).toBe(0);
+      expect((await call(proofpod.url, 'GET', `/v1/jobs/${job.id}/evidence`, { token })).body.evidence).toEqual([]);
+    } finally {
+      await new Promise((resolve) => blackHole.close(resolve));
+    }
+  });
+
+  it('cancelling a running job deletes its Job and its credential Secret', async () => {
+    const id = await submit(['slow.sh'], 'shell');
+    await until('the attempt to run', async () => (await attemptsOf(id))[0]?.state === 'running', 60_000);
+    const cancelled = await call(proofpod.url, 'POST', `/v1/jobs/${id}/cancel`, { token });
+    expect(cancelled.body.state).toBe('cancelled');
+    const selector = `${labels.jobId}=${id}`;
+    expect((await batch.listNamespacedJob({ namespace, labelSelector: selector })).items.every((j) => j.metadata?.deletionTimestamp)).toBe(true);
+    expect((await core.listNamespacedSecret({ namespace, labelSelector: selector })).items.every((s) => s.metadata?.deletionTimestamp)).toBe(true);
+    await until('its pod to be gone', async () => (await core.listNamespacedPod({ namespace, labelSelector: selector })).items.length === 0, 60_000);
   });
 });
 

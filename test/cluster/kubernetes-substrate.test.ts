@@ -31,10 +31,11 @@ const skipReason = await clusterUnavailable();
 if (skipReason) console.warn(`Kubernetes substrate tests skipped: ${skipReason}`);
 
 describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local control plane${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  const admin = skipReason ? new KubeConfig() : adminKubeConfig();
-  const core = admin.makeApiClient(CoreV1Api);
-  const batch = admin.makeApiClient(BatchV1Api);
-  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  // The body of a skipped describe still runs: build no clients without a cluster.
+  const admin = skipReason ? undefined : adminKubeConfig();
+  const core = admin?.makeApiClient(CoreV1Api) as CoreV1Api;
+  const batch = admin?.makeApiClient(BatchV1Api) as BatchV1Api;
+  const rbac = admin?.makeApiClient(RbacAuthorizationV1Api) as RbacAuthorizationV1Api;
   const namespace = `pp-k8s-${Math.random().toString(16).slice(2, 8)}`;
   const work = scratch('proofpod-k8s-');
   chmodSync(work.root, 0o755);
@@ -67,7 +68,7 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
     ownerUid = owner.metadata!.uid!;
     // The scheduler authenticates as its ServiceAccount, with a token from the TokenRequest API.
     const request = await core.createNamespacedServiceAccountToken({ name: 'proofpod-scheduler', namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
-    const cluster = admin.getCurrentCluster()!;
+    const cluster = admin!.getCurrentCluster()!;
     scheduler = new KubeConfig();
     scheduler.loadFromOptions({
       clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],

@@ -64,14 +64,19 @@ export async function waitForProverExit(fifo: string, reportBy: number): Promise
   }
 }
 
-export function buildEvidence(input: ReportInput, manifest: Manifest, result: ProverResult | { error: string }): Evidence {
+/** Why there is no usable prover result to report. */
+interface NoResult {
+  failure: string;
+}
+
+export function buildEvidence(input: ReportInput, manifest: Manifest, result: ProverResult | NoResult): Evidence {
   const base = {
     schemaVersion: 1 as const,
     jobId: input.jobId,
     attemptNo: input.attemptNo,
     source: { url: manifest.url, commit: manifest.commit, treeHash: manifest.treeHash, subdirectory: manifest.subdirectory },
   };
-  if ('error' in result && !('outcome' in result)) {
+  if ('failure' in result) {
     return EvidenceSchema.parse({
       ...base,
       prover: { profile: input.profile.name, version: null, binaryDigest: null, command: input.profile.checkCommand, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
@@ -79,10 +84,10 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Pr
       targets: [],
       audit: { command: input.profile.audit?.command ?? null, findings: [], policy: input.profile.audit?.policy ?? null },
       outcome: 'error',
-      error: result.error,
+      error: result.failure,
     });
   }
-  const r = result as ProverResult;
+  const r = result;
   return EvidenceSchema.parse({
     ...base,
     prover: {
@@ -104,16 +109,16 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Pr
 }
 
 /** Reads the wrapper's result and checks the full log against the digest the wrapper computed. */
-async function readResult(resultsDir: string): Promise<ProverResult | { error: string }> {
+async function readResult(resultsDir: string): Promise<ProverResult | NoResult> {
   let result: ProverResult;
   try {
     result = ProverResultSchema.parse(JSON.parse(await readFile(path.join(resultsDir, files.result), 'utf8')));
   } catch (error) {
-    return { error: `the prover left no valid result: ${coerceError(error).message.slice(0, 500)}` };
+    return { failure: `the prover left no valid result: ${coerceError(error).message.slice(0, 500)}` };
   }
   const log = await readFile(path.join(resultsDir, files.log)).catch(() => undefined);
   const digest = log ? `sha256:${sha256(log).toString('hex')}` : 'missing';
-  if (digest !== result.log.digest) return { error: `the prover log does not match its digest (${digest} ≠ ${result.log.digest})` };
+  if (digest !== result.log.digest) return { failure: `the prover log does not match its digest (${digest} ≠ ${result.log.digest})` };
   return result;
 }
 
@@ -150,7 +155,7 @@ export async function upload(input: ReportInput, evidence: Evidence, log = (line
 export async function report(input: ReportInput): Promise<Evidence> {
   const manifest = ManifestSchema.parse(JSON.parse(await readFile(path.join(input.metaDir, files.manifest), 'utf8')));
   const exited = await waitForProverExit(path.join(input.metaDir, files.proverExit), input.reportBy);
-  const result = exited ? await readResult(input.resultsDir) : { error: 'the prover did not finish before the deadline' };
+  const result = exited ? await readResult(input.resultsDir) : { failure: 'the prover did not finish before the deadline' };
   const evidence = buildEvidence(input, manifest, result);
   await upload(input, evidence);
   return evidence;

@@ -1,8 +1,5 @@
 import type { V1ContainerStatus, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
-import type { LocalContainerStatus, LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
-
-/** Reasons the local substrate gives for a container that never ran its command. */
-const setupFailures = new Set(['ErrImagePull', 'CreateContainerConfigError', 'StartError', 'SandboxKilled']);
+import { type LocalContainerStatus, type LocalPodStatus, setupFailures } from '../../scheduler/substrate/local/local-substrate.js';
 
 /** A real kubelet reports an image it cannot pull as ErrImagePull, then ImagePullBackOff while it retries. */
 export const imagePullBackOffAfterMs = 5000;

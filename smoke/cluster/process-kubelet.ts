@@ -28,6 +28,7 @@ import {
 import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../scheduler/config.js';
 import { coerceError } from '../../scheduler/errors.js';
+import { codeOf } from '../../scheduler/substrate/kubernetes/kubernetes-substrate.js';
 import { LocalSubstrate, type VolumeFiles } from '../../scheduler/substrate/local/local-substrate.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
 import { toPodStatus } from './pod-status.js';
@@ -99,7 +100,7 @@ export class ProcessKubelet {
       metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
     };
     await this.core.createNode({ body }).catch((error: unknown) => {
-      if ((error as { code?: number }).code !== 409) throw error;
+      if (codeOf(error) !== 409) throw error;
     });
     await this.heartbeat();
   }
@@ -142,7 +143,7 @@ export class ProcessKubelet {
           body: { metadata: { name: pod.metadata!.name! }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } },
         })
         .catch((error: unknown) => {
-          if ((error as { code?: number }).code !== 409) throw error;
+          if (codeOf(error) !== 409) throw error;
         });
       return;
     }
@@ -173,7 +174,7 @@ export class ProcessKubelet {
       spec = { ...pod.spec!, initContainers: await this.resolveEnv(pod, pod.spec!.initContainers ?? []), containers: await this.resolveEnv(pod, pod.spec!.containers) };
     } catch (error) {
       const age = Date.now() - new Date(pod.metadata?.creationTimestamp ?? Date.now()).getTime();
-      if ((error as { code?: number }).code === 404 && age < 60_000) {
+      if (codeOf(error) === 404 && age < 60_000) {
         // A volume's Secret or ConfigMap is not there yet (proofpod creates the credential Secret
         // right after the Job): a kubelet keeps the pod in ContainerCreating and tries again.
         this.pods.delete(id);
@@ -314,7 +315,7 @@ export class ProcessKubelet {
         tracked.lastStatus = comparable;
         return;
       } catch (error) {
-        const code = (error as { code?: number }).code;
+        const code = codeOf(error);
         if (code === 404) return;
         if (code !== 409) throw error;
       }
@@ -332,7 +333,7 @@ export class ProcessKubelet {
     await this.core
       .deleteNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid! } } })
       .catch((error: unknown) => {
-        if ((error as { code?: number }).code !== 404) throw error;
+        if (codeOf(error) !== 404) throw error;
       });
     this.pods.delete(key(pod));
     this.log.info({ pod: key(pod) }, 'pod deleted');

@@ -8,7 +8,8 @@ import { buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
 import { attemptStatusOf } from './read-status.js';
 
-const codeOf = (error: unknown) => (error as { code?: number }).code;
+/** The HTTP status of a failed Kubernetes API call (client-node's ApiException), if any. */
+export const codeOf = (error: unknown) => (error as { code?: number }).code;
 
 /** A KubeConfig from a file, else in-cluster (service-account token), else the default places. */
 export function loadKubeConfig(file: string | undefined): KubeConfig {

@@ -143,19 +143,18 @@ export class LocalSubstrate implements Substrate {
   }
 
   /** The pod's container statuses as a kubelet would report them, or undefined when there is no such pod. */
-  async podStatus(name: string): Promise<{ status: LocalPodStatus; lost: boolean; logsDir: string } | undefined> {
+  async podStatus(name: string): Promise<{ status: LocalPodStatus; lost: boolean } | undefined> {
     if (!validAttemptName(name)) return undefined;
-    const dir = this.attemptDir(name);
     const run = this.runs.get(name);
-    if (run) return { status: run.status, lost: false, logsDir: path.join(dir, 'logs') };
-    const status = await readFile(path.join(dir, 'status.json'), 'utf8').then(
+    if (run) return { status: run.status, lost: false };
+    const status = await readFile(path.join(this.attemptDir(name), 'status.json'), 'utf8').then(
       (text) => JSON.parse(text) as LocalPodStatus,
       () => undefined,
     );
     if (!status) return undefined;
     const ended = [...status.initContainers, ...status.containers].every((c) => c.state === 'terminated') ||
       status.initContainers.some((c) => c.state === 'terminated' && c.exitCode !== 0);
-    return { status, lost: !ended && !(await isAlive(status.owner)), logsDir: path.join(dir, 'logs') };
+    return { status, lost: !ended && !(await isAlive(status.owner)) };
   }
 
   async observe(name: string): Promise<AttemptStatus | undefined> {
@@ -486,7 +485,7 @@ export interface LocalContainerStatus {
 }
 
 /** Reasons a container never ran its command: the attempt failed for reasons outside the proof. */
-const setupFailures = new Set(['ErrImagePull', 'CreateContainerConfigError', 'StartError', 'SandboxKilled']);
+export const setupFailures: ReadonlySet<string> = new Set(['ErrImagePull', 'CreateContainerConfigError', 'StartError', 'SandboxKilled']);
 
 interface Launchable {
   command: string;

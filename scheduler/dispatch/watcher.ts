@@ -30,6 +30,12 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
     log.info({ state, reason: ending.reason }, 'attempt ended');
     return state;
   };
+  const pastDeadline = Date.now() > attempt.deadlineAt.getTime();
+  const timedOut = (detail?: string): AttemptEnding => ({
+    kind: 'error',
+    jobState: 'timed_out',
+    reason: `deadline ${attempt.deadlineAt.toISOString()} passed${detail ? `: ${detail}` : ''}`,
+  });
   try {
     const status = await ctx.substrate.observe(attempt.name);
     if (!status) {
@@ -39,9 +45,9 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
     switch (status.phase) {
       case 'pending':
       case 'running':
-        if (Date.now() > attempt.deadlineAt.getTime()) {
+        if (pastDeadline) {
           await ctx.substrate.stop(attempt.name);
-          await end({ kind: 'error', jobState: 'timed_out', reason: `deadline ${attempt.deadlineAt.toISOString()} passed` });
+          await end(timedOut());
         }
         return;
       case 'source_refused':
@@ -50,11 +56,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
       case 'infrastructure_failure':
         await ctx.substrate.stop(attempt.name);
         // Past its deadline an attempt is not retried, whatever killed it: the job timed out.
-        await end(
-          Date.now() > attempt.deadlineAt.getTime()
-            ? { kind: 'error', jobState: 'timed_out', reason: `deadline ${attempt.deadlineAt.toISOString()} passed: ${status.reason}` }
-            : { kind: 'infrastructure', reason: status.reason },
-        );
+        await end(pastDeadline ? timedOut(status.reason) : { kind: 'infrastructure', reason: status.reason });
         return;
       case 'finished': {
         const observed = { exitCode: status.proverExitCode, imageDigest: status.imageDigest };

@@ -24,17 +24,8 @@ case "${1:-}" in
   *) die "unknown argument: $1 (usage: down.sh [--purge])" ;;
 esac
 
-# Prints the PID recorded for NAME when that process still runs the recorded binary.
-owned_pid() {
-  local name=$1 pid want exe
-  [[ -f "$PIDS/$name.pid" && -f "$PIDS/$name.exe" ]] || return 1
-  pid=$(<"$PIDS/$name.pid")
-  want=$(<"$PIDS/$name.exe")
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ "${exe% (deleted)}" == "$want" ]] || return 1
-  echo "$pid"
-}
+# shellcheck source=smoke/cluster/pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
 
 stop() {
   local name=$1 pid deadline

@@ -40,16 +40,10 @@ for tool in openssl curl base64 setsid realpath node; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH"
 done
 
+# shellcheck source=smoke/cluster/pids.sh
+source "$HERE/pids.sh"
 # True when pids/<name>.pid names a live process running the recorded binary.
-running() {
-  local name=$1 pid exe want
-  [[ -f "$PIDS/$name.pid" && -f "$PIDS/$name.exe" ]] || return 1
-  pid=$(<"$PIDS/$name.pid")
-  want=$(<"$PIDS/$name.exe")
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ "${exe% (deleted)}" == "$want" ]]
-}
+running() { owned_pid "$1" >/dev/null; }
 
 # curl against one of our TLS endpoints with the admin client certificate.
 admin_curl() {

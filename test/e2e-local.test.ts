@@ -1,4 +1,4 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,6 @@ import { defaultProverProfiles } from '../scheduler/prover-profiles.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FixtureRepo, scratch } from './support/git-fixtures.js';
 import { call, startInstance, waitFor } from './support/instance.js';
-import { readFileSync } from 'node:fs';
 
 /**
  * Tier 3: the scheduler with the local substrate (bubblewrap sandboxes) and the real task-pod
@@ -184,7 +183,6 @@ describe('hostile sources are stopped before anything runs', () => {
     const commit = hooked.commit({ 'A.v': fixture('Arith.v'), 'hooks/post-checkout': hook, '.githooks/post-checkout': hook });
     // Hooks in the serving repository itself, too.
     for (const name of ['post-checkout', 'post-merge', 'reference-transaction', 'pre-upload-pack']) {
-      const { writeFileSync } = await import('node:fs');
       writeFileSync(path.join(hooked.dir, '.git', 'hooks', name), hook.executable, { mode: 0o755 });
     }
     const { job } = await verdict(await submit('coq', ['A.v'], undefined, commit, hooked.url));

@@ -1,23 +1,77 @@
 # syntax=docker/dockerfile:1
-# Scheduler image. Build: docker build --target scheduler -t proofpod/scheduler .
-# (The task-pod and prover images join this file with the task-pod programs.)
+# proofpod's images, one multi-stage build:
+#
+#   docker build --target scheduler       -t proofpod/scheduler:0.1.0 .        the scheduler (Kubernetes substrate)
+#   docker build --target task            -t proofpod/task:0.1.0 .             fetch and reporter containers
+#   docker build --target prover-coq      -t proofpod/prover-coq:0.1.0 .       Coq (Debian's coq), on the task image
+#   docker build --target prover-metamath -t proofpod/prover-metamath:0.1.0 .
+#   docker build --target prover-z3       -t proofpod/prover-z3:0.1.0 .
+#   docker build --target local           -t proofpod/local:0.1.0 .            scheduler + bubblewrap + provers (substrate=local)
+#
+# Every image keeps the programs at /opt/proofpod (dist/, node_modules/, package.json): the pod
+# contract runs /opt/proofpod/dist/task-pod/*.js, and the local substrate binds the same layout.
+ARG NODE_IMAGE=node:26-trixie-slim
 
-FROM node:24-bookworm-slim AS build
-WORKDIR /app
+FROM ${NODE_IMAGE} AS build
+WORKDIR /opt/proofpod
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scheduler scheduler
-RUN npm run build && npm prune --omit=dev
+COPY task-pod task-pod
+COPY smoke smoke
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:24-bookworm-slim AS scheduler
-WORKDIR /app
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 PROOFPOD_HOME=/var/lib/proofpod
-COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules node_modules
-COPY --from=build /app/dist dist
-RUN mkdir -p /var/lib/proofpod && chown node:node /var/lib/proofpod
-# The image's unprivileged user; the chart runs it with a read-only root filesystem and DATABASE_URL set.
-USER node
+# The Node.js userland every image shares, without the build tools.
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+COPY --from=build /opt/proofpod/package.json /opt/proofpod/package.json
+COPY --from=build /opt/proofpod/node_modules /opt/proofpod/node_modules
+COPY --from=build /opt/proofpod/dist /opt/proofpod/dist
+
+FROM runtime AS scheduler
+# The chart runs it with a read-only root filesystem, /tmp and /var/lib/proofpod as emptyDirs.
+RUN mkdir -p /var/lib/proofpod && chown 1000:1000 /var/lib/proofpod
+ENV HOST=0.0.0.0 PORT=8080 PROOFPOD_HOME=/var/lib/proofpod PROOFPOD_SUBSTRATE=kubernetes
+USER 1000:1000
 EXPOSE 8080
-CMD ["node", "dist/scheduler/main.js"]
+CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]
+
+FROM runtime AS task
+# git for the quarantine fetch, CA certificates for https remotes. Nothing else: the prover
+# profiles' images add their prover on top of this one.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+USER 65532:65532
+
+FROM task AS prover-coq
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends coq \
+ && rm -rf /var/lib/apt/lists/*
+USER 65532:65532
+
+FROM task AS prover-metamath
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends metamath \
+ && rm -rf /var/lib/apt/lists/*
+USER 65532:65532
+
+FROM task AS prover-z3
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends z3 \
+ && rm -rf /var/lib/apt/lists/*
+USER 65532:65532
+
+# substrate=local: the scheduler runs every attempt in a bubblewrap sandbox inside its own pod, so
+# this image holds the provers too. It runs as root (the sandboxes drop to an unprivileged uid).
+FROM task AS local
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap coq metamath z3 \
+ && rm -rf /var/lib/apt/lists/*
+ENV HOST=0.0.0.0 PORT=8080 PROOFPOD_HOME=/var/lib/proofpod PROOFPOD_SUBSTRATE=local
+CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildServer } from './api/server.js';
-import { adminTokenBanner, bootstrapAdminToken } from './auth/bootstrap-admin.js';
+import { adminTokenBanner, bootstrapAdminToken, registerAdminTokenFile } from './auth/bootstrap-admin.js';
 import type { Config } from './config.js';
 import { type Sql, connect } from './database/connect.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded.js';
@@ -60,6 +60,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     if (!address || typeof address === 'string') throw new Error('the API server is not listening on TCP');
     const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
+    if (config.adminTokenFile) await registerAdminTokenFile(sql, config.adminTokenFile);
     let adminToken: string | undefined;
     if (config.bootstrapAdminToken ?? !config.databaseUrl) {
       adminToken = await bootstrapAdminToken(sql, config.home);

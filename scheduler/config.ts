@@ -23,6 +23,11 @@ export const ConfigSchema = z
     bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     /** Mint and print an admin token on first start. Defaults to on only with the embedded Postgres. */
     bootstrapAdminToken: z.boolean().optional(),
+    /**
+     * A file holding an admin token the operator chose (the chart mounts it from a Secret). Its hash
+     * is registered at every start, so the token works without reading anything from the logs.
+     */
+    adminTokenFile: z.string().min(1).optional(),
     /** What runs attempts. `none` keeps jobs queued (API only); `local` runs them in sandboxes here. */
     substrate: z.enum(['none', 'local', 'kubernetes']).default('local'),
     /** Settings of every attempt's pod, whichever substrate runs it. */
@@ -38,6 +43,8 @@ export const ConfigSchema = z
         /** Seconds before the deadline the reporter keeps to upload an error report. */
         reportMarginSeconds: z.number().int().min(5).max(600).default(30),
         runAsUser: z.number().int().min(1).default(65532),
+        /** Of every task container; unset leaves Kubernetes' default. */
+        imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
       })
       .prefault({}),
     /** The Kubernetes substrate: one batch/v1 Job per attempt. */
@@ -48,10 +55,11 @@ export const ConfigSchema = z
         namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('default'),
         /**
          * The long-lived object of the release every Job is owned by (never a scheduler pod, so a
-         * replica restart kills nothing). Its uid is configuration: the scheduler's Role cannot read it.
+         * replica restart kills nothing). Without a uid the scheduler reads it from the object, in its
+         * namespace, once (the chart's Role grants `get` on that one object, nothing more).
          */
         owner: z
-          .strictObject({ apiVersion: z.string().min(1), kind: z.string().min(1), name: z.string().min(1), uid: z.string().min(1) })
+          .strictObject({ apiVersion: z.string().min(1), kind: z.string().min(1), name: z.string().min(1), uid: z.string().min(1).optional() })
           .optional(),
         /** How long an image may fail to pull before the attempt is an infrastructure error. */
         imagePullGraceSeconds: z.number().int().min(0).default(60),
@@ -118,6 +126,7 @@ const envKeys = {
   PROOFPOD_PUBLIC_URL: 'publicUrl',
   LOG_LEVEL: 'logLevel',
   PROOFPOD_SUBSTRATE: 'substrate',
+  PROOFPOD_ADMIN_TOKEN_FILE: 'adminTokenFile',
 } as const;
 /** Environment variables that set a nested key. */
 const nestedEnvKeys = {

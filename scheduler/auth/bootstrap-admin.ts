@@ -1,7 +1,24 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Sql } from '../database/connect.js';
-import { countTokens, createSubmitterToken } from '../store/queries/submitters.js';
+import { ConfigError, coerceError } from '../errors.js';
+import { type Submitter, countTokens, createSubmitterToken, registerSubmitterToken } from '../store/queries/submitters.js';
+
+const admin: Submitter = { id: 'admin', trust: 'trusted', lanes: ['*'], roles: ['admin'] };
+
+/** Registers the operator's admin token from `adminTokenFile` (the chart's Secret). */
+export async function registerAdminTokenFile(sql: Sql, file: string): Promise<void> {
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (error) {
+    throw new ConfigError(`cannot read the admin token file ${file} (adminTokenFile): ${coerceError(error).message}`, { cause: error });
+  }
+  if (token.length < 32 || /\s/.test(token)) {
+    throw new ConfigError(`the admin token in ${file} (adminTokenFile) must be at least 32 characters without whitespace`);
+  }
+  await registerSubmitterToken(sql, admin, token, 'adminTokenFile');
+}
 
 /**
  * On a first start with no token at all, mints an admin token and writes it to
@@ -13,7 +30,7 @@ export async function bootstrapAdminToken(sql: Sql, home: string): Promise<strin
     // Serialise replicas starting together so that only one of them mints.
     await tx`select pg_advisory_xact_lock(${0x61646d6e})`; // "admn"
     if ((await countTokens(tx)) > 0) return undefined;
-    const token = await createSubmitterToken(tx, { id: 'admin', trust: 'trusted', lanes: ['*'], roles: ['admin'] }, 'bootstrap');
+    const token = await createSubmitterToken(tx, admin, 'bootstrap');
     await writeFile(path.join(home, 'admin-token'), `${token}\n`, { mode: 0o600 });
     return token;
   });

@@ -28,6 +28,8 @@ export interface PodSettings {
   reportMarginSeconds: number;
   /** The uid every task container runs as. */
   runAsUser: number;
+  /** Unset: Kubernetes' default (Always for a `:latest` tag, which a kind-loaded image cannot satisfy). */
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined;
 }
 
 export interface AttemptPod {
@@ -56,10 +58,14 @@ export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile
         seccompProfile: { type: 'RuntimeDefault' },
       },
       volumes: attemptVolumes(attempt),
-      initContainers: [fetchContainer(attempt, profile, settings)],
-      containers: [proverContainer(attempt, profile), reporterContainer(attempt, profile, settings)],
+      initContainers: [fetchContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
+      containers: [proverContainer(attempt, profile), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
     },
   };
+}
+
+function withPullPolicy(settings: PodSettings): (container: V1Container) => V1Container {
+  return (container) => (settings.imagePullPolicy ? { ...container, imagePullPolicy: settings.imagePullPolicy } : container);
 }
 
 export function attemptLabels(

@@ -27,10 +27,11 @@ SERVICE_CIDR=10.96.0.0/12
 SERVICE_IP=10.96.0.1 # the first address of SERVICE_CIDR: the `kubernetes` Service
 ISSUER=https://kubernetes.default.svc.cluster.local
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
-# The controllers the tests need (kube-controller-manager --controllers). The root CA publisher
+# The controllers the tests need (kube-controller-manager --controllers); the Deployment and
+# ReplicaSet controllers run the chart's scheduler, the EndpointSlice one its Service. The root CA publisher
 # writes the kube-root-ca.crt ConfigMap that projected service-account token volumes mount.
 # PROOFPOD_CLUSTER_CONTROLLERS overrides the list (e.g. to add pod-garbage-collector-controller).
-CONTROLLERS=${PROOFPOD_CLUSTER_CONTROLLERS:-job-controller,garbage-collector-controller,ttl-after-finished-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,root-ca-certificate-publisher-controller}
+CONTROLLERS=${PROOFPOD_CLUSTER_CONTROLLERS:-job-controller,deployment-controller,replicaset-controller,endpointslice-controller,disruption-controller,garbage-collector-controller,ttl-after-finished-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,root-ca-certificate-publisher-controller}
 READY_TIMEOUT=${PROOFPOD_CLUSTER_READY_TIMEOUT:-90}
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -309,7 +310,7 @@ launch kube-apiserver \
   --service-cluster-ip-range="$SERVICE_CIDR" \
   --authorization-mode=Node,RBAC \
   --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,NodeRestriction,PodSecurity,Priority,DefaultTolerationSeconds,ResourceQuota \
-  --allow-privileged=false \
+  --allow-privileged=true \
   --profiling=false
 wait_for "kube-apiserver /readyz" api_ready kube-apiserver
 

@@ -26,6 +26,21 @@ export async function createSubmitterToken(
   return token;
 }
 
+/**
+ * Registers a token the operator supplies (from a Secret) for a submitter; idempotent, so every
+ * replica can do it at every start. A token revoked before stays revoked.
+ */
+export async function registerSubmitterToken(sql: Queryable, submitter: Submitter, token: string, label: string): Promise<void> {
+  await sql`
+    insert into submitters (id, trust, lanes, roles)
+    values (${submitter.id}, ${submitter.trust}, ${submitter.lanes}, ${submitter.roles})
+    on conflict (id) do update set trust = excluded.trust, lanes = excluded.lanes, roles = excluded.roles`;
+  await sql`
+    insert into api_tokens (token_hash, submitter_id, label)
+    values (${hashSecret(token)}, ${submitter.id}, ${label})
+    on conflict (token_hash) do nothing`;
+}
+
 /** The submitter a bearer token belongs to, if the token exists and is not revoked. */
 export async function authenticateToken(sql: Queryable, token: string): Promise<Submitter | undefined> {
   const [row] = await sql<Submitter[]>`

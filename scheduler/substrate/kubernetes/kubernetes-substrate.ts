@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, ListWatch, type V1Job, type V1Pod, Watch } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, ListWatch, type V1Job, type V1OwnerReference, type V1Pod, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
@@ -38,6 +38,8 @@ export class KubernetesSubstrate implements Substrate {
   private readonly selector: string;
   private readonly jobs: ListWatch<V1Job>;
   private readonly pods: ListWatch<V1Pod>;
+  private readonly objects: KubernetesObjectApi;
+  private owner: Promise<V1OwnerReference | undefined> | undefined;
   private started: Promise<void> | undefined;
   private closed = false;
 
@@ -48,6 +50,7 @@ export class KubernetesSubstrate implements Substrate {
   ) {
     this.batch = kc.makeApiClient(BatchV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.namespace = config.kubernetes.namespace;
     this.selector = `${labels.managedBy}=proofpod,${labels.release}=${config.pod.release}`;
     const watch = new Watch(kc);
@@ -82,7 +85,7 @@ export class KubernetesSubstrate implements Substrate {
     );
     const body = buildAttemptJob(pod, launch.deadlineAt, {
       namespace: this.namespace,
-      owner: this.config.kubernetes.owner,
+      owner: await this.ownerReference(),
       ttlSecondsAfterFinished: this.config.kubernetes.ttlSecondsAfterFinished,
     });
     let job: V1Job;
@@ -174,6 +177,35 @@ export class KubernetesSubstrate implements Substrate {
     } catch (error) {
       throw new Error(`the Kubernetes API does not answer for namespace ${this.namespace}: ${apiMessage(error)}`, { cause: error });
     }
+    await this.ownerReference();
+  }
+
+  /**
+   * The owner every Job points at. Its uid is read once from the object when the configuration has
+   * none (the chart creates the object in the same release, so its uid cannot be known at render
+   * time); a failed read is tried again on the next call, so a scheduler started before its owner
+   * exists becomes ready once it does.
+   */
+  private ownerReference(): Promise<V1OwnerReference | undefined> {
+    const owner = this.config.kubernetes.owner;
+    if (!owner) return Promise.resolve(undefined);
+    if (owner.uid) return Promise.resolve({ ...owner, uid: owner.uid });
+    this.owner ??= this.objects
+      .read({ apiVersion: owner.apiVersion, kind: owner.kind, metadata: { name: owner.name, namespace: this.namespace } })
+      .then((object) => {
+        const uid = object.metadata?.uid;
+        if (!uid) throw new Error('the API server returned it without a uid');
+        this.log.info({ owner: { ...owner, uid } }, 'Jobs are owned by the release object');
+        return { ...owner, uid };
+      })
+      .catch((error: unknown) => {
+        this.owner = undefined;
+        throw new Error(
+          `cannot read the owner ${owner.kind} ${this.namespace}/${owner.name} (kubernetes.owner has no uid, so the scheduler needs get on that object): ${apiMessage(error)}`,
+          { cause: error },
+        );
+      });
+    return this.owner;
   }
 }
 

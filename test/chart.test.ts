@@ -1,0 +1,199 @@
+/**
+ * The Helm chart, rendered by the real helm (built from its Go module by smoke/tools/build.sh):
+ * lint, the render matrix (defaults, RBAC on, NetworkPolicy on, HPA on, local substrate), the
+ * schema's refusals, the GitHub workflows by actionlint, and — when the local control plane is up — every rendered manifest accepted by
+ * the real API server with a server-side dry run. Skipped, with the reason, without helm.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../scheduler/config.js';
+import { labels } from '../scheduler/pod/contract.js';
+import { adminKubeConfig, clusterUnavailable } from './support/cluster.js';
+import { type Manifest, findHelm, findTool, helmLint, renderChart } from './support/helm.js';
+
+const helm = findHelm();
+const skipReason = helm ? undefined : 'no helm: run smoke/tools/build.sh (as .ci/run does), or set HELM';
+if (skipReason) console.warn(`chart tests skipped: ${skipReason}`);
+const clusterSkip = skipReason ? 'no helm' : await clusterUnavailable();
+if (clusterSkip && !skipReason) console.warn(`chart dry run skipped: ${clusterSkip}`);
+
+const rbacKinds = ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'];
+const count = (manifests: Manifest[], kind: string) => manifests.filter((m) => m.kind === kind).length;
+const one = (manifests: Manifest[], kind: string, name?: string) => {
+  const found = manifests.filter((m) => m.kind === kind && (name === undefined || m.metadata.name === name));
+  expect(found.map((m) => m.metadata.name), `${kind} ${name ?? ''}`).toHaveLength(1);
+  return found[0]!;
+};
+// The render matrix the issue names, plus the local substrate.
+const matrix: Record<string, string[]> = {
+  defaults: [],
+  'rbac on': ['rbac.create=true'],
+  'networkPolicy on': ['networkPolicy.enabled=true'],
+  'hpa on': ['autoscaling.enabled=true', 'podDisruptionBudget.enabled=true'],
+  'evaluation postgres': ['postgresql.enabled=true'],
+  'local substrate': ['substrate=local', 'replicaCount=1'],
+};
+
+interface PodTemplate {
+  spec: {
+    serviceAccountName?: string;
+    automountServiceAccountToken?: boolean;
+    securityContext?: Record<string, unknown>;
+    containers: { name: string; command?: string[]; env?: { name: string; valueFrom?: unknown }[]; securityContext?: Record<string, unknown>; livenessProbe?: { httpGet?: { path: string } }; readinessProbe?: { httpGet?: { path: string } } }[];
+  };
+}
+const podTemplate = (deployment: Manifest) => (deployment.spec as { template: PodTemplate }).template;
+
+describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  it.each(Object.entries(matrix))('lints clean with %s', async (_name, sets) => {
+    const lint = await helmLint(helm!, sets);
+    expect(lint.output).toContain('0 chart(s) failed');
+    expect(lint.ok, lint.output).toBe(true);
+  });
+
+  it('renders zero RBAC objects and no scheduler ServiceAccount by default', async () => {
+    const manifests = await renderChart(helm!, []);
+    for (const kind of rbacKinds) expect(count(manifests, kind), kind).toBe(0);
+    // The only ServiceAccount is the task one, which never mounts a token.
+    const accounts = manifests.filter((m) => m.kind === 'ServiceAccount');
+    expect(accounts.map((a) => a.metadata.name)).toEqual(['pp-proofpod-task']);
+    expect(accounts[0]!.automountServiceAccountToken).toBe(false);
+    const deployment = one(manifests, 'Deployment', 'pp-proofpod');
+    expect(podTemplate(deployment).spec.serviceAccountName).toBe('default');
+  });
+
+  it('renders exactly one Role, one RoleBinding and the scheduler ServiceAccount with rbac.create=true', async () => {
+    const manifests = await renderChart(helm!, ['rbac.create=true']);
+    expect(count(manifests, 'Role')).toBe(1);
+    expect(count(manifests, 'RoleBinding')).toBe(1);
+    expect(count(manifests, 'ClusterRole')).toBe(0);
+    expect(count(manifests, 'ClusterRoleBinding')).toBe(0);
+    expect(manifests.filter((m) => m.kind === 'ServiceAccount').map((m) => m.metadata.name).sort()).toEqual(['pp-proofpod', 'pp-proofpod-task']);
+    const role = one(manifests, 'Role') as Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[] };
+    // SPEC §5's verbs, and a read of the one owner object the Jobs point at.
+    expect(role.rules).toEqual([
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'delete'] },
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['pp-proofpod-owner'], verbs: ['get'] },
+    ]);
+    const binding = one(manifests, 'RoleBinding') as Manifest & { subjects: unknown[]; roleRef: { kind: string; name: string } };
+    expect(binding.roleRef).toMatchObject({ kind: 'Role', name: 'pp-proofpod' });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'pp-proofpod', namespace: 'proofpod' }]);
+    expect(podTemplate(one(manifests, 'Deployment', 'pp-proofpod')).spec.serviceAccountName).toBe('pp-proofpod');
+  });
+
+  it('writes a scheduler configuration the scheduler itself accepts, with the owner and task account it renders', async () => {
+    const manifests = await renderChart(helm!, ['task.ttlSecondsAfterFinished=120', 'scheduler.extraConfig.dispatch.batchSize=20']);
+    const map = one(manifests, 'ConfigMap', 'pp-proofpod') as Manifest & { data: Record<string, string> };
+    const file = JSON.parse(map.data['config.json']!) as Record<string, unknown>;
+    const config = loadConfig({}, { ...file, databaseUrl: 'postgres://from-the-secret/db' });
+    expect(config.substrate).toBe('kubernetes');
+    expect(config.kubernetes.namespace).toBe('proofpod');
+    expect(config.kubernetes.owner).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', name: 'pp-proofpod-owner' });
+    expect(config.kubernetes.ttlSecondsAfterFinished).toBe(120);
+    expect(config.dispatch.batchSize).toBe(20);
+    expect(config.pod).toMatchObject({ release: 'pp-proofpod', taskServiceAccount: 'pp-proofpod-task', taskImage: 'proofpod/task:0.1.0', imagePullPolicy: 'IfNotPresent' });
+    expect(config.publicUrl).toBe('http://pp-proofpod.proofpod.svc:8080');
+    expect(config.adminTokenFile).toBe('/etc/proofpod/admin/token');
+    expect(one(manifests, 'ConfigMap', 'pp-proofpod-owner').metadata.name).toBe('pp-proofpod-owner');
+    one(manifests, 'ServiceAccount', 'pp-proofpod-task');
+  });
+
+  it('runs the scheduler restricted, probed on /livez and /readyz, with no secret but the database URL in its environment', async () => {
+    const manifests = await renderChart(helm!, []);
+    const pod = podTemplate(one(manifests, 'Deployment', 'pp-proofpod'));
+    expect(pod.spec.automountServiceAccountToken).toBe(true);
+    expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    const [scheduler] = pod.spec.containers;
+    expect(scheduler!.command).toEqual(['node', '/opt/proofpod/dist/scheduler/main.js']);
+    expect(scheduler!.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(scheduler!.livenessProbe?.httpGet?.path).toBe('/livez');
+    expect(scheduler!.readinessProbe?.httpGet?.path).toBe('/readyz');
+    expect(scheduler!.env?.filter((e) => e.valueFrom).map((e) => e.name)).toEqual(['DATABASE_URL']);
+    // The admin token Secret is generated; the database Secret is the operator's.
+    const token = one(manifests, 'Secret', 'pp-proofpod-admin-token') as Manifest & { data: { token: string } };
+    expect(Buffer.from(token.data.token, 'base64').toString()).toMatch(/^pp_[A-Za-z0-9]{48}$/);
+    expect(count(manifests, 'NetworkPolicy') + count(manifests, 'HorizontalPodAutoscaler') + count(manifests, 'PodDisruptionBudget')).toBe(0);
+  });
+
+  it('selects exactly the attempt pods with the NetworkPolicy and allows them no ingress', async () => {
+    const manifests = await renderChart(helm!, ['networkPolicy.enabled=true']);
+    const policy = one(manifests, 'NetworkPolicy') as Manifest & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: unknown[]; policyTypes: string[] } };
+    expect(policy.spec.podSelector.matchLabels).toEqual({ [labels.managedBy]: 'proofpod', [labels.release]: 'pp-proofpod' });
+    expect(policy.spec.ingress).toEqual([]);
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+  });
+
+  it('lets the HPA own the replica count', async () => {
+    const manifests = await renderChart(helm!, ['autoscaling.enabled=true', 'podDisruptionBudget.enabled=true']);
+    expect(one(manifests, 'HorizontalPodAutoscaler').spec).toMatchObject({ minReplicas: 2, maxReplicas: 6 });
+    expect(one(manifests, 'Deployment').spec).not.toHaveProperty('replicas');
+    one(manifests, 'PodDisruptionBudget');
+  });
+
+  it('runs the local substrate in one privileged pod with no Jobs machinery and no API token', async () => {
+    const manifests = await renderChart(helm!, ['substrate=local', 'replicaCount=1']);
+    for (const kind of [...rbacKinds, 'ServiceAccount', 'NetworkPolicy']) expect(count(manifests, kind), kind).toBe(0);
+    expect(manifests.some((m) => m.metadata.name.endsWith('-owner'))).toBe(false);
+    const pod = podTemplate(one(manifests, 'Deployment'));
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.spec.containers[0]!.securityContext).toEqual({ privileged: true });
+    await expect(renderChart(helm!, ['substrate=local', 'replicaCount=2'])).rejects.toThrow(/substrate=local runs attempts inside the scheduler's pod: set replicaCount=1/);
+  });
+
+  it.each([
+    [['replicaCount=two'], /replicaCount.*(integer|got string)/s],
+    [['rbac.create=yes'], /rbac.create.*(boolean|got string)/s],
+    [['substrate=nomad'], /substrate.*(must be one of|value must be one of)/s],
+    [['service.port=70000'], /service.port.*(maximum|less than or equal)/s],
+    [['replicasCount=2'], /additional properties 'replicasCount' not allowed|replicasCount/],
+  ])('refuses %j with the schema message naming the value', async (sets, message) => {
+    await expect(renderChart(helm!, sets)).rejects.toThrow(message);
+  });
+
+  describe('on the real API server (server-side dry run)', () => {
+    const namespace = `pp-chart-${Math.random().toString(16).slice(2, 8)}`;
+    const admin = clusterSkip ? undefined : adminKubeConfig();
+    afterAll(async () => {
+      await admin?.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+    });
+
+    it.skipIf(clusterSkip !== undefined).each(Object.entries(matrix))(`accepts every manifest rendered with %s${clusterSkip ? ` (skipped: ${clusterSkip})` : ''}`, async (_name, sets) => {
+      const core = admin!.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
+      const objects = KubernetesObjectApi.makeApiClient(admin!);
+      const manifests = await renderChart(helm!, sets, namespace);
+      expect(manifests.length).toBeGreaterThanOrEqual(4);
+      const refused: string[] = [];
+      for (const manifest of manifests) {
+        const body = { ...manifest, metadata: { ...manifest.metadata, namespace } } as KubernetesObject;
+        await objects.create(body, undefined, 'All').catch((error: { body?: unknown; message?: string }) => {
+          refused.push(`${manifest.kind}/${manifest.metadata.name}: ${typeof error.body === 'string' ? error.body : JSON.stringify(error.body ?? error.message)}`);
+        });
+      }
+      expect(refused).toEqual([]);
+      // The check can fail: the API server's validation runs in a dry run too.
+      const deployment = manifests.find((m) => m.kind === 'Deployment')!;
+      await expect(
+        objects.create({ ...deployment, metadata: { ...deployment.metadata, namespace }, spec: { ...(deployment.spec as object), replicas: -1 } } as KubernetesObject, undefined, 'All'),
+      ).rejects.toThrow(/replicas/);
+      // A dry run writes nothing.
+      expect((await core.listNamespacedConfigMap({ namespace, labelSelector: 'app.kubernetes.io/instance=pp' })).items).toEqual([]);
+    });
+  });
+});
+
+const actionlint = findTool('actionlint');
+describe.skipIf(!actionlint)(`GitHub workflows${actionlint ? '' : ' (skipped: no actionlint: run smoke/tools/build.sh)'}`, () => {
+  it('are actionlint clean (with shellcheck on their scripts where it is installed)', async () => {
+    const result = await promisify(execFile)(actionlint!, ['-color=false'], { cwd: path.resolve(import.meta.dirname, '..') }).catch(
+      (error: { stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? 'actionlint failed' }),
+    );
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+  });
+});

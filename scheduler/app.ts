@@ -50,6 +50,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     const migrations = await readMigrations();
     await migrate(sql, log.child({ component: 'migrate' }), migrations);
     const latestMigration = Math.max(0, ...migrations.map((m) => m.version));
+    if (config.adminTokenFile) await registerAdminTokenFile(sql, config.adminTokenFile);
     const metrics = createMetrics(sql);
     const substrate = options.substrate ?? createSubstrate(config, log);
     if (substrate?.close) cleanup.unshift(() => substrate.close!());
@@ -60,7 +61,6 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     if (!address || typeof address === 'string') throw new Error('the API server is not listening on TCP');
     const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
-    if (config.adminTokenFile) await registerAdminTokenFile(sql, config.adminTokenFile);
     let adminToken: string | undefined;
     if (config.bootstrapAdminToken ?? !config.databaseUrl) {
       adminToken = await bootstrapAdminToken(sql, config.home);

@@ -7,6 +7,8 @@
  *   node dist/smoke/chart-smoke.js --substrate kubernetes|local [--namespace NS] [--release NAME]
  *                                  [--set key=value]... [--timeout SECONDS] [--keep]
  *
+ * --keep leaves a failed release and its namespace in place for inspection.
+ *
  * Environment:
  *   KUBECONFIG              the cluster (required)
  *   HELM                    the helm binary (default: helm on PATH)
@@ -17,7 +19,8 @@
  *   PROOFPOD_SMOKE_SOURCE   git URL and commit of a repository holding test/fixtures/proofs, as
  *   PROOFPOD_SMOKE_COMMIT   the task pods reach it (on kind: the GitHub repository at the pushed
  *                           commit); without them a file:// repository made here, which only pods
- *                           that share this machine's filesystem (the process-kubelet) can fetch
+ *                           that share this machine's filesystem (the process-kubelet) can fetch,
+ *                           made under PROOFPOD_SMOKE_SOURCE_ROOT (default: the temporary directory)
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,7 +73,7 @@ async function proofSource(): Promise<Source> {
   const commit = process.env.PROOFPOD_SMOKE_COMMIT;
   if (url && commit) return { url, commit, subdirectory: fixtures, cleanup: () => {} };
   check(!url && !commit, 'set both PROOFPOD_SMOKE_SOURCE and PROOFPOD_SMOKE_COMMIT, or neither');
-  const dir = mkdtempSync(path.join(tmpdir(), 'proofpod-smoke-source-'));
+  const dir = mkdtempSync(path.join(process.env.PROOFPOD_SMOKE_SOURCE_ROOT ?? tmpdir(), 'proofpod-smoke-source-'));
   // The fetch container runs as an unprivileged uid that must read it.
   chmodSync(dir, 0o755);
   const from = path.join(projectRoot(), fixtures);
@@ -171,7 +174,7 @@ async function main(): Promise<void> {
     check(install.stdout.includes('PROOFPOD_TOKEN'), 'NOTES.txt does not tell how to get the token');
     let uninstalled = false;
     cleanups.unshift(async () => {
-      if (!uninstalled) await run(helm, ['uninstall', release, '-n', namespace, '--wait']).catch(() => undefined);
+      if (!uninstalled && !values.keep) await run(helm, ['uninstall', release, '-n', namespace, '--wait']).catch(() => undefined);
     });
 
     // What the chart rendered for RBAC, by kind, in this namespace.

@@ -227,6 +227,23 @@ describe('sandboxArgs and unsandboxedCommand', () => {
     expect(reporter.join(' ')).not.toContain(volumes['tmp-prover']);
   });
 
+  it('makes the parents of mount points 0755, as an image has them, before binding anything there', () => {
+    const args = sandboxArgs(plan('reporter'));
+    const dirs = args.flatMap((a, i) => (a === '--dir' && args[i - 2] === '--perms' && args[i - 1] === '0755' ? [args[i + 1]] : []));
+    expect(dirs).toEqual(['/etc', '/opt', '/var', '/workspace', '/opt/proofpod', '/var/run', '/var/run/proofpod']);
+    expect(args.indexOf('--dir')).toBeLessThan(args.indexOf('--ro-bind'));
+  });
+
+  it('runs a privileged container with every capability, the host /proc and no user namespace (the process-kubelet only)', () => {
+    const privileged = { ...plan('fetch'), container: { ...container('fetch'), securityContext: { privileged: true } } };
+    const args = sandboxArgs(privileged);
+    for (const flag of ['--unshare-user', '--disable-userns', '--unshare-pid', '--cap-drop', '--uid', '--proc']) expect(args, flag).not.toContain(flag);
+    expect(pairs(args, '--cap-add', 1)).toEqual(['ALL']);
+    expect(pairs(args, '--bind')).toContain('/proc /proc');
+    // Attempt pods never ask for it.
+    for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) expect(c.securityContext?.privileged).not.toBe(true);
+  });
+
   it('sets only the container environment and PATH', () => {
     const args = sandboxArgs(plan('prover'));
     const names = pairs(args, '--setenv').map((p) => p.split(' ')[0]);

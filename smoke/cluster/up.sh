@@ -28,10 +28,11 @@ SERVICE_IP=10.96.0.1 # the first address of SERVICE_CIDR: the `kubernetes` Servi
 ISSUER=https://kubernetes.default.svc.cluster.local
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
 # The controllers the tests need (kube-controller-manager --controllers); the Deployment and
-# ReplicaSet controllers run the chart's scheduler, the EndpointSlice one its Service. The root CA publisher
+# ReplicaSet controllers run the chart's scheduler (no EndpointSlice controller: pods have loopback
+# addresses here, which EndpointSlices refuse). The root CA publisher
 # writes the kube-root-ca.crt ConfigMap that projected service-account token volumes mount.
 # PROOFPOD_CLUSTER_CONTROLLERS overrides the list (e.g. to add pod-garbage-collector-controller).
-CONTROLLERS=${PROOFPOD_CLUSTER_CONTROLLERS:-job-controller,deployment-controller,replicaset-controller,endpointslice-controller,disruption-controller,garbage-collector-controller,ttl-after-finished-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,root-ca-certificate-publisher-controller}
+CONTROLLERS=${PROOFPOD_CLUSTER_CONTROLLERS:-job-controller,deployment-controller,replicaset-controller,disruption-controller,garbage-collector-controller,ttl-after-finished-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,root-ca-certificate-publisher-controller}
 READY_TIMEOUT=${PROOFPOD_CLUSTER_READY_TIMEOUT:-90}
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -92,6 +93,8 @@ start_kubelet() {
   running process-kubelet && return 0
   log "starting the process-kubelet (node $NODE_NAME)"
   mkdir -p "$KUBELET_DIR" && chmod 711 "$KUBELET_DIR"
+  # Where the chart smoke puts proof repositories for the proofpod/local image (kubelet-config.yaml).
+  mkdir -p /var/tmp/proofpod-smoke-sources && chmod 1777 /var/tmp/proofpod-smoke-sources
   printf '\n==== %s starting process-kubelet\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$LOGS/process-kubelet.log"
   setsid node "$KUBELET_JS" --kubeconfig "$KUBECONFIG_OUT" --state "$KUBELET_DIR" --node "$NODE_NAME" \
     --config "$HERE/kubelet-config.yaml" </dev/null >>"$LOGS/process-kubelet.log" 2>&1 &

@@ -10,7 +10,7 @@ import { env, files, volumeNames } from '../../pod/contract.js';
 import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
 import { ImagePullError, type ImageLayout, resolveImage } from './images.js';
-import { ContainerConfigError, type ContainerPlan, proverContainerName, sandboxArgs, unsandboxedCommand } from './sandbox.js';
+import { ContainerConfigError, type ContainerPlan, isPrivileged, proverContainerName, sandboxArgs, unsandboxedCommand } from './sandbox.js';
 import {
   waitForEnd,
   killGroup,
@@ -328,7 +328,8 @@ export class LocalSubstrate implements Substrate {
       runAs: runAsOf(run.pod, container),
       extraReadOnly: this.localSource(container),
     };
-    const ids = this.sandboxIds ? { uid: this.sandboxIds.uid, gid: this.sandboxIds.gid } : {};
+    // A privileged container's bubblewrap runs as this process (root, when sandboxes drop to a uid).
+    const ids = this.sandboxIds && !isPrivileged(container) ? { uid: this.sandboxIds.uid, gid: this.sandboxIds.gid } : {};
     if (this.unsafe) {
       const { command, args, env } = unsandboxedCommand(plan);
       return { command, args, options: { env, ...ids }, sandboxed: false };

@@ -53,32 +53,42 @@ export class ContainerConfigError extends Error {
 export function sandboxArgs(plan: ContainerPlan): string[] {
   const { container } = plan;
   const isProver = container.name === proverContainerName;
+  const privileged = isPrivileged(container);
   const args = [
-    '--unshare-user',
-    '--unshare-pid',
+    // A privileged container keeps the caller's user namespace and every capability, as on a real
+    // node: only the process-kubelet runs one (the chart's local-substrate scheduler, which makes
+    // sandboxes of its own); attempt pods never ask for it.
+    ...(privileged ? [] : ['--unshare-user']),
+    // It also sees this machine's processes through the host's /proc (below): a fresh /proc that
+    // bubblewrap partly covers would keep the sandboxes it makes from mounting their own.
+    ...(privileged ? [] : ['--unshare-pid']),
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
     ...(isProver ? ['--unshare-net'] : []),
     // Nested user namespaces would hand the proof a full capability set inside them; RuntimeDefault
     // seccomp refuses them in Kubernetes.
-    '--disable-userns',
+    ...(privileged ? [] : ['--disable-userns']),
     '--die-with-parent',
     '--new-session',
-    '--cap-drop',
-    'ALL',
+    ...(privileged ? ['--cap-add', 'ALL'] : ['--cap-drop', 'ALL']),
     ...(isProver ? ['--as-pid-1'] : []),
-    ...(plan.runAs ? ['--uid', String(plan.runAs.uid), '--gid', String(plan.runAs.gid)] : []),
+    ...(plan.runAs && !privileged ? ['--uid', String(plan.runAs.uid), '--gid', String(plan.runAs.gid)] : []),
     '--hostname',
     plan.hostname,
     '--json-status-fd',
     String(plan.statusFd),
   ];
   for (const { path: link, target } of plan.image.symlinks) args.push('--symlink', target, link);
+  const binds = volumeBinds(plan);
+  // bubblewrap makes a mount point's missing parents 0700; an image's directories are 0755, and a
+  // process of another uid (the sandboxes a privileged container makes) must get through them.
+  const mountPoints = [...plan.image.binds, ...programEntries.map((e) => `${programsDir}/${e}`), ...binds.map((b) => b.mountPath), ...(plan.extraReadOnly ?? [])];
+  for (const dir of mountParents(mountPoints, plan.image.binds)) args.push('--perms', '0755', '--dir', dir);
   for (const bind of byDepth(plan.image.binds, (p) => p)) args.push('--ro-bind', bind, bind);
   for (const entry of programEntries) args.push('--ro-bind', path.join(plan.programsRoot, entry), `${programsDir}/${entry}`);
-  args.push('--dev', '/dev', '--proc', '/proc');
-  for (const mount of volumeBinds(plan)) args.push(mount.readOnly ? '--ro-bind' : '--bind', mount.hostDir, mount.mountPath);
+  args.push('--dev', '/dev', ...(privileged ? ['--bind', '/proc', '/proc'] : ['--proc', '/proc']));
+  for (const mount of binds) args.push(mount.readOnly ? '--ro-bind' : '--bind', mount.hostDir, mount.mountPath);
   // After the volumes: a local source under /tmp must not be hidden by the /tmp volume.
   for (const extra of plan.extraReadOnly ?? []) args.push('--ro-bind', extra, extra);
   args.push('--bind', plan.terminationLog, terminationLogPath);
@@ -90,6 +100,11 @@ export function sandboxArgs(plan: ContainerPlan): string[] {
   args.push('--remount-ro', '/');
   args.push('--', ...containerCommand(container));
   return args;
+}
+
+/** `securityContext.privileged`: the sandbox runs as its caller, root, with every capability. */
+export function isPrivileged(container: V1Container): boolean {
+  return container.securityContext?.privileged === true;
 }
 
 /** The plain command of a container run without a sandbox: same program, mounts passed by environment. */
@@ -128,6 +143,18 @@ function containerEnv(container: V1Container): Record<string, string> {
     env[variable.name] = variable.value ?? '';
   }
   return env;
+}
+
+/** The parent directories of the mount paths that no image path provides, shallowest first. */
+function mountParents(mountPaths: string[], imagePaths: readonly string[]): string[] {
+  const inImage = (dir: string) => imagePaths.some((p) => dir === p || dir.startsWith(`${p}/`));
+  const parents = new Set<string>();
+  for (const mountPath of mountPaths) {
+    for (let dir = path.posix.dirname(mountPath); dir !== '/' && dir !== '.'; dir = path.posix.dirname(dir)) {
+      if (!inImage(dir)) parents.add(dir);
+    }
+  }
+  return [...parents].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b));
 }
 
 interface VolumeBind {

@@ -2,20 +2,21 @@
  * The operator's admin token from a file (the chart mounts it from a Secret): registered at every
  * start of every replica, usable at once, and a bad file stops start-up naming the key.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.js';
 import { call, jobRequest, startInstance } from './support/instance.js';
 
-describe('adminTokenFile', async () => {
-  const db = await createTestDatabase();
-  const dir = await mkdtemp(path.join(tmpdir(), 'proofpod-admin-token-'));
-  const token = `pp_${'a1B2'.repeat(12)}`;
-  const file = path.join(dir, 'token');
-  await writeFile(file, `${token}\n`);
+const db = await createTestDatabase();
+const dir = await mkdtemp(path.join(tmpdir(), 'proofpod-admin-token-'));
+const token = `pp_${'a1B2'.repeat(12)}`;
+const file = path.join(dir, 'token');
+await writeFile(file, `${token}\n`);
+afterAll(() => rm(dir, { recursive: true, force: true }));
 
+describe('adminTokenFile', () => {
   it('lets the token submit jobs, from two replicas started on the same database', async () => {
     const first = await startInstance(db.url, { adminTokenFile: file });
     const second = await startInstance(db.url, { adminTokenFile: file });

@@ -21,12 +21,12 @@ const helm = findHelm();
 const skipReason = (await clusterUnavailable()) ?? (helm ? undefined : 'no helm: run smoke/tools/build.sh, or set HELM');
 if (skipReason) console.warn(`chart smoke skipped: ${skipReason}`);
 const smoke = path.resolve(import.meta.dirname, '../../dist/smoke/chart-smoke.js');
+// At the top level, so that the database's cleanup hook is registered while the file is collected.
+const database = skipReason ? undefined : await createTestDatabase();
 
 describe.skipIf(skipReason !== undefined)(`chart smoke on the local control plane${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  const database = skipReason ? undefined : createTestDatabase();
-
   const runSmoke = async (substrate: 'kubernetes' | 'local', env: NodeJS.ProcessEnv = {}) => {
-    const { url } = await database!;
+    const { url } = database!;
     const port = await freeLoopbackPort();
     const namespace = `pp-smoke-${substrate.slice(0, 5)}-${Math.random().toString(16).slice(2, 8)}`;
     const sets = [

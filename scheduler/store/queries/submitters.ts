@@ -16,10 +16,7 @@ export async function createSubmitterToken(
   label = '',
 ): Promise<string> {
   const token = mintSecret('pp');
-  await sql`
-    insert into submitters (id, trust, lanes, roles)
-    values (${submitter.id}, ${submitter.trust}, ${submitter.lanes}, ${submitter.roles})
-    on conflict (id) do update set trust = excluded.trust, lanes = excluded.lanes, roles = excluded.roles`;
+  await upsertSubmitter(sql, submitter);
   await sql`
     insert into api_tokens (token_hash, submitter_id, label)
     values (${hashSecret(token)}, ${submitter.id}, ${label})`;
@@ -31,14 +28,18 @@ export async function createSubmitterToken(
  * replica can do it at every start. A token revoked before stays revoked.
  */
 export async function registerSubmitterToken(sql: Queryable, submitter: Submitter, token: string, label: string): Promise<void> {
-  await sql`
-    insert into submitters (id, trust, lanes, roles)
-    values (${submitter.id}, ${submitter.trust}, ${submitter.lanes}, ${submitter.roles})
-    on conflict (id) do update set trust = excluded.trust, lanes = excluded.lanes, roles = excluded.roles`;
+  await upsertSubmitter(sql, submitter);
   await sql`
     insert into api_tokens (token_hash, submitter_id, label)
     values (${hashSecret(token)}, ${submitter.id}, ${label})
     on conflict (token_hash) do nothing`;
+}
+
+async function upsertSubmitter(sql: Queryable, submitter: Submitter): Promise<void> {
+  await sql`
+    insert into submitters (id, trust, lanes, roles)
+    values (${submitter.id}, ${submitter.trust}, ${submitter.lanes}, ${submitter.roles})
+    on conflict (id) do update set trust = excluded.trust, lanes = excluded.lanes, roles = excluded.roles`;
 }
 
 /** The submitter a bearer token belongs to, if the token exists and is not revoked. */

@@ -18,7 +18,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Proofpod } from '../../scheduler/app.js';
-import type { ConfigInput } from '../../scheduler/config.js';
+import { type ConfigInput, parseConfig } from '../../scheduler/config.js';
+import { KubernetesSubstrate } from '../../scheduler/substrate/kubernetes/kubernetes-substrate.js';
+import pino from 'pino';
 import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
 import { freeLoopbackPort } from '../../scheduler/database/embedded.js';
 import { labels } from '../../scheduler/pod/contract.js';
@@ -209,6 +211,45 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
     expect(await can('delete', 'pods')).toBe(false);
     expect(await can('update', 'jobs', 'batch')).toBe(false);
     expect(await can('get', 'configmaps')).toBe(false);
+  });
+
+  it('reads the owner uid itself when the configuration has none, once the Role grants get on that one object', async () => {
+    const config = parseConfig({
+      databaseUrl: 'postgres://unused/unused',
+      substrate: 'kubernetes',
+      pod: { release: 'owner-check' },
+      kubernetes: { namespace, owner: { apiVersion: 'v1', kind: 'ConfigMap', name: 'proofpod-owner' } },
+    });
+    const substrate = new KubernetesSubstrate(config, scheduler, pino({ level: 'silent' }));
+    try {
+      // The Role of smoke/manifests/scheduler-rbac.yaml has no such rule: readiness says what is missing.
+      await expect(substrate.ping()).rejects.toThrow(/cannot read the owner ConfigMap .*\/proofpod-owner \(kubernetes.owner has no uid, so the scheduler needs get on that object\).*forbidden/is);
+      // The chart's extra rule: get on the owner ConfigMap by name, nothing else.
+      await rbac.createNamespacedRole({ namespace, body: { metadata: { name: 'owner-read' }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['proofpod-owner'], verbs: ['get'] }] } });
+      await rbac.createNamespacedRoleBinding({
+        namespace,
+        body: { metadata: { name: 'owner-read' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'owner-read' }, subjects: [{ kind: 'ServiceAccount', name: 'proofpod-scheduler', namespace }] },
+      });
+      await until('the owner to be readable', () => substrate.ping().then(() => true, () => false), 10_000);
+      await substrate.start({
+        name: 'owner-check-1',
+        jobId: '00000000-0000-4000-8000-000000000001',
+        attemptId: '00000000-0000-4000-8000-000000000002',
+        attemptNo: 1,
+        lane: 'verify',
+        prover: 'coq',
+        source: { url: repo.url, commit, subdirectory: null },
+        targets: ['Arith.v'],
+        deadlineAt: new Date(Date.now() + 60_000),
+        uploadUrl: 'http://127.0.0.1:1/unused',
+        uploadCredential: 'ppu_unused',
+      });
+      const job = await batch.readNamespacedJob({ name: 'owner-check-1', namespace });
+      expect(job.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'ConfigMap', name: 'proofpod-owner', uid: ownerUid })]);
+      await batch.deleteNamespacedJob({ name: 'owner-check-1', namespace, propagationPolicy: 'Background' });
+    } finally {
+      await substrate.close();
+    }
   });
 
   it('an image with no mapping ends the job in error naming ErrImagePull, long before the deadline', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, coerceError } from './errors.js';
-import { LaneSchema, defaultLanes } from './lanes.js';
+import { LaneSchema, PromotionRuleSchema, QuotasSchema, defaultLanes } from './lanes.js';
 import { ProverProfileSchema, defaultProverProfiles } from './prover-profiles.js';
 
 const positiveSeconds = z.number().positive().max(24 * 3600);
@@ -107,11 +107,31 @@ export const ConfigSchema = z
       .min(1)
       .default(defaultLanes)
       .refine((lanes) => new Set(lanes.map((l) => l.name)).size === lanes.length, 'lane names must be unique'),
+    /** Policy rules that promote an intake-passed job to a trusted lane without an approver. */
+    promotion: z.array(PromotionRuleSchema).default([]),
+    quotas: QuotasSchema.prefault({}),
+    fairness: z
+      .strictObject({
+        /** How fast a submitter's recent dispatches stop counting against it inside a lane. */
+        usageHalfLifeSeconds: z.number().positive().max(7 * 24 * 3600).default(600),
+      })
+      .prefault({}),
     provers: z
       .array(ProverProfileSchema)
       .min(1)
       .prefault(defaultProverProfiles)
       .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, 'prover names must be unique'),
+  })
+  .superRefine((config, ctx) => {
+    const trustOf = new Map(config.lanes.map((l) => [l.name, l.trust]));
+    config.promotion.forEach((rule, i) => {
+      if (trustOf.get(rule.from) !== 'untrusted') {
+        ctx.addIssue({ code: 'custom', path: ['promotion', i, 'from'], message: `must name an untrusted lane (${rule.from} is ${trustOf.get(rule.from) ?? 'not a lane'})` });
+      }
+      if (trustOf.get(rule.to) !== 'trusted') {
+        ctx.addIssue({ code: 'custom', path: ['promotion', i, 'to'], message: `must name a trusted lane (${rule.to} is ${trustOf.get(rule.to) ?? 'not a lane'})` });
+      }
+    });
   });
 
 export type Config = z.infer<typeof ConfigSchema>;

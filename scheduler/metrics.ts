@@ -1,8 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from './database/connect.js';
+import { type LaneStats, laneStats } from './store/queries/lane-stats.js';
 
 /** One registry per scheduler instance, so that two instances in one process do not collide. */
-export function createMetrics(sql: Sql) {
+export function createMetrics(sql: Sql, lanes: readonly string[] = []) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'proofpod_process_' });
   const submitted = new Counter({
@@ -56,6 +57,24 @@ export function createMetrics(sql: Sql) {
       for (const row of rows) this.set({ lane: row.lane, state: row.state }, row.n);
     },
   });
+  // Per lane, from Postgres at scrape time as well.
+  const laneGauge = (name: string, help: string, pick: (s: LaneStats) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['lane'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const stats of await laneStats(sql, lanes)) {
+          const value = pick(stats);
+          if (value !== null) this.set({ lane: stats.lane }, value);
+        }
+      },
+    });
+  laneGauge('proofpod_lane_queued', 'Jobs queued in the lane', (s) => s.queued);
+  laneGauge('proofpod_lane_running', 'Attempts in flight in the lane', (s) => s.running);
+  laneGauge('proofpod_lane_oldest_waiting_seconds', 'Age of the longest-waiting queued job of the lane (absent when none waits)', (s) => s.oldestWaitingSeconds);
   return { registry, submitted, dispatchLatency, attemptsStarted, attemptsEnded, staleWrites, takeovers };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -28,7 +28,10 @@ async function queuedJob(lane = 'verify') {
     labels: {},
     idempotencyKey: null,
     requestHash: Buffer.from('x'),
-  });
+    promoteTo: null,
+    concurrency: null,
+  }, { maxQueued: 1_000_000 });
+  if (result.outcome !== 'created') throw new Error(`not created: ${result.outcome}`);
   return result.job;
 }
 

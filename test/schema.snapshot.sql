@@ -56,6 +56,14 @@ jobs.attempts_made integer not null default 0
 jobs.created_at timestamp with time zone not null default now()
 jobs.updated_at timestamp with time zone not null default now()
 jobs.finished_at timestamp with time zone
+jobs.promote_to text
+jobs.concurrency_group text
+jobs.cancel_in_progress boolean not null default false
+jobs.superseded_by uuid
+lane_usage.lane text not null
+lane_usage.submitter_id text not null
+lane_usage.usage double precision not null
+lane_usage.updated_at timestamp with time zone not null
 schema_migrations.version integer not null
 schema_migrations.name text not null
 schema_migrations.applied_at timestamp with time zone not null default now()
@@ -116,6 +124,7 @@ evidence evidence_job_id_not_null: NOT NULL job_id
 evidence evidence_pkey: PRIMARY KEY (attempt_id)
 evidence evidence_received_at_not_null: NOT NULL received_at
 jobs jobs_attempts_made_not_null: NOT NULL attempts_made
+jobs jobs_cancel_in_progress_not_null: NOT NULL cancel_in_progress
 jobs jobs_commit_sha_check: CHECK ((commit_sha ~ '^[0-9a-f]{40}$'::text))
 jobs jobs_commit_sha_not_null: NOT NULL commit_sha
 jobs jobs_created_at_not_null: NOT NULL created_at
@@ -136,8 +145,16 @@ jobs jobs_state_reason_not_null: NOT NULL state_reason
 jobs jobs_submitter_id_fkey: FOREIGN KEY (submitter_id) REFERENCES submitters(id)
 jobs jobs_submitter_id_idempotency_key_key: UNIQUE (submitter_id, idempotency_key)
 jobs jobs_submitter_id_not_null: NOT NULL submitter_id
+jobs jobs_superseded_by_fkey: FOREIGN KEY (superseded_by) REFERENCES jobs(id)
 jobs jobs_targets_not_null: NOT NULL targets
 jobs jobs_updated_at_not_null: NOT NULL updated_at
+lane_usage lane_usage_lane_not_null: NOT NULL lane
+lane_usage lane_usage_pkey: PRIMARY KEY (lane, submitter_id)
+lane_usage lane_usage_submitter_id_fkey: FOREIGN KEY (submitter_id) REFERENCES submitters(id)
+lane_usage lane_usage_submitter_id_not_null: NOT NULL submitter_id
+lane_usage lane_usage_updated_at_not_null: NOT NULL updated_at
+lane_usage lane_usage_usage_check: CHECK ((usage >= (0)::double precision))
+lane_usage lane_usage_usage_not_null: NOT NULL usage
 schema_migrations schema_migrations_applied_at_not_null: NOT NULL applied_at
 schema_migrations schema_migrations_name_not_null: NOT NULL name
 schema_migrations schema_migrations_pkey: PRIMARY KEY (version)
@@ -163,6 +180,7 @@ CREATE UNIQUE INDEX attempts_job_id_attempt_no_key ON public.attempts USING btre
 CREATE INDEX attempts_live ON public.attempts USING btree (lane) WHERE (state = ANY (ARRAY['dispatching'::text, 'running'::text]))
 CREATE UNIQUE INDEX attempts_name_key ON public.attempts USING btree (name)
 CREATE UNIQUE INDEX attempts_pkey ON public.attempts USING btree (id)
+CREATE INDEX attempts_recent ON public.attempts USING btree (lane, created_at)
 CREATE INDEX claims_expiry ON public.claims USING btree (expires_at)
 CREATE INDEX claims_holder ON public.claims USING btree (holder)
 CREATE UNIQUE INDEX claims_pkey ON public.claims USING btree (attempt_id)
@@ -173,10 +191,14 @@ CREATE UNIQUE INDEX evidence_pkey ON public.evidence USING btree (attempt_id)
 CREATE INDEX jobs_by_state ON public.jobs USING btree (state, seq)
 CREATE INDEX jobs_by_submitter ON public.jobs USING btree (submitter_id, seq)
 CREATE INDEX jobs_labels ON public.jobs USING gin (labels jsonb_path_ops)
+CREATE INDEX jobs_live_groups ON public.jobs USING btree (submitter_id, concurrency_group) WHERE ((concurrency_group IS NOT NULL) AND (state = ANY (ARRAY['queued'::text, 'awaiting_approval'::text, 'dispatching'::text, 'running'::text])))
 CREATE UNIQUE INDEX jobs_pkey ON public.jobs USING btree (id)
-CREATE INDEX jobs_queue ON public.jobs USING btree (lane, priority DESC, seq) WHERE (state = 'queued'::text)
+CREATE INDEX jobs_queue_age ON public.jobs USING btree (lane, seq) WHERE (state = 'queued'::text)
+CREATE INDEX jobs_queue_by_submitter ON public.jobs USING btree (lane, submitter_id, priority DESC, seq) WHERE (state = 'queued'::text)
 CREATE UNIQUE INDEX jobs_seq_key ON public.jobs USING btree (seq)
 CREATE UNIQUE INDEX jobs_submitter_id_idempotency_key_key ON public.jobs USING btree (submitter_id, idempotency_key)
+CREATE INDEX jobs_waiting_by_submitter ON public.jobs USING btree (submitter_id) WHERE (state = ANY (ARRAY['queued'::text, 'awaiting_approval'::text]))
+CREATE UNIQUE INDEX lane_usage_pkey ON public.lane_usage USING btree (lane, submitter_id)
 CREATE UNIQUE INDEX schema_migrations_pkey ON public.schema_migrations USING btree (version)
 CREATE UNIQUE INDEX submitters_pkey ON public.submitters USING btree (id)
 CREATE INDEX upload_credentials_attempt ON public.upload_credentials USING btree (attempt_id)

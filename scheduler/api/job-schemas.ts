@@ -34,6 +34,16 @@ export function submitJobBody(provers: readonly string[], lanes: readonly string
       .max(200)
       .optional()
       .describe('Retries with the same key and body return the same job; another body under the key is a 409'),
+    promoteTo: z
+      .enum(lanes as [string, ...string[]])
+      .optional()
+      .describe('A trusted lane to run in once the job has passed its untrusted lane, after approval or by policy'),
+    concurrency: z
+      .strictObject({
+        group: z.string().min(1).max(200).describe("Jobs of one submitter's group supersede each other"),
+        cancelInProgress: z.boolean().default(false).describe('Also cancel the job of the group in flight'),
+      })
+      .optional(),
   });
 }
 export type SubmitJobBody = z.infer<ReturnType<typeof submitJobBody>>;
@@ -63,6 +73,9 @@ export const JobViewSchema = z.object({
   priority: z.number().int(),
   labels: z.record(z.string(), z.string()),
   idempotencyKey: z.string().nullable(),
+  promoteTo: z.string().nullable(),
+  concurrency: z.object({ group: z.string(), cancelInProgress: z.boolean() }).nullable(),
+  supersededBy: z.uuid().nullable(),
   attemptsMade: z.number().int(),
   createdAt: z.string(),
   updatedAt: z.string(),

@@ -25,7 +25,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
   const log = ctx.log.child({ jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
   const fence: Fence = { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder };
   const end = async (ending: AttemptEnding) => {
-    const state = await endAttempt(ctx.sql, fence, ending, laneOf(ctx, attempt.lane).retryLimit, log);
+    const state = await endAttempt(ctx.sql, fence, ending, laneOf(ctx, attempt.lane).retryLimit, log, ctx.config.promotion);
     ctx.metrics.attemptsEnded.inc({ lane: attempt.lane, prover: attempt.prover, state });
     log.info({ state, reason: ending.reason }, 'attempt ended');
     return state;

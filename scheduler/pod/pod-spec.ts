@@ -59,9 +59,20 @@ export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile
       },
       volumes: attemptVolumes(attempt),
       initContainers: [fetchContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
-      containers: [proverContainer(attempt, profile), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
+      containers: [withLaneResources(proverContainer(attempt, profile), lane), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
+      ...(lane.nodeSelector ? { nodeSelector: lane.nodeSelector } : {}),
+      ...(lane.tolerations ? { tolerations: lane.tolerations } : {}),
     },
   };
+}
+
+/** The lane's resource profile belongs to the prover, which does the work; fetch and reporter are small. */
+function withLaneResources(container: V1Container, lane: Lane): V1Container {
+  if (!lane.resources) return container;
+  const list = (r: Record<string, string | number> | undefined) => (r ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) : undefined);
+  const requests = list(lane.resources.requests);
+  const limits = list(lane.resources.limits);
+  return { ...container, resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } };
 }
 
 function withPullPolicy(settings: PodSettings): (container: V1Container) => V1Container {

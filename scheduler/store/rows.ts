@@ -21,6 +21,10 @@ export interface JobRow {
   createdAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;
+  promoteTo: string | null;
+  concurrencyGroup: string | null;
+  cancelInProgress: boolean;
+  supersededBy: string | null;
 }
 
 export interface AttemptRow {
@@ -62,4 +66,8 @@ export const jobColumns = [
   'created_at',
   'updated_at',
   'finished_at',
+  'promote_to',
+  'concurrency_group',
+  'cancel_in_progress',
+  'superseded_by',
 ] as const;

@@ -4,6 +4,7 @@ import { canonicalJson, sha256 } from '../../canonical-json.js';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../database/connect.js';
 import type { Metrics } from '../../metrics.js';
+import { approveJob } from '../../store/queries/approve-job.js';
 import { cancelJob } from '../../store/queries/cancel-job.js';
 import { getAttempts, getEvents, getJob } from '../../store/queries/get-job.js';
 import { listJobs } from '../../store/queries/list-jobs.js';
@@ -11,7 +12,8 @@ import { getEvidence } from '../../store/queries/store-evidence.js';
 import { submitJob } from '../../store/queries/submit-job.js';
 import type { JobRow } from '../../store/rows.js';
 import type { Substrate } from '../../substrate/substrate.js';
-import { isAdmin, mayUseLane, requireSubmitter, submitterOf } from '../auth.js';
+import { quotaFor } from '../../lanes.js';
+import { isAdmin, isApprover, requireSubmitter, submitterOf, usableLanes } from '../auth.js';
 import { ErrorBodySchema, sendError } from '../errors.js';
 import {
   EventViewSchema,
@@ -42,6 +44,8 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
     config.lanes.map((l) => l.name),
   );
 
+  const laneTrust = (name: string) => config.lanes.find((l) => l.name === name)?.trust;
+
   /** A job the caller may see: its own, or any for an admin. Others answer 404, not 403. */
   const visibleJob = async (id: string, submitter: ReturnType<typeof submitterOf>): Promise<JobRow | undefined> => {
     const job = await getJob(sql, id);
@@ -56,16 +60,21 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         tags: ['jobs'],
         security,
         body,
-        response: { 200: JobViewSchema, 201: JobViewSchema, ...errors, 409: ErrorBodySchema, 413: ErrorBodySchema },
+        response: { 200: JobViewSchema, 201: JobViewSchema, ...errors, 409: ErrorBodySchema, 413: ErrorBodySchema, 429: ErrorBodySchema },
       },
     },
     async (request, reply) => {
       const submitter = submitterOf(request);
       const input = request.body;
-      if (!mayUseLane(submitter, input.lane)) {
-        const allowed = submitter.lanes.join(', ') || 'none';
-        return sendError(reply, 403, `submitter ${submitter.id} may not use lane ${input.lane}; allowed lanes: ${allowed}`, [
-          { field: 'lane', message: `not allowed for this token (allowed: ${allowed})` },
+      const usable = usableLanes(submitter, config.lanes);
+      if (!usable.includes(input.lane)) {
+        const allowed = usable.join(', ') || 'none';
+        const why = submitter.trust === 'untrusted' && laneTrust(input.lane) === 'trusted' ? `untrusted submitter ${submitter.id} may not use trusted lane ${input.lane}` : `submitter ${submitter.id} may not use lane ${input.lane}`;
+        return sendError(reply, 403, `${why}; allowed lanes: ${allowed}`, [{ field: 'lane', message: `not allowed for this token (allowed: ${allowed})` }]);
+      }
+      if (input.promoteTo !== undefined && (laneTrust(input.lane) !== 'untrusted' || laneTrust(input.promoteTo) !== 'trusted')) {
+        return sendError(reply, 400, `promoteTo moves a job from an untrusted lane to a trusted one; ${input.lane} is ${laneTrust(input.lane)} and ${input.promoteTo} is ${laneTrust(input.promoteTo)}`, [
+          { field: 'promoteTo', message: 'must be a trusted lane, for a job submitted to an untrusted lane' },
         ]);
       }
       const profile = config.provers.find((p) => p.name === input.prover);
@@ -87,11 +96,26 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         labels: input.labels,
         idempotencyKey: idempotencyKey ?? null,
         requestHash: sha256(canonicalJson(request_)),
-      });
+        promoteTo: input.promoteTo ?? null,
+        concurrency: input.concurrency ?? null,
+      }, quotaFor(config.quotas, submitter.id));
       switch (result.outcome) {
+        case 'quota': {
+          const { maxQueued } = quotaFor(config.quotas, submitter.id);
+          return sendError(
+            reply.header('retry-after', String(config.quotas.retryAfterSeconds)),
+            429,
+            `submitter ${submitter.id} has ${result.waiting} jobs waiting, its quota is ${maxQueued}: try again when some have been dispatched`,
+            [{ field: 'submitter', message: `quota of ${maxQueued} waiting jobs reached` }],
+          );
+        }
         case 'created':
           metrics.submitted.inc({ lane: input.lane, prover: input.prover });
-          request.log.info({ jobId: result.job.id, lane: input.lane, prover: input.prover }, 'job submitted');
+          request.log.info({ jobId: result.job.id, lane: input.lane, prover: input.prover, superseded: result.superseded }, 'job submitted');
+          for (const name of result.stopAttempts) {
+            // Best effort, as for a cancel: the reaper deletes what this does not.
+            await substrate?.stop(name).catch((error: unknown) => request.log.warn({ err: error, name }, 'stopping a superseded attempt failed; the reaper will retry'));
+          }
           return reply.code(201).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
         case 'existing':
           return reply.code(200).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
@@ -187,6 +211,35 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         });
       }
       return toJobView(result.job, await getAttempts(sql, job.id));
+    },
+  );
+
+  app.post(
+    '/v1/jobs/:id/approve',
+    {
+      schema: {
+        summary: 'Approve a job that passed intake to run in the trusted lane it asked for (approver role)',
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        body: z.strictObject({ note: z.string().max(500).optional() }).nullish(),
+        response: { 200: JobViewSchema, ...errors, 409: ErrorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const submitter = submitterOf(request);
+      if (!isApprover(submitter)) {
+        return sendError(reply, 403, `approving needs the approver role; ${submitter.id} has ${submitter.roles.join(', ') || 'no roles'}`, [
+          { field: 'header.authorization', message: 'token without the approver role' },
+        ]);
+      }
+      const result = await approveJob(sql, request.params.id, submitter.id, request.body?.note);
+      if (result.outcome === 'not_found') return sendError(reply, 404, `no job ${request.params.id}`);
+      if (result.outcome === 'not_waiting') {
+        return sendError(reply, 409, `job ${result.job.id} is ${result.job.state}, not awaiting approval`);
+      }
+      request.log.info({ jobId: result.job.id, lane: result.job.lane, approver: submitter.id }, 'job approved');
+      return toJobView(result.job);
     },
   );
 

@@ -1,4 +1,4 @@
-import type { Sql } from '../../database/connect.js';
+import type { Sql, TransactionSql } from '../../database/connect.js';
 import { type JobState, isFinalJobState } from '../../job-states.js';
 import { type JobRow, jobColumns } from '../rows.js';
 import { closeAttempt } from './end-attempt.js';
@@ -15,24 +15,27 @@ export type CancelResult =
  * Locks the claim before the job, the same order as fenced writes, so the two cannot deadlock.
  */
 export async function cancelJob(sql: Sql, jobId: string, actor: string, reason: string): Promise<CancelResult> {
-  return sql.begin(async (tx) => {
-    const [live] = await tx<{ attemptId: string; name: string }[]>`
-      select a.id as attempt_id, a.name from attempts a
-      join claims c on c.attempt_id = a.id
-      where a.job_id = ${jobId} and a.state in ('dispatching', 'running')
-      for update of c`;
-    const [job] = await tx<{ state: JobState }[]>`select state from jobs where id = ${jobId} for update`;
-    if (!job) return { outcome: 'not_found' } as const;
-    if (isFinalJobState(job.state)) {
-      const [row] = await tx<JobRow[]>`select ${tx(jobColumns)} from jobs where id = ${jobId}`;
-      return { outcome: 'final', job: row! } as const;
-    }
-    if (live) await closeAttempt(tx, live.attemptId, 'cancelled', reason, actor);
-    const [row] = await tx<JobRow[]>`
-      update jobs set state = 'cancelled', state_reason = ${reason}, state_actor = ${actor},
-                      updated_at = now(), finished_at = now()
-      where id = ${jobId}
-      returning ${tx(jobColumns)}`;
-    return live ? { outcome: 'cancelled', job: row!, stopAttempt: live.name } : { outcome: 'cancelled', job: row! };
-  });
+  return sql.begin((tx) => cancelJobIn(tx, jobId, actor, reason));
+}
+
+/** cancelJob inside the caller's transaction; `supersededBy` names the job that replaced this one. */
+export async function cancelJobIn(tx: TransactionSql, jobId: string, actor: string, reason: string, supersededBy: string | null = null): Promise<CancelResult> {
+  const [live] = await tx<{ attemptId: string; name: string }[]>`
+    select a.id as attempt_id, a.name from attempts a
+    join claims c on c.attempt_id = a.id
+    where a.job_id = ${jobId} and a.state in ('dispatching', 'running')
+    for update of c`;
+  const [job] = await tx<{ state: JobState }[]>`select state from jobs where id = ${jobId} for update`;
+  if (!job) return { outcome: 'not_found' } as const;
+  if (isFinalJobState(job.state)) {
+    const [row] = await tx<JobRow[]>`select ${tx(jobColumns)} from jobs where id = ${jobId}`;
+    return { outcome: 'final', job: row! } as const;
+  }
+  if (live) await closeAttempt(tx, live.attemptId, 'cancelled', reason, actor);
+  const [row] = await tx<JobRow[]>`
+    update jobs set state = 'cancelled', state_reason = ${reason}, state_actor = ${actor},
+                    updated_at = now(), finished_at = now(), superseded_by = ${supersededBy}
+    where id = ${jobId}
+    returning ${tx(jobColumns)}`;
+  return live ? { outcome: 'cancelled', job: row!, stopAttempt: live.name } : { outcome: 'cancelled', job: row! };
 }

@@ -1,4 +1,4 @@
-import type { Sql } from '../../database/connect.js';
+import type { Sql, TransactionSql } from '../../database/connect.js';
 import type { LaunchTarget } from './launch-target.js';
 
 export interface ClaimRequest {
@@ -10,6 +10,11 @@ export interface ClaimRequest {
   holder: string;
   ttlSeconds: number;
   deadlineSeconds: number;
+  /** Attempts in flight one submitter may have across lanes (default: no limit), and the exceptions by submitter id. */
+  maxRunning?: number;
+  maxRunningBySubmitter?: Record<string, number>;
+  /** Half-life of a submitter's decayed usage of the lane (default 600 s). */
+  usageHalfLifeSeconds?: number;
 }
 
 /** A freshly claimed attempt, with what the launch stage needs to start it. */
@@ -19,27 +24,78 @@ export type ClaimedAttempt = LaunchTarget & { epoch: number };
 const LANE_LOCK_CLASS = 0x6c616e65; // "lane"
 
 /**
- * Claims up to `limit` queued jobs of one lane, highest priority then oldest first, and creates for
- * each a new attempt and its lease at epoch 1, all in one transaction.
+ * Claims up to `limit` queued jobs of one lane and creates for each a new attempt and its lease at
+ * epoch 1, all in one transaction.
+ *
+ * Order inside the lane: priority first; then fairness, by each submitter's decayed recent usage of
+ * the lane plus the job's rank in that submitter's own queue, so a burst of one submitter interleaves
+ * with the others' jobs instead of pushing them back; then submission order. The queue is read
+ * submitter by submitter (a loose index scan, then each one's head up to the batch size), so the
+ * cost follows the number of submitters and the batch, not the depth of the queue. A submitter at its
+ * running quota, and a job whose concurrency group has a job in flight, wait.
  *
  * The per-lane advisory lock serialises dispatch decisions of one lane across replicas so that the
  * count of attempts in flight, and so the concurrency cap, is exact. `for update skip locked` still
  * matters inside it: a job row locked by a cancel or an approval is passed over instead of waited on.
  */
 export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<ClaimedAttempt[]> {
-  const { lane, concurrency, limit, holder, ttlSeconds, deadlineSeconds } = request;
+  const { lane, concurrency, limit, holder, ttlSeconds, deadlineSeconds, maxRunning = 2 ** 31 - 1, maxRunningBySubmitter = {}, usageHalfLifeSeconds = 600 } = request;
+  // usage(t) = usage(t0) * 2^(-(t - t0) / halfLife)
+  const decayPerSecond = Math.LN2 / usageHalfLifeSeconds;
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${LANE_LOCK_CLASS}, hashtext(${lane}))`;
-    return tx<ClaimedAttempt[]>`
-      with in_flight as (
+    const claimed = await tx<(ClaimedAttempt & { submitterId: string })[]>`
+      with recursive
+      in_flight as (
         select count(*)::int as n from attempts where lane = ${lane} and state in ('dispatching', 'running')
       ),
+      room as (
+        select greatest(0, least(${limit}::int, ${concurrency}::int - (select n from in_flight))) as n
+      ),
+      submitters as (
+        (select submitter_id from jobs
+         where state = 'queued' and lane = ${lane} and (select n from room) > 0
+         order by submitter_id limit 1)
+        union all
+        select (select j.submitter_id from jobs j
+                where j.state = 'queued' and j.lane = ${lane} and j.submitter_id > s.submitter_id
+                order by j.submitter_id limit 1)
+        from submitters s where s.submitter_id is not null
+      ),
+      running as (
+        select j.submitter_id, count(*)::int as n
+        from attempts a join jobs j on j.id = a.job_id
+        where a.state in ('dispatching', 'running')
+        group by j.submitter_id
+      ),
+      candidates as (
+        select head.id, head.priority, head.seq,
+               coalesce(u.usage * exp(-${decayPerSecond}::float8 * extract(epoch from now() - u.updated_at)), 0)
+                 + row_number() over (partition by s.submitter_id order by head.priority desc, head.seq) as fair_key
+        from submitters s
+        left join running r on r.submitter_id = s.submitter_id
+        left join lane_usage u on u.lane = ${lane} and u.submitter_id = s.submitter_id
+        cross join lateral (
+          select j.id, j.priority, j.seq from jobs j
+          where j.state = 'queued' and j.lane = ${lane} and j.submitter_id = s.submitter_id
+            and (j.concurrency_group is null or not exists (
+              select 1 from jobs g
+              where g.submitter_id = j.submitter_id and g.concurrency_group = j.concurrency_group
+                and g.state in ('dispatching', 'running')))
+          order by j.priority desc, j.seq
+          limit greatest(0, least((select n from room),
+                                  coalesce((${sql.json(maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${maxRunning}::int)
+                                    - coalesce(r.n, 0)))
+        ) head
+        where s.submitter_id is not null
+      ),
+      chosen as (
+        select id from candidates order by priority desc, fair_key, seq limit (select n from room)
+      ),
       picked as (
-        select id from jobs
-        where state = 'queued' and lane = ${lane}
-        order by priority desc, seq
-        limit greatest(0, least(${limit}::int, ${concurrency}::int - (select n from in_flight)))
-        for update skip locked
+        select j.id from jobs j join chosen on chosen.id = j.id
+        where j.state = 'queued'
+        for update of j skip locked
       ),
       taken as (
         update jobs set state = 'dispatching', attempts_made = jobs.attempts_made + 1,
@@ -62,10 +118,27 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
       )
       select made.id as attempt_id, made.job_id, made.attempt_no, made.name, made.lane, leased.epoch,
              made.deadline_at, taken.prover, taken.source_url, taken.commit_sha, taken.subdirectory,
-             taken.targets, taken.created_at as submitted_at
+             taken.targets, taken.created_at as submitted_at, taken.submitter_id
       from made
       join leased on leased.attempt_id = made.id
       join taken on taken.id = made.job_id
       order by taken.priority desc, taken.seq`;
+    await chargeUsage(tx, lane, claimed.map((c) => c.submitterId), decayPerSecond);
+    return claimed.map(({ submitterId: _, ...attempt }) => attempt);
   });
+}
+
+/** Adds this batch's dispatches to each submitter's usage of the lane, decayed to now first. */
+async function chargeUsage(tx: TransactionSql, lane: string, submitters: string[], decayPerSecond: number): Promise<void> {
+  if (submitters.length === 0) return;
+  const counts = new Map<string, number>();
+  for (const id of submitters) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const rows = [...counts].map(([submitterId, n]) => ({ submitter_id: submitterId, n }));
+  await tx`
+    insert into lane_usage (lane, submitter_id, usage, updated_at)
+    select ${lane}, c.submitter_id, c.n, now()
+    from jsonb_to_recordset(${tx.json(rows)}) as c(submitter_id text, n int)
+    on conflict (lane, submitter_id) do update
+      set usage = lane_usage.usage * exp(-${decayPerSecond}::float8 * extract(epoch from now() - lane_usage.updated_at)) + excluded.usage,
+          updated_at = now()`;
 }

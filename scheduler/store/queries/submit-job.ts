@@ -1,5 +1,6 @@
 import type { Sql } from '../../database/connect.js';
 import { type JobRow, jobColumns } from '../rows.js';
+import { cancelJobIn } from './cancel-job.js';
 
 export interface NewJob {
   submitterId: string;
@@ -14,36 +15,77 @@ export interface NewJob {
   idempotencyKey: string | null;
   /** SHA-256 of the normalised request, to tell a retry from a different request under one key. */
   requestHash: Buffer;
+  promoteTo: string | null;
+  concurrency: { group: string; cancelInProgress: boolean } | null;
 }
 
 export type SubmitResult =
-  | { outcome: 'created'; job: JobRow }
+  | {
+      outcome: 'created';
+      job: JobRow;
+      /** Jobs of the same concurrency group this one superseded. */
+      superseded: string[];
+      /** Substrate names of superseded attempts that were in flight: the caller stops them. */
+      stopAttempts: string[];
+    }
   | { outcome: 'existing'; job: JobRow }
-  | { outcome: 'conflict'; job: JobRow };
+  | { outcome: 'conflict'; job: JobRow }
+  | { outcome: 'quota'; waiting: number };
+
+// Advisory lock class serialising one submitter's submissions: its quota count and its
+// concurrency groups are then exact. The second key is hashtext(submitter id).
+const SUBMIT_LOCK_CLASS = 0x7375626d; // "subm"
 
 /**
- * Inserts a queued job. With an idempotency key, `on conflict do nothing` makes concurrent retries
- * race safely: exactly one insert wins, the others read the winner and compare request hashes.
- * The NOTIFY is only a hint for dispatchers to look now; they poll regardless.
+ * Inserts a queued job, in one transaction with what it implies: a retry under the same
+ * idempotency key returns the first job; a submitter at its `maxQueued` gets nothing written; a
+ * job with a concurrency group supersedes the group's waiting jobs, and with `cancelInProgress`
+ * its job in flight too. The NOTIFY is only a hint for dispatchers to look now.
  */
-export async function submitJob(sql: Sql, job: NewJob): Promise<SubmitResult> {
-  const inserted = await sql<JobRow[]>`
-    insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, lane, priority,
-                      labels, idempotency_key, request_hash, state, state_reason, state_actor)
-    values (${job.submitterId}, ${job.sourceUrl}, ${job.commitSha}, ${job.subdirectory}, ${job.prover},
-            ${job.targets}, ${job.lane}, ${job.priority}, ${sql.json(job.labels)}, ${job.idempotencyKey},
-            ${job.requestHash}, 'queued', 'submitted', ${job.submitterId})
-    on conflict (submitter_id, idempotency_key) do nothing
-    returning ${sql(jobColumns)}`;
-  const created = inserted[0];
-  if (created) {
-    await sql`select pg_notify('proofpod_jobs', ${job.lane})`;
-    return { outcome: 'created', job: created };
-  }
-  const [existing] = await sql<(JobRow & { requestHash: Buffer })[]>`
-    select ${sql(jobColumns)}, request_hash from jobs
-    where submitter_id = ${job.submitterId} and idempotency_key = ${job.idempotencyKey}`;
-  if (!existing) throw new Error('idempotency key conflicted but no job holds it');
-  const { requestHash, ...row } = existing;
-  return { outcome: requestHash.equals(job.requestHash) ? 'existing' : 'conflict', job: row };
+export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: number }): Promise<SubmitResult> {
+  const result = await sql.begin(async (tx): Promise<SubmitResult> => {
+    await tx`select pg_advisory_xact_lock(${SUBMIT_LOCK_CLASS}, hashtext(${job.submitterId}))`;
+    if (job.idempotencyKey !== null) {
+      const [existing] = await tx<(JobRow & { requestHash: Buffer })[]>`
+        select ${tx(jobColumns)}, request_hash from jobs
+        where submitter_id = ${job.submitterId} and idempotency_key = ${job.idempotencyKey}`;
+      if (existing) {
+        const { requestHash, ...row } = existing;
+        return { outcome: requestHash.equals(job.requestHash) ? 'existing' : 'conflict', job: row };
+      }
+    }
+    const [waiting] = await tx<{ n: number }[]>`
+      select count(*)::int as n from jobs
+      where submitter_id = ${job.submitterId} and state in ('queued', 'awaiting_approval')`;
+    if (waiting!.n >= quota.maxQueued) return { outcome: 'quota', waiting: waiting!.n };
+
+    const [created] = await tx<JobRow[]>`
+      insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, lane, priority,
+                        labels, idempotency_key, request_hash, promote_to, concurrency_group, cancel_in_progress,
+                        state, state_reason, state_actor)
+      values (${job.submitterId}, ${job.sourceUrl}, ${job.commitSha}, ${job.subdirectory}, ${job.prover},
+              ${job.targets}, ${job.lane}, ${job.priority}, ${tx.json(job.labels)}, ${job.idempotencyKey},
+              ${job.requestHash}, ${job.promoteTo}, ${job.concurrency?.group ?? null}, ${job.concurrency?.cancelInProgress ?? false},
+              'queued', 'submitted', ${job.submitterId})
+      returning ${tx(jobColumns)}`;
+    const superseded: string[] = [];
+    const stopAttempts: string[] = [];
+    if (job.concurrency) {
+      const states = job.concurrency.cancelInProgress ? ['queued', 'awaiting_approval', 'dispatching', 'running'] : ['queued', 'awaiting_approval'];
+      const older = await tx<{ id: string }[]>`
+        select id from jobs
+        where submitter_id = ${job.submitterId} and concurrency_group = ${job.concurrency.group}
+          and state in ${tx(states)} and id <> ${created!.id}
+        order by seq`;
+      for (const { id } of older) {
+        const cancelled = await cancelJobIn(tx, id, job.submitterId, `superseded by job ${created!.id} in concurrency group ${job.concurrency.group}`, created!.id);
+        if (cancelled.outcome !== 'cancelled') continue;
+        superseded.push(id);
+        if (cancelled.stopAttempt) stopAttempts.push(cancelled.stopAttempt);
+      }
+    }
+    return { outcome: 'created', job: created!, superseded, stopAttempts };
+  });
+  if (result.outcome === 'created') await sql`select pg_notify('proofpod_jobs', ${job.lane})`;
+  return result;
 }

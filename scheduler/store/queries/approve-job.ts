@@ -1,0 +1,23 @@
+import type { Sql } from '../../database/connect.js';
+import { type JobRow, jobColumns } from '../rows.js';
+
+export type ApproveResult = { outcome: 'approved'; job: JobRow } | { outcome: 'not_waiting'; job: JobRow } | { outcome: 'not_found' };
+
+/**
+ * Promotes a job that passed its untrusted lane and waits in `awaiting_approval` to the trusted lane
+ * it asked for: `queued` there, with the approver as the actor of the state change, so the event
+ * log records who let it spend trusted capacity.
+ */
+export async function approveJob(sql: Sql, jobId: string, approver: string, note: string | undefined): Promise<ApproveResult> {
+  const [approved] = await sql<JobRow[]>`
+    update jobs set state = 'queued', lane = promote_to, state_actor = ${approver}, updated_at = now(),
+                    state_reason = 'approved by ' || ${approver} || ' to run in ' || promote_to || ${note ? `: ${note}` : ''}
+    where id = ${jobId} and state = 'awaiting_approval' and promote_to is not null
+    returning ${sql(jobColumns)}`;
+  if (approved) {
+    await sql`select pg_notify('proofpod_jobs', ${approved.lane})`;
+    return { outcome: 'approved', job: approved };
+  }
+  const [job] = await sql<JobRow[]>`select ${sql(jobColumns)} from jobs where id = ${jobId}`;
+  return job ? { outcome: 'not_waiting', job } : { outcome: 'not_found' };
+}

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../scheduler/config.js';
+import { loadConfig, parseConfig } from '../scheduler/config.js';
 import { ConfigError } from '../scheduler/errors.js';
 
 describe('configuration', () => {
@@ -46,6 +46,37 @@ describe('configuration', () => {
     expect(message).toMatch(/lanes\.0\.concurrency: /);
     expect(message).toMatch(/claims\.heartbeatSeconds: heartbeatSeconds must be at most half of ttlSeconds/);
     expect(message).toMatch(/colour/);
+  });
+
+  it('lanes carry resources and placement; a bad quantity, an unknown key or a wrong promotion rule stops start-up naming it', async () => {
+    const good = parseConfig({
+      lanes: [
+        { name: 'intake', trust: 'untrusted', concurrency: 2, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } }, nodeSelector: { pool: 'cheap' } },
+        { name: 'verify', trust: 'trusted', concurrency: 4, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'proofs', effect: 'NoSchedule' }] },
+      ],
+      promotion: [{ name: 'bots', from: 'intake', to: 'verify' }],
+      quotas: { maxQueued: 50, submitters: { ci: { maxQueued: 500, maxRunning: 20 } } },
+    });
+    expect(good.lanes[0]!.resources).toEqual({ requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } });
+    expect(good.quotas).toMatchObject({ maxQueued: 50, maxRunning: 100, retryAfterSeconds: 30 });
+    const bad = () =>
+      parseConfig({
+        lanes: [
+          { name: 'intake', trust: 'untrusted', concurrency: 2, resources: { limits: { cpu: 'lots' } }, nodeSelecter: {} },
+          { name: 'verify', trust: 'trusted', concurrency: 4 },
+        ],
+        promotion: [{ name: 'up', from: 'verify', to: 'intake' }],
+      });
+    expect(bad).toThrow(/lanes\.0\.resources\.limits\.cpu: must be a Kubernetes quantity such as 500m or 2Gi/);
+    expect(bad).toThrow(/nodeSelecter/);
+    let message = '';
+    try {
+      parseConfig({ promotion: [{ name: 'up', from: 'verify', to: 'intake' }] });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/promotion\.0\.from: must name an untrusted lane \(verify is trusted\)/);
+    expect(message).toMatch(/promotion\.0\.to: must name a trusted lane \(intake is untrusted\)/);
   });
 
   it('an unreadable or malformed file is named', async () => {

@@ -27,6 +27,25 @@ const all = [...(spec.initContainers ?? []), ...spec.containers];
 const byName = (name: string) => all.find((c) => c.name === name)!;
 
 describe('attempt pod spec', () => {
+  it("applies the lane's resource profile to the prover and its placement to the pod", () => {
+    const placed = parseConfig({
+      lanes: [{ name: 'heavy', trust: 'trusted', concurrency: 1, resources: { requests: { cpu: 2, memory: '4Gi' }, limits: { memory: '8Gi' } }, nodeSelector: { pool: 'provers' }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] }],
+    }).lanes[0]!;
+    const heavy = buildAttemptPod(
+      { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets: ['A.v'], deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
+      coq,
+      placed,
+      config.pod,
+    ).spec;
+    expect(heavy.containers.find((c) => c.name === 'prover')!.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
+    expect(heavy.containers.find((c) => c.name === 'reporter')!.resources).toBeUndefined();
+    expect(heavy.nodeSelector).toEqual({ pool: 'provers' });
+    expect(heavy.tolerations).toEqual([{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }]);
+    // A lane without them leaves the pod to the cluster's defaults.
+    expect(spec.nodeSelector).toBeUndefined();
+    expect(spec.containers.find((c) => c.name === 'prover')!.resources).toBeUndefined();
+  });
+
   it('is fetch (init), then prover and reporter, never restarted, without service-account token', () => {
     expect(spec.initContainers?.map((c) => c.name)).toEqual(['fetch']);
     expect(spec.containers.map((c) => c.name)).toEqual(['prover', 'reporter']);

@@ -5,7 +5,7 @@
  * Results replace the marked section of docs/benchmarks.md.
  */
 import { cpus, totalmem, tmpdir } from 'node:os';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { startProofpod } from '../../scheduler/app.js';
@@ -17,6 +17,7 @@ import { DuplicateError } from '../../scheduler/errors.js';
 import { claimAttempts } from '../../scheduler/store/queries/claim-attempts.js';
 import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
 import type { AttemptLaunch, AttemptStatus, Substrate } from '../../scheduler/substrate/substrate.js';
+import { percentile, writeSection } from './report.js';
 
 const CLAIM_JOBS = Number(process.env.BENCH_CLAIM_JOBS ?? 20_000);
 const LATENCY_JOBS = Number(process.env.BENCH_LATENCY_JOBS ?? 2_000);
@@ -40,8 +41,6 @@ class InstantSubstrate implements Substrate {
   }
   async ping() {}
 }
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main() {
   const home = await mkdtemp(path.join(tmpdir(), 'proofpod-bench-'));
@@ -147,18 +146,6 @@ async function main() {
     await pg?.stop();
     await rm(home, { recursive: true, force: true });
   }
-}
-
-/** Replaces the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in docs/benchmarks.md. */
-async function writeSection(name: string, text: string) {
-  const file = path.resolve('docs/benchmarks.md');
-  const doc = await readFile(file, 'utf8');
-  const start = `<!-- bench:${name} -->`;
-  const end = `<!-- /bench:${name} -->`;
-  const from = doc.indexOf(start);
-  const to = doc.indexOf(end);
-  if (from < 0 || to < 0) throw new Error(`${file} has no ${start} … ${end} section`);
-  await writeFile(file, `${doc.slice(0, from + start.length)}\n${text}\n${doc.slice(to)}`);
 }
 
 main().catch((error: unknown) => {

@@ -5,7 +5,7 @@
  * the pods but starts no sandbox: what is measured is the scheduler and the API server.
  * Results replace the marked section of docs/benchmarks.md.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -16,9 +16,9 @@ import { connect } from '../../scheduler/database/connect.js';
 import { startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
 import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
 import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
+import { percentile, writeSection } from './report.js';
 
 const JOBS = Number(process.env.BENCH_K8S_JOBS ?? 200);
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main() {
   const kubeconfig = path.join(process.env.PROOFPOD_CLUSTER_DIR ?? path.join(homedir(), '.cache/proofpod/cluster'), 'admin.kubeconfig');
@@ -93,11 +93,7 @@ async function main() {
       `| proofpod: submit → Job created p99 | ${percentile(latencies, 99).toFixed(0)} ms |`,
     ].join('\n');
     process.stdout.write(`${result}\n`);
-    const file = path.resolve('docs/benchmarks.md');
-    const doc = await readFile(file, 'utf8');
-    const start = '<!-- bench:kubernetes -->';
-    const end = '<!-- /bench:kubernetes -->';
-    await writeFile(file, `${doc.slice(0, doc.indexOf(start) + start.length)}\n${result}\n${doc.slice(doc.indexOf(end))}`);
+    await writeSection('kubernetes', result);
   } finally {
     await core.deleteNamespace({ name: namespace }).catch(() => {});
     await pg.stop();

@@ -11,9 +11,11 @@ alter table jobs
   add column superseded_by uuid references jobs (id);
 
 -- Claims walk the queue submitter by submitter (a loose index scan over (lane, submitter_id)), then
--- take each one's head in priority order; the old (lane, priority, seq) index serves nothing else.
+-- take each one's head in priority order from the index alone (id and group included, so no heap
+-- fetch for the candidates); the old (lane, priority, seq) index serves nothing else.
 drop index jobs_queue;
-create index jobs_queue_by_submitter on jobs (lane, submitter_id, priority desc, seq) where state = 'queued';
+create index jobs_queue_by_submitter on jobs (lane, submitter_id, priority desc, seq) include (id, concurrency_group)
+  where state = 'queued';
 -- The oldest waiting job of a lane.
 create index jobs_queue_age on jobs (lane, seq) where state = 'queued';
 -- A submitter's waiting jobs (quota) and a group's live jobs (supersession, dispatch).

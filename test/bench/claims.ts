@@ -92,6 +92,8 @@ async function main() {
       home,
       logLevel: 'warn',
       lanes: [{ name: 'verify', trust: 'trusted', concurrency: 10_000 }],
+      // The stand-in substrate never ends an attempt: no quota may hold the load back.
+      quotas: { maxQueued: 1_000_000, maxRunning: 1_000_000 },
     });
     const proofpod = await startProofpod(config, { substrate: new InstantSubstrate(), log, print: () => {} });
     const body = JSON.stringify({

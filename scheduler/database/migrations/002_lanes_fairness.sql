@@ -18,8 +18,10 @@ create index jobs_queue_by_submitter on jobs (lane, submitter_id, priority desc,
   where state = 'queued';
 -- The oldest waiting job of a lane.
 create index jobs_queue_age on jobs (lane, seq) where state = 'queued';
--- A submitter's waiting jobs (quota) and a group's live jobs (supersession, dispatch).
+-- A submitter's waiting jobs and jobs in flight (quotas), and a group's live jobs (supersession,
+-- dispatch).
 create index jobs_waiting_by_submitter on jobs (submitter_id) where state in ('queued', 'awaiting_approval');
+create index jobs_in_flight_by_submitter on jobs (submitter_id) where state in ('dispatching', 'running');
 create index jobs_live_groups on jobs (submitter_id, concurrency_group)
   where concurrency_group is not null and state in ('queued', 'awaiting_approval', 'dispatching', 'running');
 

@@ -39,7 +39,7 @@ const LANE_LOCK_CLASS = 0x6c616e65; // "lane"
  * matters inside it: a job row locked by a cancel or an approval is passed over instead of waited on.
  */
 export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<ClaimedAttempt[]> {
-  const { lane, concurrency, limit, holder, ttlSeconds, deadlineSeconds, maxRunning = 2 ** 31 - 1, maxRunningBySubmitter = {}, usageHalfLifeSeconds = 600 } = request;
+  const { lane, concurrency, limit, holder, ttlSeconds, deadlineSeconds, maxRunning = null, maxRunningBySubmitter = {}, usageHalfLifeSeconds = 600 } = request;
   // usage(t) = usage(t0) * 2^(-(t - t0) / halfLife)
   const decayPerSecond = Math.LN2 / usageHalfLifeSeconds;
   return sql.begin(async (tx) => {
@@ -47,7 +47,10 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
     const claimed = await tx<(ClaimedAttempt & { submitterId: string })[]>`
       with recursive
       in_flight as (
-        select count(*)::int as n from attempts where lane = ${lane} and state in ('dispatching', 'running')
+        -- Counted up to the cap only: all that matters is the room left under it.
+        select count(*)::int as n from (
+          select 1 from attempts where lane = ${lane} and state in ('dispatching', 'running') limit ${concurrency}::int
+        ) live
       ),
       room as (
         select greatest(0, least(${limit}::int, ${concurrency}::int - (select n from in_flight))) as n
@@ -62,32 +65,36 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
                 order by j.submitter_id limit 1)
         from submitters s where s.submitter_id is not null
       ),
-      running as (
-        select j.submitter_id, count(*)::int as n
-        from attempts a join jobs j on j.id = a.job_id
-        where a.state in ('dispatching', 'running')
-        group by j.submitter_id
+      quota as (
+        -- null: no running quota (then nothing is counted)
+        select s.submitter_id,
+               coalesce((${sql.json(maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${maxRunning}::int) as max_running
+        from submitters s where s.submitter_id is not null
       ),
       candidates as (
         select head.id, head.priority, head.seq,
                coalesce(u.usage * exp(-${decayPerSecond}::float8 * extract(epoch from now() - u.updated_at)), 0)
-                 + row_number() over (partition by s.submitter_id order by head.priority desc, head.seq) as fair_key
-        from submitters s
-        left join running r on r.submitter_id = s.submitter_id
-        left join lane_usage u on u.lane = ${lane} and u.submitter_id = s.submitter_id
+                 + row_number() over (partition by q.submitter_id order by head.priority desc, head.seq) as fair_key
+        from quota q
+        -- The submitter's jobs in flight in any lane, counted up to its quota only.
+        cross join lateral (
+          select count(*)::int as n from (
+            select 1 from jobs f
+            where q.max_running is not null and f.submitter_id = q.submitter_id and f.state in ('dispatching', 'running')
+            limit q.max_running
+          ) live
+        ) r
+        left join lane_usage u on u.lane = ${lane} and u.submitter_id = q.submitter_id
         cross join lateral (
           select j.id, j.priority, j.seq from jobs j
-          where j.state = 'queued' and j.lane = ${lane} and j.submitter_id = s.submitter_id
+          where j.state = 'queued' and j.lane = ${lane} and j.submitter_id = q.submitter_id
             and (j.concurrency_group is null or not exists (
               select 1 from jobs g
               where g.submitter_id = j.submitter_id and g.concurrency_group = j.concurrency_group
                 and g.state in ('dispatching', 'running')))
           order by j.priority desc, j.seq
-          limit greatest(0, least((select n from room),
-                                  coalesce((${sql.json(maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${maxRunning}::int)
-                                    - coalesce(r.n, 0)))
+          limit greatest(0, least((select n from room), coalesce(q.max_running - r.n, (select n from room))))
         ) head
-        where s.submitter_id is not null
       ),
       chosen as (
         select id from candidates order by priority desc, fair_key, seq limit (select n from room)

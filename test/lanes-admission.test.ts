@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proofpod } from '../scheduler/app.js';
+import { main as cli } from '../scheduler/cli/main.js';
 import { until } from './support/cluster.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
@@ -89,6 +90,20 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     expect(approval).toMatchObject({ actor: 'release-manager', to: 'queued', reason: 'approved by release-manager to run in verify: reviewed the diff' });
     // Approving twice is a conflict, not a second run.
     expect((await call(proofpod.url, 'POST', `/v1/jobs/${id}/approve`, { token: approver })).status).toBe(409);
+  });
+
+  it('does the same from the command line: submit --promote-to, approve, lanes', async () => {
+    const lines: string[] = [];
+    const run = (token: string, ...argv: string[]) => cli(argv, { PROOFPOD_URL: proofpod.url, PROOFPOD_TOKEN: token }, (s) => void lines.push(s));
+    expect(await run(fork, 'submit', '--repo', 'https://example.org/p.git', '--commit', 'c'.repeat(40), '--prover', 'coq', '--target', 'A.v', '--lane', 'intake', '--promote-to', 'verify')).toBe(0);
+    const id = /submitted (\S+)/.exec(lines.join(''))![1]!;
+    await settled(fork, id, ['awaiting_approval']);
+    await expect(run(maintainer, 'approve', id)).rejects.toThrow(/403 approving needs the approver role/);
+    expect(await run(approver, 'approve', id, '--note', 'ok')).toBe(0);
+    expect((await settled(fork, id, finalStates)).state).toBe('verified');
+    lines.length = 0;
+    expect(await run(fork, 'lanes')).toBe(0);
+    expect(lines.join('')).toMatch(/^intake +untrusted +\d+\/4 /m);
   });
 
   it('promotes without an approver where a policy rule says so, naming the rule', async () => {

@@ -2,7 +2,7 @@
 /**
  * proofpod's command line, a client of the REST API:
  *   proofpod submit --repo URL --commit SHA --prover coq --target A.v [--wait]
- *   proofpod get|events|evidence|cancel JOB_ID · proofpod list [--state S]
+ *   proofpod get|events|evidence|cancel|approve JOB_ID · proofpod list [--state S] · proofpod lanes
  * Reads PROOFPOD_URL (default http://127.0.0.1:8080) and PROOFPOD_TOKEN (default: the local admin token).
  */
 import { parseArgs } from 'node:util';
@@ -23,9 +23,11 @@ interface JobView {
 const usage = `usage:
   proofpod submit --repo URL --commit SHA --prover NAME --target PATH [--target PATH…]
                   [--subdir DIR] [--lane LANE] [--priority N] [--label K=V…] [--idempotency-key KEY]
-                  [--wait] [--timeout SECONDS]
+                  [--promote-to LANE] [--group NAME [--cancel-in-progress]] [--wait] [--timeout SECONDS]
   proofpod get JOB_ID | events JOB_ID | evidence JOB_ID | cancel JOB_ID
+  proofpod approve JOB_ID [--note TEXT]      (a token with the approver role)
   proofpod list [--state STATE] [--lane LANE] [--limit N]
+  proofpod lanes
 environment: PROOFPOD_URL (default http://127.0.0.1:8080), PROOFPOD_TOKEN (default: $PROOFPOD_HOME/admin-token)`;
 
 /** Exit codes of `submit --wait`: 0 verified, 1 rejected, 2 any other end, 3 still running at the timeout. */
@@ -49,6 +51,10 @@ export async function main(
       priority: { type: 'string' },
       label: { type: 'string', multiple: true },
       'idempotency-key': { type: 'string' },
+      'promote-to': { type: 'string' },
+      group: { type: 'string' },
+      'cancel-in-progress': { type: 'boolean', default: false },
+      note: { type: 'string' },
       wait: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '3600' },
       state: { type: 'string' },
@@ -79,6 +85,8 @@ export async function main(
         ...(values.priority ? { priority: Number(values.priority) } : {}),
         ...(values.label ? { labels: Object.fromEntries(values.label.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) } : {}),
         ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
+        ...(values['promote-to'] ? { promoteTo: values['promote-to'] } : {}),
+        ...(values.group ? { concurrency: { group: values.group, cancelInProgress: values['cancel-in-progress'] } } : {}),
       });
       out(`submitted ${job.id} (${job.prover} in lane ${job.lane})\n`);
       if (!values.wait) return 0;
@@ -96,6 +104,18 @@ export async function main(
     case 'cancel':
       print(await client.request('POST', `/v1/jobs/${needId()}/cancel`));
       return 0;
+    case 'approve':
+      print(await client.request('POST', `/v1/jobs/${needId()}/approve`, values.note ? { note: values.note } : undefined));
+      return 0;
+    case 'lanes': {
+      const { lanes } = await client.request<{ lanes: { name: string; trust: string; concurrency: number; queued: number; awaitingApproval: number; running: number; oldestWaitingSeconds: number | null }[] }>('GET', '/v1/lanes');
+      out('lane      trust      running/cap  queued  awaiting  oldest wait\n');
+      for (const l of lanes) {
+        const wait = l.oldestWaitingSeconds === null ? '-' : `${Math.round(l.oldestWaitingSeconds)} s`;
+        out(`${l.name.padEnd(9)} ${l.trust.padEnd(10)} ${`${l.running}/${l.concurrency}`.padEnd(12)} ${String(l.queued).padEnd(7)} ${String(l.awaitingApproval).padEnd(9)} ${wait}\n`);
+      }
+      return 0;
+    }
     case 'list': {
       const query = new URLSearchParams();
       if (values.state) query.set('state', values.state);

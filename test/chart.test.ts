@@ -88,7 +88,21 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
   });
 
   it('writes a scheduler configuration the scheduler itself accepts, with the owner and task account it renders', async () => {
-    const manifests = await renderChart(helm!, ['task.ttlSecondsAfterFinished=120', 'scheduler.extraConfig.dispatch.batchSize=20']);
+    const manifests = await renderChart(helm!, [
+      'task.ttlSecondsAfterFinished=120',
+      'scheduler.extraConfig.dispatch.batchSize=20',
+      'lanes[0].name=intake',
+      'lanes[0].trust=untrusted',
+      'lanes[0].concurrency=2',
+      'lanes[0].nodeSelector.pool=cheap',
+      'lanes[1].name=verify',
+      'lanes[1].trust=trusted',
+      'lanes[1].concurrency=8',
+      'promotion[0].name=bots',
+      'promotion[0].from=intake',
+      'promotion[0].to=verify',
+      'quotas.maxQueued=500',
+    ]);
     const map = one(manifests, 'ConfigMap', 'pp-proofpod') as Manifest & { data: Record<string, string> };
     const file = JSON.parse(map.data['config.json']!) as Record<string, unknown>;
     const config = loadConfig({}, { ...file, databaseUrl: 'postgres://from-the-secret/db' });
@@ -97,6 +111,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     expect(config.kubernetes.owner).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', name: 'pp-proofpod-owner' });
     expect(config.kubernetes.ttlSecondsAfterFinished).toBe(120);
     expect(config.dispatch.batchSize).toBe(20);
+    expect(config.lanes.map((l) => [l.name, l.trust, l.nodeSelector])).toEqual([['intake', 'untrusted', { pool: 'cheap' }], ['verify', 'trusted', undefined]]);
+    expect(config.promotion).toEqual([{ name: 'bots', from: 'intake', to: 'verify' }]);
+    expect(config.quotas.maxQueued).toBe(500);
     expect(config.pod).toMatchObject({ release: 'pp-proofpod', taskServiceAccount: 'pp-proofpod-task', taskImage: 'proofpod/task:0.1.0', imagePullPolicy: 'IfNotPresent' });
     expect(config.publicUrl).toBe('http://pp-proofpod.proofpod.svc:8080');
     expect(config.adminTokenFile).toBe('/etc/proofpod/admin/token');

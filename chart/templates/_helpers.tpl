@@ -100,5 +100,7 @@ default
 {{- end -}}
 {{- if .Values.lanes }}{{ $_ := set $config "lanes" .Values.lanes }}{{ end -}}
 {{- if .Values.provers }}{{ $_ := set $config "provers" .Values.provers }}{{ end -}}
+{{- if .Values.promotion }}{{ $_ := set $config "promotion" .Values.promotion }}{{ end -}}
+{{- if .Values.quotas }}{{ $_ := set $config "quotas" .Values.quotas }}{{ end -}}
 {{- mustMergeOverwrite $config (deepCopy .Values.scheduler.extraConfig) | toPrettyJson -}}
 {{- end -}}

@@ -15,7 +15,27 @@ export type CancelResult =
  * Locks the claim before the job, the same order as fenced writes, so the two cannot deadlock.
  */
 export async function cancelJob(sql: Sql, jobId: string, actor: string, reason: string): Promise<CancelResult> {
-  return sql.begin((tx) => cancelJobIn(tx, jobId, actor, reason));
+  return retryingRaces(() => sql.begin((tx) => cancelJobIn(tx, jobId, actor, reason)));
+}
+
+/**
+ * The job was claimed between reading its lease and locking its row: the lease exists now but was
+ * not locked first. The caller's transaction rolls back and runs again; locking the lease after the
+ * job instead could deadlock with a fenced write, which locks them the other way round.
+ */
+export class ClaimedMeanwhileError extends Error {
+  override readonly name = 'ClaimedMeanwhileError';
+}
+
+/** Runs `work` (a whole transaction) again while it loses the race above; a few tries are plenty. */
+export async function retryingRaces<T>(work: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof ClaimedMeanwhileError) || tries >= 5) throw error;
+    }
+  }
 }
 
 /** cancelJob inside the caller's transaction; `supersededBy` names the job that replaced this one. */
@@ -30,6 +50,9 @@ export async function cancelJobIn(tx: TransactionSql, jobId: string, actor: stri
   if (isFinalJobState(job.state)) {
     const [row] = await tx<JobRow[]>`select ${tx(jobColumns)} from jobs where id = ${jobId}`;
     return { outcome: 'final', job: row! } as const;
+  }
+  if (!live && (job.state === 'dispatching' || job.state === 'running')) {
+    throw new ClaimedMeanwhileError(`job ${jobId} was claimed while it was being cancelled`);
   }
   if (live) await closeAttempt(tx, live.attemptId, 'cancelled', reason, actor);
   const [row] = await tx<JobRow[]>`

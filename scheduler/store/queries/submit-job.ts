@@ -1,6 +1,6 @@
 import type { Sql } from '../../database/connect.js';
 import { type JobRow, jobColumns } from '../rows.js';
-import { cancelJobIn } from './cancel-job.js';
+import { cancelJobIn, retryingRaces } from './cancel-job.js';
 
 export interface NewJob {
   submitterId: string;
@@ -43,7 +43,7 @@ const SUBMIT_LOCK_CLASS = 0x7375626d; // "subm"
  * its job in flight too. The NOTIFY is only a hint for dispatchers to look now.
  */
 export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: number }): Promise<SubmitResult> {
-  const result = await sql.begin(async (tx): Promise<SubmitResult> => {
+  const result = await retryingRaces(() => sql.begin(async (tx): Promise<SubmitResult> => {
     await tx`select pg_advisory_xact_lock(${SUBMIT_LOCK_CLASS}, hashtext(${job.submitterId}))`;
     if (job.idempotencyKey !== null) {
       const [existing] = await tx<(JobRow & { requestHash: Buffer })[]>`
@@ -85,7 +85,7 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
       }
     }
     return { outcome: 'created', job: created!, superseded, stopAttempts };
-  });
+  }));
   if (result.outcome === 'created') await sql`select pg_notify('proofpod_jobs', ${job.lane})`;
   return result;
 }

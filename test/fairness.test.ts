@@ -2,17 +2,13 @@
  * Dispatch decisions on a real Postgres (SPEC §7): a flood of untrusted work never starves a trusted
  * lane, and inside a lane a burst of one submitter does not push the others back.
  */
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../scheduler/config.js';
 import type { Sql } from '../scheduler/database/connect.js';
-import type { ReplicaContext } from '../scheduler/dispatch/context.js';
 import { dispatchCycle } from '../scheduler/dispatch/dispatcher.js';
-import { createMetrics } from '../scheduler/metrics.js';
 import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
-import { fastLoops } from './support/instance.js';
+import { replicaContext } from './support/instance.js';
 
 const db = await createTestDatabase();
 for (const [id, trust] of [['flood', 'untrusted'], ['merge', 'trusted'], ['a', 'trusted'], ['b', 'trusted'], ['c', 'trusted'], ['d', 'trusted']] as const) {
@@ -39,17 +35,7 @@ describe('dispatch decisions', () => {
   it('dispatches a trusted verify job within one cycle while 5,000 untrusted jobs wait in a full intake lane', async () => {
     await queue(db.sql, 'flood', 'intake', 5_000);
     const cluster = new FakeCluster({ runMs: 600_000, upload: false });
-    const config = parseConfig({ ...fastLoops, databaseUrl: db.url });
-    const ctx: ReplicaContext = {
-      sql: db.sql,
-      holder: 'dispatcher',
-      log: pino({ level: 'silent' }),
-      substrate: cluster,
-      config,
-      metrics: createMetrics(db.sql),
-      lanes: new Map(config.lanes.map((l) => [l.name, l])),
-      uploadBaseUrl: 'http://127.0.0.1:9',
-    };
+    const ctx = replicaContext(db.url, db.sql, cluster, 'dispatcher');
     try {
       // Fill intake to its cap (4).
       expect((await dispatchCycle(ctx)).claimed).toBe(4);

@@ -1,14 +1,10 @@
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../scheduler/config.js';
-import type { ReplicaContext } from '../scheduler/dispatch/context.js';
-import { createMetrics } from '../scheduler/metrics.js';
 import { REAPER_LOCK, reaperSweep } from '../scheduler/reaper.js';
 import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
 import type { Proofpod } from '../scheduler/app.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
-import { call, fastLoops, jobRequest, startInstance, waitFor } from './support/instance.js';
+import { call, fastLoops, jobRequest, replicaContext, startInstance, waitFor } from './support/instance.js';
 
 const db = await createTestDatabase();
 const token = await createToken(db.sql, { id: 'ci' });
@@ -119,17 +115,7 @@ describe('the reaper is a singleton', () => {
     const [open] = await db.sql<{ n: number }[]>`select count(*)::int as n from claims`;
     expect(open?.n).toBe(0);
     const cluster = new FakeCluster();
-    const config = parseConfig({ ...fastLoops, databaseUrl: db.url });
-    const ctx: ReplicaContext = {
-      sql: db.sql,
-      holder: 'sweeper',
-      log: pino({ level: 'silent' }),
-      substrate: cluster,
-      config,
-      metrics: createMetrics(db.sql),
-      lanes: new Map(config.lanes.map((l) => [l.name, l])),
-      uploadBaseUrl: 'http://127.0.0.1:9',
-    };
+    const ctx = replicaContext(db.url, db.sql, cluster, 'sweeper');
     // An attempt whose holder died before it reached the substrate.
     await db.sql`
       insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)

@@ -5,6 +5,9 @@ import pino from 'pino';
 import { type Proofpod, startProofpod } from '../../scheduler/app.js';
 import { type ConfigInput, parseConfig } from '../../scheduler/config.js';
 import type { Substrate } from '../../scheduler/substrate/substrate.js';
+import type { Sql } from '../../scheduler/database/connect.js';
+import type { ReplicaContext } from '../../scheduler/dispatch/context.js';
+import { createMetrics } from '../../scheduler/metrics.js';
 import { track } from './leaks.js';
 
 /** Fast loops for tests: leases of 2 s, dispatch and sweeps every 0.2-0.5 s. */
@@ -72,4 +75,19 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A replica's context without a running replica: for tests that drive a loop stage by hand. */
+export function replicaContext(databaseUrl: string, sql: Sql, substrate: Substrate, holder: string): ReplicaContext {
+  const config = parseConfig({ ...fastLoops, databaseUrl });
+  return {
+    sql,
+    holder,
+    log: pino({ level: 'silent' }),
+    substrate,
+    config,
+    metrics: createMetrics(sql),
+    lanes: new Map(config.lanes.map((l) => [l.name, l])),
+    uploadBaseUrl: 'http://127.0.0.1:9',
+  };
 }

@@ -80,6 +80,12 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     expect(byForkItself.status).toBe(403);
     expect((await job(fork, id)).state).toBe('awaiting_approval');
 
+    // The approver finds it and reads what intake found, but may not cancel it.
+    const awaiting = await call(proofpod.url, 'GET', '/v1/jobs?state=awaiting_approval', { token: approver });
+    expect(awaiting.body.jobs.map((j: { id: string }) => j.id)).toContain(id);
+    expect((await call(proofpod.url, 'GET', `/v1/jobs/${id}/evidence`, { token: approver })).status).toBe(200);
+    expect((await call(proofpod.url, 'POST', `/v1/jobs/${id}/cancel`, { token: approver })).status).toBe(404);
+    expect((await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token: maintainer })).status).toBe(404);
     const approved = await call(proofpod.url, 'POST', `/v1/jobs/${id}/approve`, { token: approver, body: { note: 'reviewed the diff' } });
     expect(approved.status).toBe(200);
     expect(approved.body).toMatchObject({ state: 'queued', lane: 'verify' });

@@ -46,10 +46,14 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
 
   const laneTrust = (name: string) => config.lanes.find((l) => l.name === name)?.trust;
 
-  /** A job the caller may see: its own, or any for an admin. Others answer 404, not 403. */
-  const visibleJob = async (id: string, submitter: ReturnType<typeof submitterOf>): Promise<JobRow | undefined> => {
+  /**
+   * A job the caller may see: its own, or any for an admin, or any for an approver (who reviews
+   * jobs of others before promoting them) unless `action` says it is about to change it. Others
+   * answer 404, not 403.
+   */
+  const visibleJob = async (id: string, submitter: ReturnType<typeof submitterOf>, action = false): Promise<JobRow | undefined> => {
     const job = await getJob(sql, id);
-    return job && (isAdmin(submitter) || job.submitterId === submitter.id) ? job : undefined;
+    return job && (isAdmin(submitter) || (!action && isApprover(submitter)) || job.submitterId === submitter.id) ? job : undefined;
   };
 
   app.post(
@@ -171,7 +175,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         lane: query.lane,
         prover: query.prover,
         labels,
-        submitterId: isAdmin(submitter) ? undefined : submitter.id,
+        submitterId: isApprover(submitter) ? undefined : submitter.id,
         beforeSeq,
         limit: query.limit,
       });
@@ -196,7 +200,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
     },
     async (request, reply) => {
       const submitter = submitterOf(request);
-      const job = await visibleJob(request.params.id, submitter);
+      const job = await visibleJob(request.params.id, submitter, true);
       if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
       const reason = `cancelled by ${submitter.id}${request.body?.reason ? `: ${request.body.reason}` : ''}`;
       const result = await cancelJob(sql, job.id, submitter.id, reason);

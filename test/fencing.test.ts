@@ -7,6 +7,7 @@ import { endAttempt } from '../scheduler/store/queries/end-attempt.js';
 import { recordFinishObservation } from '../scheduler/store/queries/record-observation.js';
 import { renewClaims } from '../scheduler/store/queries/renew-claims.js';
 import { markAttemptStarted } from '../scheduler/store/queries/start-attempt.js';
+import { cancelJob } from '../scheduler/store/queries/cancel-job.js';
 import { submitJob } from '../scheduler/store/queries/submit-job.js';
 import { takeOverClaim } from '../scheduler/store/queries/take-over-claim.js';
 import { mintUploadCredential } from '../scheduler/store/queries/upload-credentials.js';
@@ -130,6 +131,32 @@ describe('fencing', () => {
     expect(outcomes).toEqual(['queued', 'queued', 'error']);
     const [row] = await sql`select state, state_reason from jobs where id = ${job.id}`;
     expect(row).toEqual({ state: 'error', stateReason: 'gave up after 3 attempts: node lost' });
+  });
+
+  it('a cancel that races a claim of the same job waits for it and then cancels the claimed attempt', async () => {
+    const job = await queuedJob('audit');
+    // A claim in progress: its transaction has moved the job and made the lease, not committed yet.
+    const claimer = await sql.reserve();
+    try {
+      await claimer`begin`;
+      await claimer`update jobs set state = 'dispatching', attempts_made = 1, state_reason = 'claimed', state_actor = 'replica-a' where id = ${job.id}`;
+      const [attempt] = await claimer<{ id: string; name: string }[]>`
+        insert into attempts (job_id, attempt_no, lane, state, state_reason, state_actor, deadline_at)
+        values (${job.id}, 1, 'audit', 'dispatching', 'claimed', 'replica-a', now() + interval '10 minutes') returning id, name`;
+      await claimer`insert into claims (attempt_id, holder, epoch, expires_at) values (${attempt!.id}, 'replica-a', 1, now() + interval '30 seconds')`;
+      // The cancel reads no lease yet, then waits on the job row until the claim commits.
+      const cancelling = cancelJob(sql, job.id, 'alice', 'cancelled by alice');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await claimer`commit`;
+      const result = await cancelling;
+      expect(result).toMatchObject({ outcome: 'cancelled', stopAttempt: attempt!.name });
+      const [after] = await sql<{ jobState: string; attemptState: string; leases: number }[]>`
+        select j.state as job_state, a.state as attempt_state, (select count(*)::int from claims where attempt_id = a.id) as leases
+        from jobs j join attempts a on a.job_id = j.id where j.id = ${job.id}`;
+      expect(after).toEqual({ jobState: 'cancelled', attemptState: 'cancelled', leases: 0 });
+    } finally {
+      claimer.release();
+    }
   });
 
   it('the lane concurrency cap holds across claimers', async () => {

@@ -57,7 +57,10 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = []) {
       for (const row of rows) this.set({ lane: row.lane, state: row.state }, row.n);
     },
   });
-  // Per lane, from Postgres at scrape time as well.
+  // Per lane, from Postgres at scrape time as well. A scrape collects the gauges together, so they
+  // share one read of the lanes' figures.
+  let current: Promise<LaneStats[]> | undefined;
+  const scrapedLaneStats = () => (current ??= laneStats(sql, lanes).finally(() => (current = undefined)));
   const laneGauge = (name: string, help: string, pick: (s: LaneStats) => number | null) =>
     new Gauge({
       name,
@@ -66,7 +69,7 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = []) {
       registers: [registry],
       async collect() {
         this.reset();
-        for (const stats of await laneStats(sql, lanes)) {
+        for (const stats of await scrapedLaneStats()) {
           const value = pick(stats);
           if (value !== null) this.set({ lane: stats.lane }, value);
         }

@@ -88,6 +88,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         ]);
       }
       const { idempotencyKey, ...request_ } = input;
+      const quota = quotaFor(config.quotas, submitter.id);
       const result = await submitJob(sql, {
         submitterId: submitter.id,
         sourceUrl: input.source.url,
@@ -102,17 +103,15 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         requestHash: sha256(canonicalJson(request_)),
         promoteTo: input.promoteTo ?? null,
         concurrency: input.concurrency ?? null,
-      }, quotaFor(config.quotas, submitter.id));
+      }, quota);
       switch (result.outcome) {
-        case 'quota': {
-          const { maxQueued } = quotaFor(config.quotas, submitter.id);
+        case 'quota':
           return sendError(
             reply.header('retry-after', String(config.quotas.retryAfterSeconds)),
             429,
-            `submitter ${submitter.id} has ${result.waiting} jobs waiting, its quota is ${maxQueued}: try again when some have been dispatched`,
-            [{ field: 'submitter', message: `quota of ${maxQueued} waiting jobs reached` }],
+            `submitter ${submitter.id} has ${result.waiting} jobs waiting, its quota is ${quota.maxQueued}: try again when some have been dispatched`,
+            [{ field: 'submitter', message: `quota of ${quota.maxQueued} waiting jobs reached` }],
           );
-        }
         case 'created':
           metrics.submitted.inc({ lane: input.lane, prover: input.prover });
           request.log.info({ jobId: result.job.id, lane: input.lane, prover: input.prover, superseded: result.superseded }, 'job submitted');

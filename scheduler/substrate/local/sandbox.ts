@@ -55,25 +55,30 @@ export function sandboxArgs(plan: ContainerPlan): string[] {
   const isProver = container.name === proverContainerName;
   const privileged = isPrivileged(container);
   const args = [
-    // A privileged container keeps the caller's user namespace and every capability, as on a real
-    // node: only the process-kubelet runs one (the chart's local-substrate scheduler, which makes
-    // sandboxes of its own); attempt pods never ask for it.
-    ...(privileged ? [] : ['--unshare-user']),
-    // It also sees this machine's processes through the host's /proc (below): a fresh /proc that
-    // bubblewrap partly covers would keep the sandboxes it makes from mounting their own.
-    ...(privileged ? [] : ['--unshare-pid']),
+    ...(privileged
+      ? // A privileged container keeps the caller's user and PID namespaces and every capability, as
+        // on a real node: only the process-kubelet runs one (the chart's local-substrate scheduler,
+        // which makes sandboxes of its own); attempt pods never ask for it. It sees the host's /proc
+        // (below): a fresh /proc that bubblewrap partly covers would keep its own sandboxes from
+        // mounting theirs.
+        ['--cap-add', 'ALL']
+      : [
+          '--unshare-user',
+          '--unshare-pid',
+          // Nested user namespaces would hand the proof a full capability set inside them;
+          // RuntimeDefault seccomp refuses them in Kubernetes.
+          '--disable-userns',
+          '--cap-drop',
+          'ALL',
+          ...(plan.runAs ? ['--uid', String(plan.runAs.uid), '--gid', String(plan.runAs.gid)] : []),
+        ]),
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
     ...(isProver ? ['--unshare-net'] : []),
-    // Nested user namespaces would hand the proof a full capability set inside them; RuntimeDefault
-    // seccomp refuses them in Kubernetes.
-    ...(privileged ? [] : ['--disable-userns']),
     '--die-with-parent',
     '--new-session',
-    ...(privileged ? ['--cap-add', 'ALL'] : ['--cap-drop', 'ALL']),
     ...(isProver ? ['--as-pid-1'] : []),
-    ...(plan.runAs && !privileged ? ['--uid', String(plan.runAs.uid), '--gid', String(plan.runAs.gid)] : []),
     '--hostname',
     plan.hostname,
     '--json-status-fd',

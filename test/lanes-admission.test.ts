@@ -130,11 +130,9 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     const small = await createToken(db.sql, { id: 'small-quota', trust: 'trusted', lanes: ['*'] });
     // Its first job stays in flight and maxRunning 1 keeps the others queued while the quota fills.
     fake.runMs = 60_000;
-    const accepted = [];
     for (let i = 0; i < 3; i++) {
       const r = await call(proofpod.url, 'POST', '/v1/jobs', { token: small, body: jobRequest({ lane: 'verify', labels: { n: String(i) } }) });
       expect(r.status).toBe(201);
-      accepted.push(r.body.id as string);
     }
     // The first may have been dispatched (maxRunning 1), which frees one waiting place.
     const [waiting] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where submitter_id = 'small-quota' and state in ('queued', 'awaiting_approval')`;

@@ -8,16 +8,7 @@ export const PgCode = {
   cannotConnectNow: '57P03',
 } as const;
 
-/** Turns anything thrown into an Error, so callers can rely on `.message` and `{ cause }`. */
-export function coerceError(thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
-  if (typeof thrown === 'string') return new Error(thrown);
-  try {
-    return new Error(JSON.stringify(thrown));
-  } catch {
-    return new Error(String(thrown));
-  }
-}
+export { coerceError } from '../contract/errors.js';
 
 /** The thing asked for exists already (e.g. a Kubernetes `AlreadyExists`): the work is done, not failed. */
 export class DuplicateError extends Error {

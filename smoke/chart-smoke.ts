@@ -31,7 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { ApiClient } from '../scheduler/cli/client.js';
 import type { JobView } from '../scheduler/api/job-schemas.js';
-import { labels } from '../scheduler/pod/contract.js';
+import { labels } from '../contract/pod.js';
 import { projectRoot } from '../scheduler/substrate/create.js';
 
 const run = promisify(execFile);

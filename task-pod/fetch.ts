@@ -11,8 +11,8 @@ import { lstat, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { env, files, mountPath } from '../scheduler/pod/contract.js';
-import { coerceError } from '../scheduler/errors.js';
+import { env, files, mountPath } from '../contract/pod.js';
+import { coerceError } from '../contract/errors.js';
 import { type Git, quarantinedGit } from './git.js';
 import { type Manifest, ManifestSchema } from './manifest.js';
 

@@ -14,9 +14,9 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { coerceError } from '../scheduler/errors.js';
-import { env, files, mountPath } from '../scheduler/pod/contract.js';
-import { type ProverProfile, ProverProfileSchema } from '../scheduler/prover-profiles.js';
+import { coerceError } from '../contract/errors.js';
+import { env, files, mountPath } from '../contract/pod.js';
+import { type ProverProfile, ProverProfileSchema } from '../contract/profile.js';
 import { LogDigest } from './log-digest.js';
 import { type ProverResult, ProverResultSchema, outcomeExitCode } from './result.js';
 

@@ -10,11 +10,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { canonicalJson, sha256 } from '../scheduler/canonical-json.js';
-import { coerceError } from '../scheduler/errors.js';
-import { type Evidence, EvidenceSchema } from '../scheduler/evidence/schema.js';
-import { env, files, mountPath } from '../scheduler/pod/contract.js';
-import { ProverProfileSchema } from '../scheduler/prover-profiles.js';
+import { canonicalJson, sha256 } from '../contract/canonical-json.js';
+import { coerceError } from '../contract/errors.js';
+import { type Evidence, EvidenceSchema } from '../contract/evidence.js';
+import { env, files, mountPath } from '../contract/pod.js';
+import { ProverProfileSchema } from '../contract/profile.js';
 import { ManifestSchema, type Manifest } from './manifest.js';
 import { type ProverResult, ProverResultSchema } from './result.js';
 

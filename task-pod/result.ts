@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FindingSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../scheduler/evidence/schema.js';
+import { FindingSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../contract/evidence.js';
 
 /** What the prover wrapper leaves in the results volume (`result.json`), for the reporter. */
 export const ProverResultSchema = z.strictObject({

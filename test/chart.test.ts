@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../scheduler/config.js';
-import { labels } from '../scheduler/pod/contract.js';
+import { labels } from '../contract/pod.js';
 import { adminKubeConfig, clusterUnavailable } from './support/cluster.js';
 import { type Manifest, findHelm, findTool, helmLint, renderChart } from './support/helm.js';
 

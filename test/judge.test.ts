@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { judge } from '../scheduler/evidence/judge.js';
-import { EvidenceSchema } from '../scheduler/evidence/schema.js';
+import { EvidenceSchema } from '../contract/evidence.js';
 import { FAKE_IMAGE_DIGEST, evidenceFor } from './support/evidence.js';
 
 const launch = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../scheduler/config.js';
-import { mounts, volumeNames } from '../scheduler/pod/contract.js';
+import { mounts, volumeNames } from '../contract/pod.js';
 import { buildAttemptPod } from '../scheduler/pod/pod-spec.js';
 
 const config = parseConfig({ pod: { release: 'pp-test', maxSourceBytes: 1_000_000 } });

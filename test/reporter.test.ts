@@ -5,7 +5,7 @@ import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EvidenceSchema } from '../scheduler/evidence/schema.js';
+import { EvidenceSchema } from '../contract/evidence.js';
 import { type ReportInput, report, waitForProverExit } from '../task-pod/reporter.js';
 
 async function dirs() {

@@ -1,4 +1,4 @@
-import { EvidenceSchema } from '../evidence/schema.js';
+import { EvidenceSchema } from '../../contract/evidence.js';
 import { judge } from '../evidence/judge.js';
 import { StaleError, coerceError } from '../errors.js';
 import type { AttemptEnding } from '../job-states.js';

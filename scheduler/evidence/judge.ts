@@ -1,5 +1,5 @@
 import type { AttemptEnding } from '../job-states.js';
-import type { Evidence } from './schema.js';
+import type { Evidence } from '../../contract/evidence.js';
 
 /** What the scheduler saw itself, from the substrate, when the attempt finished. */
 export interface Observation {

@@ -1,5 +1,5 @@
 import type { V1Job, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
-import { files } from './contract.js';
+import { files } from '../../contract/pod.js';
 import type { AttemptPod } from './pod-spec.js';
 
 export interface JobSettings {

@@ -1,7 +1,7 @@
 import type { V1Container, V1EnvVar, V1ObjectMeta, V1PodSpec, V1SecurityContext, V1Volume } from '@kubernetes/client-node';
 import type { Lane } from '../lanes.js';
 import type { ProverProfile } from '../prover-profiles.js';
-import { env, files, labels, mounts, programPath, volumeNames } from './contract.js';
+import { env, files, labels, mounts, programPath, volumeNames } from '../../contract/pod.js';
 
 /** One attempt, as the builder needs it. */
 export interface AttemptPodInput {

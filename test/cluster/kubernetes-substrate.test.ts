@@ -23,7 +23,7 @@ import { KubernetesSubstrate } from '../../scheduler/substrate/kubernetes/kubern
 import pino from 'pino';
 import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
 import { freeLoopbackPort } from '../../scheduler/database/embedded.js';
-import { labels } from '../../scheduler/pod/contract.js';
+import { labels } from '../../contract/pod.js';
 import { adminKubeConfig, clusterUnavailable, until } from '../support/cluster.js';
 import { createTestDatabase, createToken } from '../support/database.js';
 import { FixtureRepo, scratch } from '../support/git-fixtures.js';

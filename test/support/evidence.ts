@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Evidence } from '../../scheduler/evidence/schema.js';
+import type { Evidence } from '../../contract/evidence.js';
 import type { AttemptLaunch } from '../../scheduler/substrate/substrate.js';
 
 export const FAKE_IMAGE_DIGEST = `sha256:${createHash('sha256').update('fake-prover-image').digest('hex')}`;

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { bearerToken, hashSecret } from '../../auth/secrets.js';
-import { canonicalJson, sha256 } from '../../canonical-json.js';
+import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
 import type { Sql } from '../../database/connect.js';
-import { EvidenceSchema } from '../../evidence/schema.js';
+import { EvidenceSchema } from '../../../contract/evidence.js';
 import { storeEvidence } from '../../store/queries/store-evidence.js';
 import { ErrorBodySchema, sendError } from '../errors.js';
 

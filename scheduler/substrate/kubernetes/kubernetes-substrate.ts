@@ -2,7 +2,7 @@ import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, ListWatch, type
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
-import { labels } from '../../pod/contract.js';
+import { labels } from '../../../contract/pod.js';
 import { buildAttemptJob, buildCredentialSecret, credentialSecretName } from '../../pod/job-spec.js';
 import { buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';

@@ -1,6 +1,6 @@
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { canonicalJson, sha256 } from '../../canonical-json.js';
+import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
 import type { Config } from '../../config.js';
 
 /**

@@ -6,7 +6,7 @@ import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
-import { env, files, volumeNames } from '../../pod/contract.js';
+import { env, files, volumeNames } from '../../../contract/pod.js';
 import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
 import { ImagePullError, type ImageLayout, resolveImage } from './images.js';

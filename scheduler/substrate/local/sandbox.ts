@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { V1Container } from '@kubernetes/client-node';
-import { type MountName, mounts, programsDir } from '../../pod/contract.js';
+import { type MountName, mounts, programsDir } from '../../../contract/pod.js';
 import type { ImageLayout } from './images.js';
 
 /**

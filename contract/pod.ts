@@ -65,6 +65,12 @@ export const env = {
   targets: 'PROOFPOD_TARGETS',
   profile: 'PROOFPOD_PROFILE',
   maxSourceBytes: 'PROOFPOD_MAX_SOURCE_BYTES',
+  /** Most files (blobs) the source tree may have. */
+  maxSourceFiles: 'PROOFPOD_MAX_SOURCE_FILES',
+  /** Most path components a file of the source tree may have. */
+  maxSourceDepth: 'PROOFPOD_MAX_SOURCE_DEPTH',
+  /** Most bytes the targets may take together. */
+  maxTargetBytes: 'PROOFPOD_MAX_TARGET_BYTES',
   allowFileSources: 'PROOFPOD_ALLOW_FILE_SOURCES',
   allowSubmodules: 'PROOFPOD_ALLOW_SUBMODULES',
   uploadUrl: 'PROOFPOD_UPLOAD_URL',

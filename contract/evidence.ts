@@ -7,9 +7,10 @@ const command = z.array(z.string().max(4096)).min(1).max(256);
 export const TargetResultSchema = z.strictObject({
   path: z.string().min(1).max(1024),
   result: z.enum(['pass', 'fail', 'error']),
+  /** The checker's exit code; null when it did not run (the build failed, or it could not start). */
   exitCode: z.number().int().nullable(),
   durationMs: z.number().int().min(0),
-  /** Why a target did not pass (the pass rule it broke); null when it passed. */
+  /** Why a target did not pass (the build failed, or the pass rule it broke); null when it passed. */
   reason: z.string().max(1000).nullable(),
 });
 
@@ -20,7 +21,7 @@ export const FindingSchema = z.strictObject({
 });
 
 export const LogSummarySchema = z.strictObject({
-  /** Digest of the full log, computed by the prover wrapper from the stream itself. */
+  /** Digest of the full log, computed by the check wrapper from the stream itself. */
   digest: sha256Digest,
   bytes: z.number().int().min(0),
   /** Head and tail of the log, at most 16 KiB. */
@@ -29,13 +30,25 @@ export const LogSummarySchema = z.strictObject({
 });
 
 /**
- * The reporter's evidence (SPEC §8), shared by the reporter that builds it and the scheduler that
- * accepts it. Every field is required: what the reporter could not observe is an explicit null
- * (only allowed with outcome `error`), never a missing field and never a default.
+ * What the attempt was told to do, repeated by the reporter from its own environment: the judge
+ * refuses evidence whose profile differs from the one the scheduler dispatched.
+ */
+export const DispatchedProfileSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  build: command.nullable(),
+  checkInput: z.enum(['source', 'artifacts']),
+  check: command,
+  audit: z.strictObject({ command: command.nullable(), policy: z.enum(['reject', 'allow']) }).nullable(),
+});
+
+/**
+ * The reporter's evidence, shared by the reporter that builds it and the scheduler that accepts it
+ * (docs/security.md, "Results"). Every field is required: what the reporter could not observe is
+ * an explicit null (only allowed with outcome `error`), never a missing field and never a default.
  */
 export const EvidenceSchema = z
   .strictObject({
-    schemaVersion: z.literal(1),
+    schemaVersion: z.literal(2),
     jobId: z.uuid(),
     attemptNo: z.number().int().min(1),
     source: z.strictObject({
@@ -44,44 +57,59 @@ export const EvidenceSchema = z
       treeHash: z.string().regex(/^[0-9a-f]{40}$/, 'must be 40 lowercase hex characters'),
       subdirectory: z.string().max(1024).nullable(),
     }),
-    prover: z.strictObject({
-      profile: z.string().min(1).max(64),
+    /** The targets the attempt was given, in order. */
+    targets: z.array(z.string().min(1).max(1024)).min(1).max(1000),
+    profile: DispatchedProfileSchema,
+    check: z.strictObject({
       version: z.string().min(1).max(2000).nullable(),
-      /** SHA-256 of the prover executable that ran (the check command's program). */
-      binaryDigest: sha256Digest.nullable(),
-      command: command,
-      /** The prover container's exit code, as its wrapper exited. */
+      /** SHA-256 of each checker program that ran, by the name its command gives. */
+      binaryDigests: z.record(z.string().min(1).max(200), sha256Digest),
+      /** The check container's exit code, as its wrapper exited. */
       exitCode: z.number().int().nullable(),
       startedAt: timestamp.nullable(),
       finishedAt: timestamp.nullable(),
       durationMs: z.number().int().min(0).nullable(),
     }),
     logs: LogSummarySchema.nullable(),
-    targets: z.array(TargetResultSchema).max(1000),
+    /** One per target, in the order of `targets`. */
+    results: z.array(TargetResultSchema).max(1000),
     audit: z.strictObject({
-      command: command.nullable(),
       findings: z.array(FindingSchema).max(10_000),
-      policy: z.enum(['reject', 'allow']).nullable(),
     }),
-    /** The prover wrapper's reading of the result under the profile's rules. */
+    /** The check wrapper's reading of the result under the profile's rules. */
     outcome: z.enum(['pass', 'fail', 'error']),
-    /** Why the outcome is `error` (e.g. the prover produced nothing before the deadline); else null. */
+    /** Why the outcome is `error` (e.g. the checker produced nothing before the deadline); else null. */
     error: z.string().max(4000).nullable(),
   })
   .superRefine((evidence, ctx) => {
     if (evidence.outcome === 'error') return;
     const required: [string, unknown][] = [
-      ['prover.version', evidence.prover.version],
-      ['prover.binaryDigest', evidence.prover.binaryDigest],
-      ['prover.exitCode', evidence.prover.exitCode],
-      ['prover.startedAt', evidence.prover.startedAt],
-      ['prover.finishedAt', evidence.prover.finishedAt],
-      ['prover.durationMs', evidence.prover.durationMs],
+      ['check.version', evidence.check.version],
+      ['check.exitCode', evidence.check.exitCode],
+      ['check.startedAt', evidence.check.startedAt],
+      ['check.finishedAt', evidence.check.finishedAt],
+      ['check.durationMs', evidence.check.durationMs],
       ['logs', evidence.logs],
     ];
     for (const [field, value] of required) {
       if (value === null) ctx.addIssue({ code: 'custom', path: field.split('.'), message: `required for outcome ${evidence.outcome}` });
     }
-    if (evidence.targets.length === 0) ctx.addIssue({ code: 'custom', path: ['targets'], message: `required for outcome ${evidence.outcome}` });
+    if (evidence.results.length === 0) ctx.addIssue({ code: 'custom', path: ['results'], message: `required for outcome ${evidence.outcome}` });
   });
 export type Evidence = z.infer<typeof EvidenceSchema>;
+export type DispatchedProfile = z.infer<typeof DispatchedProfileSchema>;
+
+/** What of a profile the evidence repeats, so the judge can compare it with what was dispatched. */
+export function dispatchedProfile(profile: {
+  name: string;
+  build?: { command: string[] } | undefined;
+  check: { input: 'source' | 'artifacts'; command: string[]; audit?: { command?: string[] | undefined; policy: 'reject' | 'allow' } | undefined };
+}): DispatchedProfile {
+  return {
+    name: profile.name,
+    build: profile.build?.command ?? null,
+    checkInput: profile.check.input,
+    check: profile.check.command,
+    audit: profile.check.audit ? { command: profile.check.audit.command ?? null, policy: profile.check.audit.policy } : null,
+  };
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sha256Digest } from './evidence.js';
 
 const command = z.array(z.string().max(1000)).min(1).max(64);
 const regex = z.string().max(500).refine((source) => {
@@ -14,42 +15,96 @@ const regex = z.string().max(500).refine((source) => {
  * How to verify with one prover. Profiles are data: adding a prover is a configuration change,
  * never a code branch. In commands, `{target}` stands for one target path and `{module}` for it
  * without extension, with `/` turned into `.` (Coq's logical names).
+ *
+ * A profile has two steps in two containers (docs/architecture.md, "The task pod"): `build`, which
+ * may run proof code and is trusted for nothing, and `check`, which runs only the checker and the
+ * audit, on read-only inputs, after every process of the build is gone.
  */
-export const ProverProfileSchema = z.strictObject({
-  name: z.string().regex(/^[a-z][-a-z0-9]{0,30}$/, 'must be a lowercase name of at most 31 characters'),
-  description: z.string().max(500).default(''),
-  image: z.string().min(1).max(500),
-  /** Prints the prover's version; its first line goes into the evidence. */
-  versionCommand: command,
-  /** Run once per target, in the source (sub)directory. */
-  checkCommand: command,
-  /** What counts as a pass besides exit code 0. */
-  pass: z
-    .strictObject({
-      /** The target's output must match this (e.g. `^unsat` for an SMT obligation). */
-      outputMatches: regex.optional(),
-      /** Any match in the output fails the target (for provers that exit 0 on errors). */
-      outputRejects: regex.optional(),
-    })
-    .default({}),
-  /** Lists what the checked proof depends on (axioms, admitted lemmas), run per target after a pass. */
-  audit: z
-    .strictObject({
+export const ProverProfileSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z][-a-z0-9]{0,30}$/, 'must be a lowercase name of at most 31 characters'),
+    description: z.string().max(500).default(''),
+    /** The image of both the build and the check container. */
+    image: z.string().min(1).max(500),
+    /** Prints the checker's version (run in the check container); its first line goes into the evidence. */
+    versionCommand: command,
+    /**
+     * Untrusted: run once per target, in the build container, in a copy of the source in the
+     * artifacts volume (so it may write beside the sources). Omitted: provers that run no proof
+     * code (Metamath, SMT) have no build container.
+     */
+    build: z.strictObject({ command }).optional(),
+    /** Trusted: the checker, once per target, in the check container. */
+    check: z.strictObject({
+      /**
+       * What the checker reads: `source`, the fetched source (read-only); `artifacts`, the build's
+       * outputs whose paths match `artifacts` (regular files only, copied by the check wrapper into
+       * its own scratch space first, so nothing the build left can be a link or a FIFO).
+       */
+      input: z.enum(['source', 'artifacts']),
+      artifacts: regex.optional(),
       command,
-      /** Findings are the lines after a line matching `after`, up to one matching `until`. */
-      after: regex,
-      until: regex,
-      /** Applied to each line in that section; the `name` group names the finding. */
-      line: regex.refine((source) => source.includes('(?<name>'), 'must have a (?<name>…) group'),
-      kind: z.enum(['axiom', 'admitted', 'other']),
-      /** `reject`: a proof with findings is rejected; `allow`: they are recorded only. */
-      policy: z.enum(['reject', 'allow']),
-    })
-    .optional(),
-  /** Whether a source with git submodules may be fetched (never by default). */
-  allowSubmodules: z.boolean().default(false),
-  /** Runnable on the local substrate (e.g. Lean needs its own image). */
-  local: z.boolean().default(true),
-});
+      /** What counts as a pass besides exit code 0. */
+      pass: z
+        .strictObject({
+          /** The target's output must match this (e.g. `^unsat` for an SMT obligation). */
+          outputMatches: regex.optional(),
+          /** Any match in the output fails the target (for provers that exit 0 on errors). */
+          outputRejects: regex.optional(),
+        })
+        .default({}),
+      /**
+       * Lists what the checked proof depends on (axioms, admitted lemmas), per target after a pass:
+       * from the output of `command`, or of the check command itself when there is none.
+       */
+      audit: z
+        .strictObject({
+          command: command.optional(),
+          /** Findings are the lines after a line matching `after`, up to one matching `until`. */
+          after: regex,
+          until: regex,
+          /** Applied to each line in that section; the `name` group names the finding. */
+          line: regex.refine((source) => source.includes('(?<name>'), 'must have a (?<name>…) group'),
+          kind: z.enum(['axiom', 'admitted', 'other']),
+          /** `reject`: a proof with findings is rejected; `allow`: they are recorded only. */
+          policy: z.enum(['reject', 'allow']),
+        })
+        .optional(),
+    }),
+    /**
+     * Digests that must match, or the attempt ends `error` naming both values: the image of the
+     * build and check containers as the substrate observed it, and checker programs (by the name
+     * a command runs them by) as the check wrapper hashed them.
+     */
+    pins: z
+      .strictObject({
+        imageDigest: sha256Digest.optional(),
+        binaries: z.record(z.string().min(1).max(200), sha256Digest).optional(),
+      })
+      .default({}),
+    /** Whether a source with git submodules may be fetched (never by default). */
+    allowSubmodules: z.boolean().default(false),
+    /** Runnable on the local substrate (e.g. Lean needs its own image). */
+    local: z.boolean().default(true),
+  })
+  .superRefine((profile, ctx) => {
+    if (profile.check.input === 'artifacts' && !profile.build) {
+      ctx.addIssue({ code: 'custom', path: ['check', 'input'], message: 'artifacts needs a build step that makes them' });
+    }
+    if (profile.check.input === 'artifacts' && !profile.check.artifacts) {
+      ctx.addIssue({ code: 'custom', path: ['check', 'artifacts'], message: 'required when check.input is artifacts: which build outputs the checker reads' });
+    }
+  });
 export type ProverProfile = z.infer<typeof ProverProfileSchema>;
 export type ProverProfileInput = z.input<typeof ProverProfileSchema>;
+
+/** A target's module: its path without extension, with `/` turned into `.` (Coq's logical names). */
+export function moduleOf(target: string): string {
+  return target.replace(/\.[^./]+$/, '').split('/').join('.');
+}
+
+/** `{target}` and `{module}` filled in for one target. */
+export function fillCommand(command: readonly string[], target: string): string[] {
+  const module = moduleOf(target);
+  return command.map((part) => part.replaceAll('{target}', target).replaceAll('{module}', module));
+}

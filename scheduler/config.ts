@@ -38,15 +38,26 @@ export const ConfigSchema = z
         taskImage: z.string().min(1).default('proofpod/task:latest'),
         taskServiceAccount: z.string().min(1).default('proofpod-task'),
         maxSourceBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+        /** Most files a source tree may have, and most components a path in it may have. */
+        maxSourceFiles: z.number().int().min(1).default(100_000),
+        maxSourceDepth: z.number().int().min(1).max(1000).default(64),
+        /** Most bytes the targets of one job may take together. */
+        maxTargetBytes: z.number().int().min(1).default(64 * 1024 * 1024),
+        /** Size limit of the volume the build writes (a Kubernetes quantity). */
+        artifactsSizeLimit: z.string().regex(/^[0-9]+([kMGTPE]i?)?$/, 'must be a Kubernetes quantity such as 4Gi').default('4Gi'),
         /** Allow file:// sources (local quick start and tests only). */
         allowFileSources: z.boolean().default(false),
         /** Seconds before the deadline the reporter keeps to upload an error report. */
         reportMarginSeconds: z.number().int().min(5).max(600).default(30),
+        /** The uid of the containers that run our programs (fetch, check, reporter). */
         runAsUser: z.number().int().min(1).default(65532),
+        /** The uid of the build container, which runs proof code: never the same as runAsUser. */
+        buildRunAsUser: z.number().int().min(1).default(65533),
         /** Of every task container; unset leaves Kubernetes' default. */
         imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((pod) => pod.buildRunAsUser !== pod.runAsUser, { message: 'must differ from runAsUser: proof code must not share a uid with our programs', path: ['buildRunAsUser'] }),
     /** The Kubernetes substrate: one batch/v1 Job per attempt. */
     kubernetes: z
       .strictObject({
@@ -75,8 +86,27 @@ export const ConfigSchema = z
         unsafeNoSandbox: z.boolean().default(false),
         /** Image name → host paths bound read-only at the same place in the sandbox. */
         images: z.record(z.string(), z.strictObject({ paths: z.array(z.string().startsWith('/')).min(1) })).optional(),
-        /** Host uid (and gid) sandboxes run as when proofpod runs as root. */
-        sandboxUid: z.number().int().min(1).default(65534),
+        /**
+         * Host uids sandboxes run as when proofpod runs as root: each attempt takes two of its own,
+         * one for the containers that run our programs and one for the build, so no two attempts
+         * and no build and checker share a uid.
+         */
+        sandboxUids: z
+          .strictObject({ first: z.number().int().min(1000).max(4_000_000_000).default(200_000), count: z.number().int().min(2).max(1_000_000).default(65_536) })
+          .prefault({}),
+        /**
+         * Limits of each build and check process, where the lane sets none: memory (bytes of data),
+         * processes per attempt uid (enforced when proofpod runs as root, where that uid is the
+         * attempt's alone), largest file written, and CPU seconds.
+         */
+        limits: z
+          .strictObject({
+            memoryBytes: z.number().int().min(64 * 1024 * 1024).default(8 * 1024 * 1024 * 1024),
+            processes: z.number().int().min(8).max(1_000_000).default(512),
+            fileSizeBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * 1024 * 1024),
+            cpuSeconds: z.number().int().min(1).optional(),
+          })
+          .prefault({}),
       })
       .prefault({}),
     claims: z

@@ -1,5 +1,5 @@
 import { StaleError, coerceError } from './errors.js';
-import { type ReplicaContext, forEachLimit, laneOf } from './dispatch/context.js';
+import { type ReplicaContext, forEachLimit, laneOf, profileOf } from './dispatch/context.js';
 import { launchAttempt } from './dispatch/launch.js';
 import type { Fence } from './store/fence.js';
 import { endAttempt } from './store/queries/end-attempt.js';
@@ -48,7 +48,7 @@ async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): Promise
     const status = await ctx.substrate.observe(claim.name);
     if (status) {
       ctx.metrics.takeovers.inc({ action: 'adopted' });
-      if (claim.attemptState === 'dispatching') await markAttemptStarted(ctx.sql, fence, log);
+      if (claim.attemptState === 'dispatching') await markAttemptStarted(ctx.sql, fence, profileOf(ctx, claim.prover), log);
       return;
     }
     if (claim.attemptState === 'dispatching') {

@@ -54,6 +54,11 @@ export function quarantineConfig(allowFileProtocol: boolean): string[] {
     'core.fsmonitor=false',
     'transfer.fsckObjects=true',
     'core.symlinks=true',
+    // Files are checked out as their blobs hold them (the fetch verifies each against its hash): no
+    // line-ending conversion from config, whatever the platform. Attributes are neutralised by fetch.
+    'core.autocrlf=false',
+    'core.eol=lf',
+    'core.safecrlf=false',
     // Only to keep `git init` from printing a hint on every run.
     'init.defaultBranch=main',
   ];

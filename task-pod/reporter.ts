@@ -1,29 +1,40 @@
 /**
  * The reporter container's entry point, the only holder of the attempt's upload credential. It
- * waits until no process of the prover container is left (end-of-file on the prover-exit FIFO) or
- * until its report-by time, builds the evidence from the fetch manifest and the prover's results,
+ * waits until no process of the check container is left (end-of-file on the check-exit FIFO) or
+ * until its report-by time, builds the evidence from the fetch manifest and the check's results,
  * and uploads it, retrying transient failures. Without results by then it reports an error itself,
  * so the scheduler learns why instead of waiting for the grace window.
+ *
+ * The results volume is written by a container whose checkers read hostile input, so every file
+ * read from it is opened without following links, must be a regular file, is bounded in size and
+ * time, and its content never appears in an error message: a planted link to the credential file
+ * must not carry the credential, or any part of it, into the evidence.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { canonicalJson, sha256 } from '../contract/canonical-json.js';
+import { canonicalJson } from '../contract/canonical-json.js';
 import { coerceError } from '../contract/errors.js';
-import { type Evidence, EvidenceSchema } from '../contract/evidence.js';
+import { type Evidence, EvidenceSchema, dispatchedProfile } from '../contract/evidence.js';
 import { env, files, mountPath } from '../contract/pod.js';
-import { ProverProfileSchema } from '../contract/profile.js';
+import { type ProverProfile, ProverProfileSchema } from '../contract/profile.js';
 import { ManifestSchema, type Manifest } from './manifest.js';
-import { type ProverResult, ProverResultSchema } from './result.js';
+import { type CheckResult, CheckResultSchema } from './result.js';
+import { UntrustedFileError, openRegular, readUntrusted } from './untrusted-file.js';
 
 const POLL_MS = 100;
+/** Bounds on what the reporter reads: the results volume itself is limited to 256 MiB. */
+const MAX_RESULT_BYTES = 1024 * 1024;
+const MAX_LOG_BYTES = 256 * 1024 * 1024;
+const READ_TIMEOUT_MS = 30_000;
 
 export interface ReportInput {
   jobId: string;
   attemptNo: number;
-  profile: { name: string; checkCommand: string[]; audit?: { command: string[]; policy: 'reject' | 'allow' } };
+  profile: ProverProfile;
   targets: string[];
   uploadUrl: string;
   credential: string;
@@ -36,12 +47,12 @@ export interface ReportInput {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Waits for the prover container to be over: the wrapper writes one byte when it starts and holds
+ * Waits for the check container to be over: the wrapper writes one byte when it starts and holds
  * the FIFO open until it exits. End-of-file after that byte means no writer is left. Returns false
  * when `reportBy` comes first.
  */
-export async function waitForProverExit(fifo: string, reportBy: number): Promise<boolean> {
-  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+export async function waitForCheckExit(fifo: string, reportBy: number): Promise<boolean> {
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   try {
     if (!fstatSync(fd).isFIFO()) throw new Error(`${fifo} is not a FIFO`);
     const buffer = Buffer.alloc(64);
@@ -64,25 +75,27 @@ export async function waitForProverExit(fifo: string, reportBy: number): Promise
   }
 }
 
-/** Why there is no usable prover result to report. */
+/** Why there is no usable check result to report. */
 interface NoResult {
   failure: string;
 }
 
-export function buildEvidence(input: ReportInput, manifest: Manifest, result: ProverResult | NoResult): Evidence {
+export function buildEvidence(input: ReportInput, manifest: Manifest, result: CheckResult | NoResult): Evidence {
   const base = {
-    schemaVersion: 1 as const,
+    schemaVersion: 2 as const,
     jobId: input.jobId,
     attemptNo: input.attemptNo,
     source: { url: manifest.url, commit: manifest.commit, treeHash: manifest.treeHash, subdirectory: manifest.subdirectory },
+    targets: input.targets,
+    profile: dispatchedProfile(input.profile),
   };
   if ('failure' in result) {
     return EvidenceSchema.parse({
       ...base,
-      prover: { profile: input.profile.name, version: null, binaryDigest: null, command: input.profile.checkCommand, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
+      check: { version: null, binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
       logs: null,
-      targets: [],
-      audit: { command: input.profile.audit?.command ?? null, findings: [], policy: input.profile.audit?.policy ?? null },
+      results: [],
+      audit: { findings: [] },
       outcome: 'error',
       error: result.failure,
     });
@@ -90,36 +103,66 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Pr
   const r = result;
   return EvidenceSchema.parse({
     ...base,
-    prover: {
-      profile: r.profile,
-      version: r.version,
-      binaryDigest: r.binaryDigest,
-      command: r.command,
-      exitCode: r.exitCode,
-      startedAt: r.startedAt,
-      finishedAt: r.finishedAt,
-      durationMs: r.durationMs,
-    },
+    check: { version: r.version, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
     logs: r.log,
-    targets: r.targets,
-    audit: r.audit,
+    results: r.results,
+    audit: { findings: r.findings },
     outcome: r.outcome,
     error: r.error,
   });
 }
 
-/** Reads the wrapper's result and checks the full log against the digest the wrapper computed. */
-async function readResult(resultsDir: string): Promise<ProverResult | NoResult> {
-  let result: ProverResult;
+/** The SHA-256 of a file read in chunks, within the log's bounds. */
+async function digestOf(file: string, label: string): Promise<string> {
+  const { handle, size } = await openRegular(file, label);
   try {
-    result = ProverResultSchema.parse(JSON.parse(await readFile(path.join(resultsDir, files.result), 'utf8')));
-  } catch (error) {
-    return { failure: `the prover left no valid result: ${coerceError(error).message.slice(0, 500)}` };
+    if (size > MAX_LOG_BYTES) throw new UntrustedFileError(`${label} is larger than ${MAX_LOG_BYTES} bytes`);
+    const hash = createHash('sha256');
+    const buffer = Buffer.alloc(1024 * 1024);
+    const until = Date.now() + READ_TIMEOUT_MS;
+    for (let offset = 0; offset < size; ) {
+      if (Date.now() > until) throw new UntrustedFileError(`${label} could not be read within ${READ_TIMEOUT_MS} ms`);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      offset += bytesRead;
+    }
+    return `sha256:${hash.digest('hex')}`;
+  } finally {
+    await handle.close();
   }
-  const log = await readFile(path.join(resultsDir, files.log)).catch(() => undefined);
-  const digest = log ? `sha256:${sha256(log).toString('hex')}` : 'missing';
-  if (digest !== result.log.digest) return { failure: `the prover log does not match its digest (${digest} ≠ ${result.log.digest})` };
-  return result;
+}
+
+/** Reads the check's result and checks the full log against the digest the wrapper computed. */
+async function readResult(resultsDir: string): Promise<CheckResult | NoResult> {
+  let text: string;
+  try {
+    text = (await readUntrusted(path.join(resultsDir, files.result), { maxBytes: MAX_RESULT_BYTES, timeoutMs: READ_TIMEOUT_MS }, files.result)).content.toString('utf8');
+  } catch (error) {
+    if (error instanceof UntrustedFileError) return { failure: `the check left no usable result: ${error.message}` };
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // Never the parser's message: it quotes the text, which could be anything a link pointed at.
+    return { failure: `the check left no usable result: ${files.result} is not valid JSON` };
+  }
+  const parsed = CheckResultSchema.safeParse(json);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].slice(0, 10).join(', ');
+    return { failure: `the check left no usable result: ${files.result} does not match the result schema (${fields})` };
+  }
+  let digest: string;
+  try {
+    digest = await digestOf(path.join(resultsDir, files.log), files.log);
+  } catch (error) {
+    if (error instanceof UntrustedFileError) return { failure: `the check log is not usable: ${error.message}` };
+    throw error;
+  }
+  if (digest !== parsed.data.log.digest) return { failure: `the check log does not match its digest (${digest} ≠ ${parsed.data.log.digest})` };
+  return parsed.data;
 }
 
 /** Posts the evidence, retrying network errors, 5xx and 429 with backoff until `reportBy`. */
@@ -153,15 +196,18 @@ export async function upload(input: ReportInput, evidence: Evidence, log = (line
 }
 
 export async function report(input: ReportInput): Promise<Evidence> {
-  const manifest = ManifestSchema.parse(JSON.parse(await readFile(path.join(input.metaDir, files.manifest), 'utf8')));
-  const exited = await waitForProverExit(path.join(input.metaDir, files.proverExit), input.reportBy);
-  const result = exited ? await readResult(input.resultsDir) : { failure: 'the prover did not finish before the deadline' };
+  const manifestText = (await readUntrusted(path.join(input.metaDir, files.manifest), { maxBytes: MAX_RESULT_BYTES }, files.manifest)).content;
+  const manifest = ManifestSchema.parse(JSON.parse(manifestText.toString('utf8')));
+  const exited = await waitForCheckExit(path.join(input.metaDir, files.checkExit), input.reportBy);
+  const result = exited ? await readResult(input.resultsDir) : { failure: 'the check did not finish before the deadline' };
   const evidence = buildEvidence(input, manifest, result);
   await upload(input, evidence);
   return evidence;
 }
 
 export async function main(environment: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Node opens its inspector on SIGUSR1 unless the signal has a listener.
+  process.on('SIGUSR1', () => {});
   try {
     const profile = ProverProfileSchema.parse(JSON.parse(environment[env.profile] ?? 'null'));
     const input: ReportInput = {

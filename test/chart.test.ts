@@ -1,7 +1,7 @@
 /**
  * The Helm chart, rendered by the real helm (built from its Go module by smoke/tools/build.sh):
- * lint, the render matrix (defaults, RBAC on, NetworkPolicy on, HPA on, local substrate), the
- * schema's refusals, the GitHub workflows by actionlint, and — when the local control plane is up — every rendered manifest accepted by
+ * lint, the render matrix (defaults, RBAC on, NetworkPolicy off and widened, HPA on, local
+ * substrate), the task NetworkPolicy rule by rule, the schema's refusals, the GitHub workflows by actionlint, and — when the local control plane is up — every rendered manifest accepted by
  * the real API server with a server-side dry run. Skipped, with the reason, without helm.
  */
 import { execFile } from 'node:child_process';
@@ -11,6 +11,7 @@ import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernet
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../scheduler/config.js';
 import { labels } from '../contract/pod.js';
+import { attemptLabels } from '../scheduler/pod/pod-spec.js';
 import { adminKubeConfig, clusterUnavailable } from './support/cluster.js';
 import { type Manifest, findHelm, findTool, helmLint, renderChart } from './support/helm.js';
 
@@ -31,7 +32,14 @@ const one = (manifests: Manifest[], kind: string, name?: string) => {
 const matrix: Record<string, string[]> = {
   defaults: [],
   'rbac on': ['rbac.create=true'],
-  'networkPolicy on': ['networkPolicy.enabled=true'],
+  'networkPolicy off': ['networkPolicy.enabled=false'],
+  'networkPolicy widened': [
+    'networkPolicy.sourceCIDRs={0.0.0.0/0,10.20.0.0/24,::/0}',
+    'networkPolicy.sourcePorts={443,8443}',
+    'networkPolicy.extraEgress[0].to[0].ipBlock.cidr=169.254.20.10/32',
+    'networkPolicy.extraEgress[0].ports[0].port=53',
+    'networkPolicy.extraEgress[0].ports[0].protocol=UDP',
+  ],
   'hpa on': ['autoscaling.enabled=true', 'podDisruptionBudget.enabled=true'],
   'evaluation postgres': ['postgresql.enabled=true'],
   'local substrate': ['substrate=local', 'replicaCount=1'],
@@ -46,6 +54,22 @@ interface PodTemplate {
   };
 }
 const podTemplate = (deployment: Manifest) => (deployment.spec as { template: PodTemplate }).template;
+
+interface Peer {
+  podSelector?: { matchLabels?: Record<string, string> };
+  namespaceSelector?: { matchLabels?: Record<string, string> };
+  ipBlock?: { cidr: string; except?: string[] };
+}
+interface EgressRule {
+  to?: Peer[];
+  ports?: { port: number | string; protocol: string }[];
+}
+type NetworkPolicy = Manifest & { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: unknown[]; egress: EgressRule[] } };
+const taskPolicy = (manifests: Manifest[]) => one(manifests, 'NetworkPolicy', 'pp-proofpod-task') as NetworkPolicy;
+const sourceRule = (policy: NetworkPolicy) => policy.spec.egress.find((rule) => rule.to?.some((peer) => peer.ipBlock))!;
+// The ranges proof code must not reach through the source rule: private, shared, link-local, unique-local.
+const internalV4 = ['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16'];
+const internalV6 = ['fc00::/7', 'fe80::/10'];
 
 describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it.each(Object.entries(matrix))('lints clean with %s', async (_name, sets) => {
@@ -135,15 +159,82 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     // The admin token Secret is generated; the database Secret is the operator's.
     const token = one(manifests, 'Secret', 'pp-proofpod-admin-token') as Manifest & { data: { token: string } };
     expect(Buffer.from(token.data.token, 'base64').toString()).toMatch(/^pp_[A-Za-z0-9]{48}$/);
-    expect(count(manifests, 'NetworkPolicy') + count(manifests, 'HorizontalPodAutoscaler') + count(manifests, 'PodDisruptionBudget')).toBe(0);
+    expect(count(manifests, 'HorizontalPodAutoscaler') + count(manifests, 'PodDisruptionBudget')).toBe(0);
   });
 
-  it('selects exactly the attempt pods with the NetworkPolicy and allows them no ingress', async () => {
-    const manifests = await renderChart(helm!, ['networkPolicy.enabled=true']);
-    const policy = one(manifests, 'NetworkPolicy') as Manifest & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: unknown[]; policyTypes: string[] } };
+  it('renders by default exactly one NetworkPolicy, on the attempt pods: no ingress, egress to DNS, the scheduler pods and https sources less the internal ranges', async () => {
+    const manifests = await renderChart(helm!, []);
+    expect(count(manifests, 'NetworkPolicy')).toBe(1);
+    const policy = taskPolicy(manifests);
+    // It selects what the scheduler labels an attempt pod with, and not the scheduler's own pods.
     expect(policy.spec.podSelector.matchLabels).toEqual({ [labels.managedBy]: 'proofpod', [labels.release]: 'pp-proofpod' });
-    expect(policy.spec.ingress).toEqual([]);
+    const attempt = attemptLabels({ jobId: 'job-1', attemptNo: 1 }, { name: 'coq' }, { name: 'intake' }, { release: 'pp-proofpod' });
+    expect(attempt).toMatchObject(policy.spec.podSelector.matchLabels);
+    const deployment = one(manifests, 'Deployment', 'pp-proofpod');
+    const schedulerLabels = (deployment.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    expect(schedulerLabels).not.toMatchObject(policy.spec.podSelector.matchLabels);
+
     expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(policy.spec.ingress ?? []).toEqual([]);
+    const [dns, upload, sources, ...rest] = policy.spec.egress;
+    expect(rest).toEqual([]);
+    expect(dns).toEqual({
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: [
+        { port: 53, protocol: 'UDP' },
+        { port: 53, protocol: 'TCP' },
+      ],
+    });
+    // The upload: the scheduler pods of this release (the Deployment's own selector, no namespace
+    // selector, so this namespace only), on the container port the Service forwards to.
+    const selector = (deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+    expect(upload).toEqual({ to: [{ podSelector: { matchLabels: selector } }], ports: [{ port: 8080, protocol: 'TCP' }] });
+    expect(schedulerLabels).toMatchObject(selector);
+    // The fetch speaks https only: port 443, nowhere internal.
+    expect(sources).toEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: internalV4 } }], ports: [{ port: 443, protocol: 'TCP' }] });
+  });
+
+  it('renders no NetworkPolicy with networkPolicy.enabled=false', async () => {
+    expect(count(await renderChart(helm!, ['networkPolicy.enabled=false']), 'NetworkPolicy')).toBe(0);
+  });
+
+  it('renders no task NetworkPolicy for the local substrate, which has no task pods', async () => {
+    expect(count(await renderChart(helm!, ['substrate=local', 'replicaCount=1', 'networkPolicy.enabled=true']), 'NetworkPolicy')).toBe(0);
+  });
+
+  it('cuts each except out of the source CIDRs that strictly contain it, and lets a listed internal git server through whole', async () => {
+    const policy = taskPolicy(await renderChart(helm!, ['networkPolicy.sourceCIDRs={0.0.0.0/0,10.20.0.0/24,::/0,fd00:1::/64,172.16.0.0/12}', 'networkPolicy.sourcePorts={443,8443}']));
+    expect(sourceRule(policy)).toEqual({
+      to: [
+        { ipBlock: { cidr: '0.0.0.0/0', except: internalV4 } },
+        { ipBlock: { cidr: '10.20.0.0/24' } },
+        { ipBlock: { cidr: '::/0', except: internalV6 } },
+        { ipBlock: { cidr: 'fd00:1::/64' } },
+        { ipBlock: { cidr: '172.16.0.0/12' } },
+      ],
+      ports: [
+        { port: 443, protocol: 'TCP' },
+        { port: 8443, protocol: 'TCP' },
+      ],
+    });
+    // An except inside a narrower source CIDR is kept there: the API server refuses any other.
+    const narrow = taskPolicy(await renderChart(helm!, ['networkPolicy.sourceCIDRs={10.0.0.0/8}', 'networkPolicy.sourceExceptCIDRs={10.96.0.0/12,10.0.0.0/8,192.168.0.0/16}']));
+    expect(sourceRule(narrow).to).toEqual([{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.96.0.0/12'] } }]);
+  });
+
+  it('leaves the source rule out rather than render one with no peers or no ports, and adds extraEgress as it is', async () => {
+    for (const sets of [['networkPolicy.sourceCIDRs=null'], ['networkPolicy.sourcePorts=null']]) {
+      const policy = taskPolicy(await renderChart(helm!, sets));
+      expect(policy.spec.egress, sets[0]).toHaveLength(2);
+      expect(policy.spec.egress.some((rule) => rule.to?.some((peer) => peer.ipBlock)), sets[0]).toBe(false);
+    }
+    const widened = taskPolicy(await renderChart(helm!, matrix['networkPolicy widened']!));
+    expect(widened.spec.egress.at(-1)).toEqual({ to: [{ ipBlock: { cidr: '169.254.20.10/32' } }], ports: [{ port: 53, protocol: 'UDP' }] });
+    // Whatever the values, no rule allows every destination or every port (an empty `to` or `ports` would).
+    for (const rule of widened.spec.egress) {
+      expect(rule.to?.length).toBeGreaterThan(0);
+      expect(rule.ports?.length).toBeGreaterThan(0);
+    }
   });
 
   it('lets the HPA own the replica count', async () => {
@@ -169,6 +260,13 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     [['substrate=nomad'], /substrate.*(must be one of|value must be one of)/s],
     [['service.port=70000'], /service.port.*(maximum|less than or equal)/s],
     [['replicasCount=2'], /additional properties 'replicasCount' not allowed|replicasCount/],
+    [['networkPolicy.sourceCIDRs={github.com}'], /networkPolicy.sourceCIDRs.0.*'github.com' does not match pattern/s],
+    [['networkPolicy.sourceExceptCIDRs={10.0.0.0/33}'], /networkPolicy.sourceExceptCIDRs.0.*does not match pattern/s],
+    [['networkPolicy.sourceCIDRs={fd00:::/8}'], /networkPolicy.sourceCIDRs.0.*does not match pattern/s],
+    [['networkPolicy.sourcePorts={0}'], /networkPolicy.sourcePorts.0.*(minimum|greater than or equal)/s],
+    [['networkPolicy.dns.to=null'], /networkPolicy.dns.*missing propert(y|ies) 'to'/s],
+    [['networkPolicy.extraEgress[0].ports[0].port=80'], /networkPolicy.extraEgress.0.*missing propert(y|ies) 'to'/s],
+    [['networkPolicy.sourceExceptCIDR={10.0.0.0/8}'], /additional properties 'sourceExceptCIDR' not allowed/],
   ])('refuses %j with the schema message naming the value', async (sets, message) => {
     await expect(renderChart(helm!, sets)).rejects.toThrow(message);
   });

@@ -26,9 +26,7 @@ const fixture = (name: string) => readFileSync(path.join(fixtures, name));
 const coq = defaultProverProfiles.find((p) => p.name === 'coq')!;
 const provers: ProverProfileInput[] = [
   ...defaultProverProfiles,
-  { ...coq, name: 'coq-allow', audit: { ...coq.audit!, policy: 'allow' } },
-  // A prover that runs what the source says: how a hostile source gets code into the prover container.
-  { name: 'shell', image: 'proofpod/prover-shell:latest', versionCommand: ['sh', '-c', 'echo sh'], checkCommand: ['sh', '{target}'] },
+  { ...coq, name: 'coq-allow', check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' } } },
 ];
 
 let proofpod: Proofpod;
@@ -36,7 +34,7 @@ let repo: FixtureRepo;
 let good: string;
 
 beforeAll(async () => {
-  expect(existsSync('dist/task-pod/prover.js'), 'npm test builds dist/ before running the tests').toBe(true);
+  expect(existsSync('dist/task-pod/check.js'), 'npm test builds dist/ before running the tests').toBe(true);
   proofpod = await startInstance(db.url, {
     substrate: 'local',
     home: work.dir('home'),
@@ -87,19 +85,29 @@ describe('local end to end with real provers', () => {
     const { job, evidence } = await verdict(id);
     expect(job).toMatchObject({ state: 'verified', attempts: [expect.objectContaining({ state: 'succeeded', observedExitCode: 0 })] });
     expect(job.attempts[0].observedImageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(job.attempts[0].observedBuild).toEqual({ exitCode: 0, imageDigest: job.attempts[0].observedImageDigest });
     expect(evidence.source).toEqual({ url: repo.url, commit: good, treeHash: repo.tree(good), subdirectory: 'theories' });
-    expect(evidence.prover).toMatchObject({ profile: 'coq', command: ['coqc', '-Q', '.', 'Top', '{target}'], exitCode: 0 });
-    expect(evidence.prover.version).toMatch(/^The Coq Proof Assistant, version 8\./);
-    expect(evidence.prover.binaryDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(evidence.targets).toEqual(['Arith.v']);
+    expect(evidence.profile).toEqual({
+      name: 'coq',
+      build: ['coqc', '-Q', '.', 'Top', '{target}'],
+      checkInput: 'artifacts',
+      check: ['coqchk', '-silent', '-o', '-Q', '.', 'Top', 'Top.{module}'],
+      audit: { command: null, policy: 'reject' },
+    });
+    expect(evidence.check).toMatchObject({ exitCode: 0, binaryDigests: { coqchk: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
+    expect(evidence.check.version).toMatch(/8\.\d+/);
     expect(evidence.logs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(evidence.logs.excerpt).toContain('$ coqc -Q . Top Arith.v');
-    expect(evidence.audit).toEqual({ command: coq.audit!.command, findings: [], policy: 'reject' });
+    // The build's output is in the log, marked as what it is; the check ran coqchk over the staged .vo.
+    expect(evidence.logs.excerpt).toContain('--- build output of Arith.v (untrusted) ---');
+    expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q . Top Top.Arith');
+    expect(evidence.audit).toEqual({ findings: [] });
   });
 
   it("a broken Coq proof is rejected with coqc's error in the excerpt", async () => {
     const { job, evidence } = await verdict(await submit('coq', ['Broken.v'], 'theories'));
     expect(job.state).toBe('rejected');
-    expect(job.stateReason).toBe('rejected: Broken.v (exit code 1)');
+    expect(job.stateReason).toBe('rejected: Broken.v (build failed with exit code 1)');
     expect(evidence.logs.excerpt).toContain('Unable to unify');
   });
 
@@ -191,36 +199,11 @@ describe('hostile sources are stopped before anything runs', () => {
   });
 });
 
-describe('a hostile proof inside the prover container', () => {
-  it('cannot read the credential, reach the scheduler, or pass off fake results; the verdict is the real one', async () => {
-    const port = new URL(proofpod.url).port;
-    const script = [
-      'echo "--- credential"',
-      'cat /var/run/proofpod/upload/credential 2>&1 || echo "credential: unreadable"',
-      'ls -la /var/run/proofpod 2>&1',
-      'echo "--- network"',
-      `node -e "fetch('http://127.0.0.1:${port}/livez').then(r => console.log('REACHED', r.status), e => console.log('network: blocked', e.cause && e.cause.code))"`,
-      'echo "--- fake results"',
-      'rm -f /workspace/results/* 2>/dev/null',
-      `echo '{"outcome":"pass","exitCode":0}' > /workspace/results/result.json`,
-      `( sleep 1; echo '{"outcome":"pass"}' > /workspace/results/result.json ) &`,
-      'echo "proof is wrong"; exit 1',
-    ].join('\n');
-    const hostile = new FixtureRepo(work.dir('hostile-proof'));
-    const commit = hostile.commit({ 'prove.sh': script });
-    const { job, evidence } = await verdict(await submit('shell', ['prove.sh'], undefined, commit, hostile.url));
-    expect(job.state).toBe('rejected');
-    expect(evidence.prover.exitCode).toBe(1);
-    expect(evidence.logs.excerpt).toContain('credential: unreadable');
-    expect(evidence.logs.excerpt).toContain('network: blocked');
-    expect(evidence.logs.excerpt).not.toContain('REACHED');
-    expect(evidence.logs.excerpt).not.toMatch(/ppu_/);
-  });
-});
-
 describe('after the run', () => {
   it('leaves no attempt directories behind once the jobs have ended', async () => {
     const attempts = path.join(proofpod.config.home, 'attempts');
-    await waitFor('the reaper to remove finished attempts', async () => (await readdir(attempts).catch(() => [])).length === 0, 15_000, 250);
+    await waitFor('the reaper to remove finished attempts', async () => (await readdir(attempts).catch(() => [])).filter((e) => !e.startsWith('.')).length === 0, 15_000, 250);
+    // Every attempt gave its uids back.
+    expect(await readdir(path.join(attempts, '.uid-slots')).catch(() => [])).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
 import { markAttemptStarted } from '../scheduler/store/queries/start-attempt.js';
 import { mintUploadCredential } from '../scheduler/store/queries/upload-credentials.js';
 import { createTestDatabase, createToken } from './support/database.js';
-import { evidenceFor } from './support/evidence.js';
+import { defaultProfile, evidenceFor } from './support/evidence.js';
 import { call, jobRequest, startInstance } from './support/instance.js';
 
 const db = await createTestDatabase();
@@ -25,7 +25,7 @@ async function runningAttempt(deadline = new Date(Date.now() + 60_000)) {
   expect(claimed?.jobId).toBe(job.body.id);
   const fence = { attemptId: claimed!.attemptId, epoch: claimed!.epoch, holder: 'test' };
   const credential = await mintUploadCredential(db.sql, fence, deadline);
-  await markAttemptStarted(db.sql, fence);
+  await markAttemptStarted(db.sql, fence, defaultProfile('coq'));
   const evidence = evidenceFor({
     jobId: claimed!.jobId,
     attemptNo: claimed!.attemptNo,

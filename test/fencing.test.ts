@@ -7,6 +7,7 @@ import { endAttempt } from '../scheduler/store/queries/end-attempt.js';
 import { recordFinishObservation } from '../scheduler/store/queries/record-observation.js';
 import { renewClaims } from '../scheduler/store/queries/renew-claims.js';
 import { markAttemptStarted } from '../scheduler/store/queries/start-attempt.js';
+import { defaultProfile } from './support/evidence.js';
 import { cancelJob } from '../scheduler/store/queries/cancel-job.js';
 import { submitJob } from '../scheduler/store/queries/submit-job.js';
 import { takeOverClaim } from '../scheduler/store/queries/take-over-claim.js';
@@ -74,8 +75,8 @@ describe('fencing', () => {
 
     const before = await snapshot(claimed!.attemptId);
     const { log, lines } = capturingLogger();
-    await expect(markAttemptStarted(sql, stale, log)).rejects.toBeInstanceOf(StaleError);
-    await expect(recordFinishObservation(sql, stale, { exitCode: 0, imageDigest: null }, log)).rejects.toBeInstanceOf(StaleError);
+    await expect(markAttemptStarted(sql, stale, defaultProfile('coq'), log)).rejects.toBeInstanceOf(StaleError);
+    await expect(recordFinishObservation(sql, stale, { check: { exitCode: 0, imageDigest: null }, build: null }, log)).rejects.toBeInstanceOf(StaleError);
     await expect(mintUploadCredential(sql, stale, new Date(Date.now() + 60_000), log)).rejects.toBeInstanceOf(StaleError);
     await expect(
       endAttempt(sql, stale, { kind: 'verdict', jobState: 'verified', reason: 'late verdict' }, 2, log),
@@ -90,7 +91,7 @@ describe('fencing', () => {
 
     // The current holder's writes go through.
     const current = { attemptId: claimed!.attemptId, epoch: 2, holder: 'replica-b' };
-    await markAttemptStarted(sql, current);
+    await markAttemptStarted(sql, current, defaultProfile('coq'));
     expect(await endAttempt(sql, current, { kind: 'verdict', jobState: 'rejected', reason: 'proof broken' }, 2)).toBe('rejected');
     const after = await snapshot(claimed!.attemptId);
     expect(after).toMatchObject({ attemptState: 'succeeded', jobState: 'rejected', holder: null });
@@ -100,7 +101,7 @@ describe('fencing', () => {
     await queuedJob();
     const [claimed] = await claimAttempts(sql, { lane: 'verify', concurrency: 10, limit: 1, holder: 'replica-a', ttlSeconds: 30, deadlineSeconds: 600 });
     const fence = { attemptId: claimed!.attemptId, epoch: 1, holder: 'replica-a' };
-    await markAttemptStarted(sql, fence);
+    await markAttemptStarted(sql, fence, defaultProfile('coq'));
     await endAttempt(sql, fence, { kind: 'verdict', jobState: 'verified', reason: 'ok' }, 2);
     await expect(endAttempt(sql, fence, { kind: 'verdict', jobState: 'rejected', reason: 'flip' }, 2)).rejects.toBeInstanceOf(StaleError);
     const [job] = await sql`select state from jobs where id = ${claimed!.jobId}`;

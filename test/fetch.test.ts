@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { type FetchOptions, SourceRefused, main, quarantineFetch } from '../task-pod/fetch.js';
+import { type FetchOptions, SourceRefused, main, neutraliseAttributes, quarantineFetch, verifyWorkTree } from '../task-pod/fetch.js';
+import { quarantinedGit } from '../task-pod/git.js';
 import { ManifestSchema } from '../task-pod/manifest.js';
 import { type FileSpec, FixtureRepo, fixtureEnvironment, git, scratch } from './support/git-fixtures.js';
 
@@ -25,6 +27,10 @@ function options(fixture: { url: string }, commit: string, overrides: Partial<Fe
     commit,
     subdirectory: null,
     maxSourceBytes: 1_000_000,
+    maxSourceFiles: 1000,
+    maxSourceDepth: 64,
+    maxTargetBytes: 1_000_000,
+    targets: [],
     allowFileSources: true,
     allowSubmodules: false,
     ...overrides,
@@ -63,8 +69,8 @@ describe('quarantine fetch', () => {
     });
     const written = ManifestSchema.parse(JSON.parse(readFileSync(path.join(fetch.metaDir, 'manifest.json'), 'utf8')));
     expect(written).toEqual(manifest);
-    expect(readdirSync(fetch.metaDir).sort()).toEqual(['manifest.json', 'prover-exit.fifo']);
-    expect(lstatSync(path.join(fetch.metaDir, 'prover-exit.fifo')).isFIFO()).toBe(true);
+    expect(readdirSync(fetch.metaDir).sort()).toEqual(['check-exit.fifo', 'manifest.json']);
+    expect(lstatSync(path.join(fetch.metaDir, 'check-exit.fifo')).isFIFO()).toBe(true);
 
     expect(readFileSync(path.join(fetch.sourceDir, 'theories/Foo.v'), 'utf8')).toBe(fooV1);
     expect(existsSync(path.join(fetch.sourceDir, 'theories/Bar.v'))).toBe(false);
@@ -245,6 +251,178 @@ describe('quarantine fetch', () => {
   );
 });
 
+/** Every file of the commit, read back from the work tree, is byte for byte its blob. */
+function expectCheckedOutAsCommitted(fixture: FixtureRepo, commit: string, sourceDir: string, names: string[]) {
+  for (const name of names) expect(readFileSync(path.join(sourceDir, name)), name).toEqual(fixture.blob(commit, name));
+}
+
+describe('checkout writes the blobs as committed', () => {
+  const idLine = '(* $Id$ *)\n';
+  // Each rule makes plain git write other bytes than the blob's; the control below shows it does.
+  it.each([
+    ['ident expanding $Id$', { '.gitattributes': '*.v ident\n', 'A.v': idLine + fooV1 }],
+    ['a filter with no driver configured, and text eol=crlf on a LF file', { '.gitattributes': '*.v filter=evil text eol=crlf\n', 'A.v': fooV1 }],
+    ['working-tree-encoding=UTF-16', { '.gitattributes': '*.v working-tree-encoding=UTF-16\n', 'A.v': fooV1 }],
+    ['text=auto eol=crlf, as core.autocrlf=true would do', { '.gitattributes': '* text=auto eol=crlf\n', 'A.v': fooV1 }],
+    ['a macro of the top-level .gitattributes', { '.gitattributes': '[attr]innocent text eol=crlf ident\n*.v innocent\n', 'A.v': idLine + fooV1 }],
+    ['a nested .gitattributes', { 'theories/.gitattributes': '* eol=crlf\n', 'theories/A.v': fooV1 }],
+  ])('%s', async (_, files) => {
+    const fixture = new FixtureRepo(tmp.dir('repo'));
+    const commit = fixture.commitExact(files);
+    const names = Object.keys(files);
+    const target = names.find((n) => n.endsWith('A.v'))!;
+
+    const control = tmp.dir('control');
+    git(control, ['clone', '--quiet', fixture.dir, '.']);
+    expect(readFileSync(path.join(control, target))).not.toEqual(fixture.blob(commit, target));
+
+    const fetch = options(fixture, commit, { targets: [target] });
+    expect((await quarantineFetch(fetch)).treeHash).toBe(fixture.tree(commit));
+    expectCheckedOutAsCommitted(fixture, commit, fetch.sourceDir, names);
+  });
+
+  describe('when a repository config reaches git', () => {
+    // The fetch's own repository has no config but git init's; these give it a hostile one to show
+    // that the quarantine settings, not that absence, keep the bytes as committed.
+    function hostileClone(files: Record<string, FileSpec>, config: [string, string][]) {
+      const fixture = new FixtureRepo(tmp.dir('repo'));
+      const commit = fixture.commitExact(files);
+      const clone = (dir: string) => {
+        git(dir, ['clone', '--quiet', '--no-checkout', fixture.dir, '.']);
+        for (const [key, value] of config) git(dir, ['config', key, value]);
+        return dir;
+      };
+      return { fixture, commit, clone };
+    }
+
+    it.each<[string, Record<string, FileSpec>, [string, string][]]>([
+      ['core.autocrlf=true', { 'A.v': fooV1 }, [['core.autocrlf', 'true']]],
+      ['core.eol=crlf with a text attribute', { '.gitattributes': '* text\n', 'A.v': fooV1 }, [['core.eol', 'crlf']]],
+    ])('%s does not turn LF into CRLF', async (_, files, config) => {
+      const { fixture, commit, clone } = hostileClone(files, config);
+      const control = clone(tmp.dir('control'));
+      git(control, ['checkout', '--quiet', '--detach', commit]);
+      expect(readFileSync(path.join(control, 'A.v'), 'utf8')).toBe(fooV1.replaceAll('\n', '\r\n'));
+
+      // The quarantine config alone, without the attributes fetch writes.
+      const work = clone(tmp.dir('work'));
+      const quarantined = quarantinedGit({ home: tmp.dir('home'), allowFileProtocol: false });
+      expect((await quarantined(['checkout', '--quiet', '--detach', commit], { cwd: work })).code).toBe(0);
+      expectCheckedOutAsCommitted(fixture, commit, work, Object.keys(files));
+    });
+
+    it('a configured filter driver is not run', async () => {
+      const marker = path.join(tmp.dir('marker'), 'smudged');
+      const { fixture, commit, clone } = hostileClone({ '.gitattributes': '*.v filter=evil\n', 'A.v': fooV1 }, [
+        ['filter.evil.smudge', `touch ${marker}; sed s/one/evil/`],
+        ['filter.evil.required', 'true'],
+      ]);
+      const control = clone(tmp.dir('control'));
+      git(control, ['checkout', '--quiet', '--detach', commit]);
+      expect(readFileSync(path.join(control, 'A.v'), 'utf8')).toContain('Theorem evil');
+      rmSync(marker);
+
+      const work = clone(tmp.dir('work'));
+      await neutraliseAttributes(path.join(work, '.git'));
+      const quarantined = quarantinedGit({ home: tmp.dir('home'), allowFileProtocol: false });
+      expect((await quarantined(['checkout', '--quiet', '--detach', commit], { cwd: work })).code).toBe(0);
+      expectCheckedOutAsCommitted(fixture, commit, work, ['.gitattributes', 'A.v']);
+      expect(existsSync(marker)).toBe(false);
+    });
+  });
+});
+
+describe('verifyWorkTree', () => {
+  const files: Record<string, FileSpec> = {
+    'A.v': fooV1,
+    'bin/run.sh': { executable: '#!/bin/sh\nexit 0\n' },
+    link: { symlink: 'A.v' },
+    'theories/B.v': fooV2,
+  };
+
+  async function fetched() {
+    const fixture = repo(files);
+    const fetch = options(fixture, fixture.first);
+    await quarantineFetch(fetch);
+    const at = (name: string) => path.join(fetch.sourceDir, name);
+    const verify = () => verifyWorkTree(quarantinedGit({ home: tmp.dir('home'), allowFileProtocol: false }), fetch.sourceDir, fixture.first);
+    return { at, verify };
+  }
+
+  it('accepts the work tree of the checkout', async () => {
+    await expect((await fetched()).verify()).resolves.toBeUndefined();
+  });
+
+  it.each<[string, (at: (name: string) => string) => void, RegExp]>([
+    ['a file of the same size with other content', (at) => writeFileSync(at('A.v'), fooV1.replace('one', 'uno')), /A\.v: content hashes to [0-9a-f]{40} where the commit has [0-9a-f]{40}/],
+    ['a file of another size', (at) => writeFileSync(at('A.v'), `${fooV1}Axiom cheat : False.\n`), /A\.v: \d+ bytes where the commit's blob has \d+/],
+    ['the executable bit set', (at) => chmodSync(at('A.v'), 0o755), /A\.v: executable where the commit has mode 100644/],
+    ['the executable bit cleared', (at) => chmodSync(at('bin/run.sh'), 0o644), /bin\/run\.sh: not executable where the commit has mode 100755/],
+    ['a symlink retargeted', (at) => (rmSync(at('link')), symlinkSync('theories/B.v', at('link'))), /link: symlink to theories\/B\.v where the commit has A\.v/],
+    ['a file replaced by a symlink', (at) => (rmSync(at('A.v')), symlinkSync('theories/B.v', at('A.v'))), /A\.v: a symlink where the commit has a file/],
+    ['an extra file', (at) => writeFileSync(at('theories/Extra.v'), fooV2), /theories\/Extra\.v: a file that is not in the commit/],
+    ['an extra FIFO', (at) => execFileSync('mkfifo', [at('theories/pipe')]), /theories\/pipe: a FIFO that is not in the commit/],
+    ['an extra empty directory', (at) => mkdirSync(at('empty')), /empty: a directory that is not in the commit/],
+    ['a nested .git', (at) => mkdirSync(at('theories/.git')), /theories\/\.git: a directory that is not in the commit/],
+    ['a missing file', (at) => rmSync(at('theories/B.v')), /theories\/B\.v: missing from the work tree \(a blob in the commit\)/],
+  ])('refuses a work tree with %s', async (_, tamper, message) => {
+    const { at, verify } = await fetched();
+    tamper(at);
+    const error = await verify().then(() => undefined, (thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(SourceRefused);
+    expect((error as Error).message).toMatch(/^checked-out files differ from commit [0-9a-f]{40} at 1 path: /);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('names at most three differences', async () => {
+    const { at, verify } = await fetched();
+    for (const name of ['e1', 'e2', 'e3', 'e4', 'e5']) writeFileSync(at(name), '');
+    await expect(verify()).rejects.toThrow(/at 5 paths: e1: .*; e2: .*; e3: [^;]*; and 2 more$/);
+  });
+});
+
+describe('limits and targets', () => {
+  it('refuses more files than the limit', async () => {
+    const fixture = repo({ 'A.v': fooV1, 'B.v': fooV2, link: { symlink: 'A.v' } });
+    expect((await refusal(options(fixture, fixture.first, { maxSourceFiles: 2 }))).message).toBe('source has 3 files, over the limit of 2 files');
+    await quarantineFetch(options(fixture, fixture.first, { maxSourceFiles: 3 }));
+  });
+
+  it('refuses a path deeper than the limit', async () => {
+    const fixture = repo({ 'A.v': fooV1, 'a/b/c/D.v': fooV2 });
+    expect((await refusal(options(fixture, fixture.first, { maxSourceDepth: 3 }))).message).toBe('path a/b/c/D.v is 4 components deep, over the limit of 3');
+    await quarantineFetch(options(fixture, fixture.first, { maxSourceDepth: 4 }));
+  });
+
+  it('refuses targets that take more than the limit together, each file counted once', async () => {
+    const fixture = repo({ 'theories/A.v': fooV1, 'theories/B.v': fooV2, 'Big.v': 'x'.repeat(10_000) });
+    const targets = ['A.v', 'B.v', './A.v'];
+    const total = fooV1.length + fooV2.length;
+    expect((await refusal(options(fixture, fixture.first, { subdirectory: 'theories', targets, maxTargetBytes: total - 1 }))).message).toBe(
+      `targets are ${total} bytes in 2 files, over the limit of ${total - 1} bytes`,
+    );
+    await quarantineFetch(options(fixture, fixture.first, { subdirectory: 'theories', targets, maxTargetBytes: total }));
+  });
+
+  it.each([
+    ['Missing.v', null, /^target "Missing\.v" does not exist at this commit$/],
+    ['A.v', 'theories', /^target "A\.v" does not exist at this commit in theories$/],
+    ['link.v', null, /^target "link\.v" is a symlink, not a file$/],
+    ['linked/B.v', null, /^target "linked\/B\.v" is reached through the symlink linked$/],
+    ['theories', null, /^target "theories" is a directory, not a file$/],
+    ['theories/B.v/', null, /^target "theories\/B\.v\/" must be a plain relative path to a file$/],
+    ['-load.v', null, /^target "-load\.v" has a component starting with "-"$/],
+  ])('refuses the target %s (subdirectory %s)', async (target, subdirectory, message) => {
+    const fixture = repo({ 'A.v': fooV1, 'link.v': { symlink: 'A.v' }, 'theories/B.v': fooV2, linked: { symlink: 'theories' }, '-load.v': fooV1 });
+    expect((await refusal(options(fixture, fixture.first, { subdirectory, targets: [target] }))).message).toMatch(message);
+  });
+
+  it('accepts targets relative to the subdirectory, executable ones too', async () => {
+    const fixture = repo({ 'theories/B.v': fooV2, 'theories/run.sh': { executable: '#!/bin/sh\n' } });
+    await quarantineFetch(options(fixture, fixture.first, { subdirectory: 'theories', targets: ['B.v', 'run.sh'] }));
+  });
+});
+
 describe('main', () => {
   function environment(fetch: FetchOptions, terminationLog: string): NodeJS.ProcessEnv {
     return {
@@ -255,6 +433,7 @@ describe('main', () => {
       PROOFPOD_COMMIT: fetch.commit,
       PROOFPOD_SUBDIRECTORY: '',
       PROOFPOD_MAX_SOURCE_BYTES: '1000000',
+      PROOFPOD_TARGETS: '["A.v"]',
       PROOFPOD_ALLOW_FILE_SOURCES: String(fetch.allowFileSources),
       PROOFPOD_ALLOW_SUBMODULES: 'false',
       PROOFPOD_TERMINATION_LOG: terminationLog,
@@ -284,6 +463,27 @@ describe('main', () => {
     const log = path.join(tmp.dir('log'), 'termination-log');
     expect(await main(environment(fetch, log))).toBe(3);
     expect(readFileSync(log, 'utf8')).toMatch(/could not fetch .* from https:\/\/127\.0\.0\.1:1\/repo\.git: .*connect/i);
+  });
+
+  it.each([
+    ['PROOFPOD_MAX_SOURCE_FILES', '1', 'source has 2 files, over the limit of 1 files'],
+    ['PROOFPOD_MAX_SOURCE_DEPTH', '1', 'path theories/B.v is 2 components deep, over the limit of 1'],
+    ['PROOFPOD_MAX_TARGET_BYTES', '10', `targets are ${fooV1.length} bytes in 1 files, over the limit of 10 bytes`],
+    ['PROOFPOD_TARGETS', '["B.v"]', 'target "B.v" does not exist at this commit'],
+  ])('reads %s=%s', async (name, value, reason) => {
+    const fixture = repo({ 'A.v': fooV1, 'theories/B.v': fooV2 });
+    const fetch = options(fixture, fixture.first);
+    const log = path.join(tmp.dir('log'), 'termination-log');
+    expect(await main({ ...environment(fetch, log), [name]: value })).toBe(1);
+    expect(readFileSync(log, 'utf8')).toBe(reason);
+  });
+
+  it('returns 2 without targets', async () => {
+    const fixture = repo({ 'A.v': fooV1 });
+    const fetch = options(fixture, fixture.first);
+    const log = path.join(tmp.dir('log'), 'termination-log');
+    expect(await main({ ...environment(fetch, log), PROOFPOD_TARGETS: undefined })).toBe(2);
+    expect(readFileSync(log, 'utf8')).toMatch(/^fetch failed: PROOFPOD_TARGETS must be a JSON array of paths/);
   });
 
   it('returns 2 when its own configuration is wrong', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { judge } from '../scheduler/evidence/judge.js';
-import { EvidenceSchema } from '../contract/evidence.js';
-import { FAKE_IMAGE_DIGEST, evidenceFor } from './support/evidence.js';
+import { type Evidence, EvidenceSchema } from '../contract/evidence.js';
+import { ProverProfileSchema } from '../contract/profile.js';
+import { type Dispatched, type Observation, judge } from '../scheduler/evidence/judge.js';
+import { FAKE_BINARY_DIGEST, FAKE_IMAGE_DIGEST, defaultProfile, evidenceFor } from './support/evidence.js';
 
 const launch = {
   jobId: '11111111-1111-4111-8111-111111111111',
@@ -10,28 +11,81 @@ const launch = {
   prover: 'coq',
   targets: ['A.v', 'B.v'],
 };
+const coq = defaultProfile('coq');
+const dispatched: Dispatched = { source: launch.source, targets: launch.targets, profile: coq };
 const pass = evidenceFor(launch);
-const seen = { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST };
+const seen: Observation = { check: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST }, build: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } };
+const exited = (code: number): Observation => ({ ...seen, check: { ...seen.check, exitCode: code } });
+const finding = { kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' };
+const failed = (overrides: Partial<Evidence> = {}): Evidence => ({ ...pass, outcome: 'fail', check: { ...pass.check, exitCode: 1 }, ...overrides });
+const allow = { ...coq, check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' as const } } };
+const other = (digit: string) => `sha256:${digit.repeat(64)}`;
 
 describe('judge', () => {
-  it.each([
-    ['pass, observed exit 0', pass, seen, 'verified'],
-    ['fail with a failing target', { ...pass, outcome: 'fail' as const, prover: { ...pass.prover, exitCode: 1 }, targets: [{ ...pass.targets[0]!, result: 'fail' as const }] }, { ...seen, exitCode: 1 }, 'rejected'],
-    ['pass claimed but the substrate saw exit 1', pass, { ...seen, exitCode: 1 }, 'error'],
-    ['pass claimed with audit findings under policy reject', { ...pass, audit: { command: ['coqchk'], policy: 'reject' as const, findings: [{ kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' }] } }, seen, 'error'],
-    ['fail from audit findings under policy reject', { ...pass, outcome: 'fail' as const, prover: { ...pass.prover, exitCode: 1 }, audit: { command: ['coqchk'], policy: 'reject' as const, findings: [{ kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' }] } }, { ...seen, exitCode: 1 }, 'rejected'],
-    ['pass with findings under policy allow', { ...pass, audit: { command: ['coqchk'], policy: 'allow' as const, findings: [{ kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' }] } }, seen, 'verified'],
-    ['pass claimed, exit codes agree on 1', { ...pass, prover: { ...pass.prover, exitCode: 1 } }, { ...seen, exitCode: 1 }, 'error'],
-    ['pass claimed with a failed target', { ...pass, targets: [{ ...pass.targets[0]!, result: 'error' as const }] }, seen, 'error'],
-    ['no exit code observed', pass, { exitCode: null, imageDigest: null }, 'error'],
-    ['the reporter reports an error', { ...pass, outcome: 'error' as const, error: 'prover produced nothing before the deadline' }, seen, 'error'],
-  ])('%s → %s', (_name, evidence, observed, state) => {
-    const ending = judge(evidence, observed);
+  it.each<[string, Evidence, Observation, Dispatched, string]>([
+    ['pass, observed exit 0', pass, seen, dispatched, 'verified'],
+    ['fail with a failing target', failed({ results: [{ ...pass.results[0]!, result: 'fail' }, pass.results[1]!] }), exited(1), dispatched, 'rejected'],
+    ['pass claimed but the substrate saw exit 1', pass, exited(1), dispatched, 'error'],
+    ['pass claimed with audit findings under policy reject', { ...pass, audit: { findings: [finding] } }, seen, dispatched, 'error'],
+    ['fail from audit findings under policy reject', failed({ audit: { findings: [finding] } }), exited(1), dispatched, 'rejected'],
+    ['pass with findings under policy allow', { ...evidenceFor(launch, {}, allow), audit: { findings: [finding] } }, seen, { ...dispatched, profile: allow }, 'verified'],
+    ['pass claimed, exit codes agree on 1', { ...pass, check: { ...pass.check, exitCode: 1 } }, exited(1), dispatched, 'error'],
+    ['pass claimed with a failed target', { ...pass, results: [{ ...pass.results[0]!, result: 'error' }, pass.results[1]!] }, seen, dispatched, 'error'],
+    ['pass claimed with a target left out', { ...pass, results: [pass.results[0]!] }, seen, dispatched, 'error'],
+    ['no exit code observed', pass, { ...seen, check: { exitCode: null, imageDigest: null } }, dispatched, 'error'],
+    ['the reporter reports an error', { ...pass, outcome: 'error', error: 'the check produced nothing before the deadline' }, seen, dispatched, 'error'],
+    ['no build container observed for a profile with a build step', pass, { ...seen, build: null }, dispatched, 'error'],
+    ['a build container observed that exited 1', pass, { ...seen, build: { exitCode: 1, imageDigest: FAKE_IMAGE_DIGEST } }, dispatched, 'error'],
+  ])('%s → %s', (_name, evidence, observed, what, state) => {
+    const ending = judge(evidence, observed, what);
     expect('jobState' in ending ? ending.jobState : ending.kind).toBe(state);
   });
 
   it('names both values on a disagreement', () => {
-    expect(judge(pass, { ...seen, exitCode: 3 }).reason).toBe('exit code mismatch: evidence says 0, substrate observed 3');
+    expect(judge(pass, exited(3), dispatched).reason).toBe('exit code mismatch: evidence says 0, substrate observed 3');
+  });
+
+  it('names the audit finding in a rejection', () => {
+    expect(judge(failed({ audit: { findings: [finding] } }), exited(1), dispatched).reason).toBe('rejected: audit found axiom Top.magic');
+  });
+});
+
+describe('judge: the evidence must describe what was dispatched', () => {
+  // Each is what a holder of a leaked credential could upload: a passing report of something else.
+  it.each<[string, Evidence, string]>([
+    ['another source URL', { ...pass, source: { ...pass.source, url: 'https://example.org/other.git' } }, 'source URL mismatch: evidence says "https://example.org/other.git", dispatched "https://example.org/p.git"'],
+    ['another commit', { ...pass, source: { ...pass.source, commit: 'c'.repeat(40) } }, `commit mismatch: evidence says "${'c'.repeat(40)}", dispatched "${'b'.repeat(40)}"`],
+    ['another subdirectory', { ...pass, source: { ...pass.source, subdirectory: 'easy' } }, 'subdirectory mismatch: evidence says "easy", dispatched null'],
+    ['other targets', { ...pass, targets: ['A.v'] }, 'targets mismatch: evidence says ["A.v"], dispatched ["A.v","B.v"]'],
+    ['another profile', { ...pass, profile: { ...pass.profile, name: 'coq-allow' } }, 'profile name mismatch: evidence says "coq-allow", dispatched "coq"'],
+    ['another check command', { ...pass, profile: { ...pass.profile, check: ['true'] } }, 'profile check mismatch: evidence says ["true"]'],
+    ['another build command', { ...pass, profile: { ...pass.profile, build: null } }, 'profile build mismatch: evidence says null'],
+    ['another audit policy', { ...pass, profile: { ...pass.profile, audit: { command: null, policy: 'allow' } } }, 'profile audit mismatch: evidence says {"command":null,"policy":"allow"}, dispatched {"command":null,"policy":"reject"}'],
+  ])('%s → error naming both values', (_name, evidence, reason) => {
+    const ending = judge(evidence, seen, dispatched);
+    expect(ending).toMatchObject({ kind: 'error', jobState: 'error' });
+    expect(ending.reason.startsWith(reason)).toBe(true);
+  });
+
+  it('a pinned image digest that differs from the observed one is an error naming both', () => {
+    const pinned = ProverProfileSchema.parse({ ...coq, pins: { imageDigest: other('1') } });
+    const ending = judge(evidenceFor(launch, {}, pinned), seen, { ...dispatched, profile: pinned });
+    expect(ending).toMatchObject({ kind: 'error', reason: `image digest mismatch: the check container ran ${FAKE_IMAGE_DIGEST}, the profile pins ${other('1')}` });
+    // Matching pins pass.
+    const matching = ProverProfileSchema.parse({ ...coq, pins: { imageDigest: FAKE_IMAGE_DIGEST, binaries: { coqchk: FAKE_BINARY_DIGEST } } });
+    expect(judge(evidenceFor(launch, {}, matching), seen, { ...dispatched, profile: matching }).kind).toBe('verdict');
+  });
+
+  it('a pinned build image is compared with the build container too', () => {
+    const pinned = ProverProfileSchema.parse({ ...coq, pins: { imageDigest: FAKE_IMAGE_DIGEST } });
+    const ending = judge(evidenceFor(launch, {}, pinned), { ...seen, build: { exitCode: 0, imageDigest: other('2') } }, { ...dispatched, profile: pinned });
+    expect(ending.reason).toBe(`image digest mismatch: the build container ran ${other('2')}, the profile pins ${FAKE_IMAGE_DIGEST}`);
+  });
+
+  it('a pinned checker binary that differs is an error naming both', () => {
+    const pinned = ProverProfileSchema.parse({ ...coq, pins: { binaries: { coqchk: other('3') } } });
+    const ending = judge(evidenceFor(launch, {}, pinned), seen, { ...dispatched, profile: pinned });
+    expect(ending.reason).toBe(`binary digest of coqchk mismatch: evidence says "${FAKE_BINARY_DIGEST}", the profile pins "${other('3')}"`);
   });
 });
 
@@ -40,29 +94,25 @@ describe('evidence schema', () => {
     expect(EvidenceSchema.safeParse(pass).success).toBe(true);
   });
 
-  it.each(['source', 'prover', 'logs', 'targets', 'audit', 'outcome', 'error'] as const)('a missing %s is an error, never a default', (field) => {
+  it.each(['source', 'targets', 'profile', 'check', 'logs', 'results', 'audit', 'outcome', 'error'] as const)('a missing %s is an error, never a default', (field) => {
     const { [field]: _dropped, ...rest } = pass;
     const result = EvidenceSchema.safeParse(rest);
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((i) => i.path.join('.'))).toContain(field);
   });
 
-  it('names the audit finding in a rejection', () => {
-    const ending = judge(
-      { ...pass, outcome: 'fail', prover: { ...pass.prover, exitCode: 1 }, audit: { command: ['coqchk'], policy: 'reject', findings: [{ kind: 'axiom', name: 'Top.magic', target: 'A.v' }] } },
-      { ...seen, exitCode: 1 },
-    );
-    expect(ending.reason).toBe('rejected: audit found axiom Top.magic');
-  });
-
-  it('pass or fail without the prover facts is refused; an error report may leave them null', () => {
-    const unknown = { ...pass.prover, version: null, binaryDigest: null, exitCode: null, startedAt: null, finishedAt: null, durationMs: null };
-    expect(EvidenceSchema.safeParse({ ...pass, prover: unknown }).success).toBe(false);
-    expect(EvidenceSchema.safeParse({ ...pass, prover: unknown, logs: null, targets: [], outcome: 'error', error: 'deadline' }).success).toBe(true);
+  it('pass or fail without the check facts is refused; an error report may leave them null', () => {
+    const unknown = { ...pass.check, version: null, exitCode: null, startedAt: null, finishedAt: null, durationMs: null };
+    expect(EvidenceSchema.safeParse({ ...pass, check: unknown }).success).toBe(false);
+    expect(EvidenceSchema.safeParse({ ...pass, check: unknown, logs: null, results: [], outcome: 'error', error: 'deadline' }).success).toBe(true);
   });
 
   it('a missing nested value (the tree hash) is an error', () => {
     const { treeHash: _dropped, ...source } = pass.source;
     expect(EvidenceSchema.safeParse({ ...pass, source }).success).toBe(false);
+  });
+
+  it('evidence of the schema before the build/check split is refused', () => {
+    expect(EvidenceSchema.safeParse({ ...pass, schemaVersion: 1 }).success).toBe(false);
   });
 });

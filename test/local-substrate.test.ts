@@ -16,25 +16,33 @@ import { ImagePullError, defaultImagePaths, imageDigest, resolveImage } from '..
 import { LocalSubstrate } from '../scheduler/substrate/local/local-substrate.js';
 import { ContainerConfigError, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
 import type { AttemptLaunch, AttemptStatus } from '../scheduler/substrate/substrate.js';
-import { writeProbePrograms } from './support/local-programs.js';
+import { buildProbe, writeProbePrograms } from './support/local-programs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TASK_IMAGE = 'test/task:1';
 const PROVER_IMAGE = 'test/prover:1';
-const SANDBOX_UID = 65534;
-/** The host uid containers run as: the configured sandbox uid when the tests run as root, else the tester's. */
+const SANDBOX_UIDS = { first: 300_000, count: 64 };
+/** Sandboxes run as uids of the attempt's own when the tests run as root, else as the tester. */
 const asRoot = process.getuid?.() === 0;
-const HOST_UID = asRoot ? SANDBOX_UID : process.getuid!();
 const RUN_AS = 65532;
+const BUILD_RUN_AS = 65533;
+const probeProfile = { name: 'probe', image: PROVER_IMAGE, versionCommand: ['true'], build: { command: buildProbe() }, check: { input: 'source' as const, command: ['true'] } };
 
 function testConfig(local: ConfigInput['local'] = {}) {
   return parseConfig({
     substrate: 'local',
-    pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS },
-    local: { sandboxUid: SANDBOX_UID, ...local },
+    pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS, buildRunAsUser: BUILD_RUN_AS },
+    local: { sandboxUids: SANDBOX_UIDS, ...local },
     lanes: [{ name: 'intake', trust: 'untrusted', concurrency: 4 }],
-    provers: [{ name: 'probe', image: PROVER_IMAGE, versionCommand: ['true'], checkCommand: ['true'] }],
+    provers: [probeProfile],
   });
+}
+
+/** The host uids of an attempt's containers: its own pair when root, else the tester's. */
+async function hostUids(dir: string): Promise<{ programs: number; build: number }> {
+  if (!asRoot) return { programs: process.getuid!(), build: process.getuid!() };
+  const uids = JSON.parse(await readFile(path.join(dir, 'uids.json'), 'utf8'));
+  return { programs: uids.programs.uid, build: uids.build.uid };
 }
 
 /** Uploads the fake reporters post, and any request at all (the prover must never get through). */
@@ -177,7 +185,7 @@ describe('sandboxArgs and unsandboxedCommand', () => {
     programsRoot: '/srv/proofpod',
     terminationLog: `/state/pp-table-1/termination/${name}`,
     hostname: 'pp-table-1',
-    runAs: { uid: RUN_AS, gid: RUN_AS },
+    runAs: name === 'build' ? { uid: BUILD_RUN_AS, gid: BUILD_RUN_AS } : { uid: RUN_AS, gid: RUN_AS },
     statusFd: 3,
   });
   const credentialDir = volumes[volumeNames.credential]!;
@@ -186,7 +194,8 @@ describe('sandboxArgs and unsandboxedCommand', () => {
 
   it.each([
     { name: 'fetch', net: false, pid1: false, credential: false },
-    { name: 'prover', net: true, pid1: true, credential: false },
+    { name: 'build', net: true, pid1: false, credential: false },
+    { name: 'check', net: true, pid1: true, credential: false },
     { name: 'reporter', net: false, pid1: false, credential: true },
   ])('$name: own network namespace $net, as PID 1 $pid1, credential bound $credential', ({ name, net, pid1, credential }) => {
     const args = sandboxArgs(plan(name));
@@ -197,11 +206,12 @@ describe('sandboxArgs and unsandboxedCommand', () => {
       expect(args, flag).toContain(flag);
     }
     expect(pairs(args, '--cap-drop', 1)).toEqual(['ALL']);
-    expect([pairs(args, '--uid', 1), pairs(args, '--gid', 1)]).toEqual([[`${RUN_AS}`], [`${RUN_AS}`]]);
+    const uid = name === 'build' ? BUILD_RUN_AS : RUN_AS;
+    expect([pairs(args, '--uid', 1), pairs(args, '--gid', 1)]).toEqual([[`${uid}`], [`${uid}`]]);
     // The root is made read-only after every mount point in it exists, and the command follows.
     const dash = args.indexOf('--');
     expect(args.slice(dash - 2, dash)).toEqual(['--remount-ro', '/']);
-    expect(args.slice(dash + 1)).toEqual(['node', programPath(name as 'fetch')]);
+    expect(args.slice(dash + 1)).toEqual(name === 'build' ? container('build').command : ['node', programPath(name as 'fetch')]);
     expect(args.indexOf('--clearenv')).toBeLessThan(args.indexOf('--setenv'));
     expect(pairs(args, '--bind')).toContain(`/state/pp-table-1/termination/${name} /dev/termination-log`);
     expect(pairs(args, '--ro-bind')).toEqual(
@@ -211,12 +221,17 @@ describe('sandboxArgs and unsandboxedCommand', () => {
   });
 
   it('binds volume mounts as the pod spec says, read-only where readOnly', () => {
-    const prover = sandboxArgs(plan('prover'));
-    expect(pairs(prover, '--bind')).toEqual(
-      expect.arrayContaining([`${volumes.source} ${mounts.source}`, `${volumes.results} ${mounts.results}`, `${volumes['tmp-prover']} /tmp`]),
+    const check = sandboxArgs(plan('check'));
+    expect(pairs(check, '--bind')).toEqual(expect.arrayContaining([`${volumes.results} ${mounts.results}`, `${volumes['tmp-check']} /tmp`]));
+    expect(pairs(check, '--ro-bind')).toEqual(
+      expect.arrayContaining([`${volumes.meta} ${mounts.meta}`, `${volumes.source} ${mounts.source}`, `${volumes.artifacts} ${mounts.artifacts}`]),
     );
-    expect(pairs(prover, '--ro-bind')).toContain(`${volumes.meta} ${mounts.meta}`);
-    expect(pairs(prover, '--bind')).not.toContain(`${volumes.meta} ${mounts.meta}`);
+    expect(pairs(check, '--bind')).not.toContain(`${volumes.meta} ${mounts.meta}`);
+    const build = sandboxArgs(plan('build'));
+    expect(pairs(build, '--ro-bind')).toContain(`${volumes.source} ${mounts.source}`);
+    expect(pairs(build, '--bind')).toEqual(expect.arrayContaining([`${volumes.artifacts} ${mounts.artifacts}`, `${volumes['tmp-build']} /tmp`]));
+    expect(build.join(' ')).not.toContain(volumes.results);
+    expect(build.join(' ')).not.toContain(volumes.meta);
     const reporter = sandboxArgs(plan('reporter'));
     expect(pairs(reporter, '--ro-bind')).toEqual(
       expect.arrayContaining([`${credentialDir} ${mounts.credential}`, `${volumes.results} ${mounts.results}`]),
@@ -224,7 +239,7 @@ describe('sandboxArgs and unsandboxedCommand', () => {
     expect(pairs(reporter, '--bind')).not.toContain(`${volumes.results} ${mounts.results}`);
     // Each container has its own scratch space.
     expect(pairs(reporter, '--bind')).toContain(`${volumes['tmp-reporter']} /tmp`);
-    expect(reporter.join(' ')).not.toContain(volumes['tmp-prover']);
+    expect(reporter.join(' ')).not.toContain(volumes['tmp-check']);
   });
 
   it('makes the parents of mount points 0755, as an image has them, before binding anything there', () => {
@@ -245,16 +260,16 @@ describe('sandboxArgs and unsandboxedCommand', () => {
   });
 
   it('sets only the container environment and PATH', () => {
-    const args = sandboxArgs(plan('prover'));
+    const args = sandboxArgs(plan('check'));
     const names = pairs(args, '--setenv').map((p) => p.split(' ')[0]);
-    expect(names.sort()).toEqual(['PATH', ...(container('prover').env ?? []).map((e) => e.name)].sort());
+    expect(names.sort()).toEqual(['PATH', ...(container('check').env ?? []).map((e) => e.name)].sort());
   });
 
   it('refuses what it cannot provide', () => {
     const withSecretEnv = { ...plan('reporter'), container: { ...container('reporter'), env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] } };
     expect(() => sandboxArgs(withSecretEnv)).toThrow(ContainerConfigError);
     const { [volumeNames.source]: _source, ...withoutSource } = volumes;
-    const unknownVolume = { ...plan('prover'), volumes: withoutSource };
+    const unknownVolume = { ...plan('check'), volumes: withoutSource };
     expect(() => sandboxArgs(unknownVolume)).toThrow(/volume source/);
   });
 
@@ -269,7 +284,8 @@ describe('sandboxArgs and unsandboxedCommand', () => {
       PROOFPOD_TERMINATION_LOG: '/state/pp-table-1/termination/reporter',
     });
     expect(env.PROOFPOD_MOUNT_SOURCE).toBeUndefined();
-    expect(unsandboxedCommand(plan('prover')).env.PROOFPOD_MOUNT_CREDENTIAL).toBeUndefined();
+    expect(unsandboxedCommand(plan('check')).env.PROOFPOD_MOUNT_CREDENTIAL).toBeUndefined();
+    expect(unsandboxedCommand(plan('build')).env).toMatchObject({ PROOFPOD_MOUNT_SOURCE: volumes.source, PROOFPOD_MOUNT_ARTIFACTS: volumes.artifacts });
   });
 });
 
@@ -293,21 +309,32 @@ describe('images', () => {
 });
 
 describe('LocalSubstrate', () => {
-  it('runs fetch first, then prover and reporter in separate sandboxes', async () => {
+  it('runs fetch and build first, then check and reporter, each in a sandbox of its own', async () => {
     const substrate = newSubstrate();
     const launch = newLaunch();
     await substrate.start(launch);
+    const dir = attemptDir(substrate, launch.name);
+    const uids = await hostUids(dir);
     const status = await waitFor(substrate, launch.name, ended);
     const digest = imageDigest(PROVER_IMAGE, defaultImagePaths);
-    expect(status).toEqual({ phase: 'finished', proverExitCode: 3, imageDigest: digest });
+    expect(status).toEqual({ phase: 'finished', check: { exitCode: 3, imageDigest: digest }, build: { exitCode: 0, imageDigest: digest } });
 
     const upload = uploadFor(launch);
     expect(upload, 'the reporter reached the scheduler over the host network').toBeDefined();
     const { probe, ...reporter } = upload!.body;
-    // The init container ran before the prover, and its volume writes reached it.
+    // The init containers ran before the check, and their volume writes reached it.
     expect(probe.sawFetch).toBe(`read:fetched ${launch.source.url}`);
-    // The prover: no network, no credential, non-root without capabilities, PID 1, read-only root.
+    // The build: another uid, no network, no credential, no results, the source read-only, a PID
+    // namespace with nothing of ours in it (its init, the build driver, node, and what /proc shows).
+    expect(probe.build).toMatchObject({ uid: BUILD_RUN_AS, capEff: '0000000000000000', credential: 'ENOENT', results: 'ENOENT', writeSource: 'EROFS' });
+    expect(probe.build.network).toMatch(/^failed /);
+    expect(probe.build.pids).toBeLessThanOrEqual(4);
+    expect(probe.build.env).toEqual(['HOME', 'LANG', 'OLDPWD', 'PATH', 'PWD', 'TMPDIR']);
+    expect(received.some((r) => r.path === '/from-build')).toBe(false);
+    // The check: no network, no credential, non-root without capabilities, PID 1, read-only root and inputs.
     expect(probe.network).toMatch(/^failed /);
+    expect(probe.writeSource).toBe('EROFS');
+    expect(probe.writeArtifacts).toBe('EROFS');
     expect(received.some((r) => r.path === '/from-prover')).toBe(false);
     expect(probe.credential).toBe('ENOENT');
     expect(probe.uid).toBe(RUN_AS);
@@ -317,27 +344,31 @@ describe('LocalSubstrate', () => {
     expect(probe.writeEtc).toBe('EROFS');
     expect(probe.writeMeta).toBe('EROFS');
     expect(probe.env).not.toContain('PROOFPOD_UPLOAD_URL');
-    // The reporter alone holds the credential, and cannot see the prover's /tmp or write its results.
+    // The reporter alone holds the credential, and cannot see the others' /tmp or write results.
     expect(reporter.credential).toBe(`read:${launch.uploadCredential}`);
-    expect(reporter.proverTmp).toBe('ENOENT');
+    expect(reporter.checkTmp).toBe('ENOENT');
+    expect(reporter.buildTmp).toBe('ENOENT');
     expect(reporter.writeResults).toBe('EROFS');
     expect(reporter.uid).toBe(RUN_AS);
 
-    const dir = attemptDir(substrate, launch.name);
-    expect(await readFile(path.join(dir, 'logs', 'prover.log'), 'utf8')).toContain('prover: probed');
+    expect(await readFile(path.join(dir, 'logs', 'check.log'), 'utf8')).toContain('check: probed');
     expect(await readFile(path.join(dir, 'logs', 'fetch.log'), 'utf8')).toContain('fetch: fetching');
     const podJson = await readFile(path.join(dir, 'pod.json'), 'utf8');
     expect(JSON.parse(podJson).metadata.name).toBe(launch.name);
     expect(podJson).not.toContain(launch.uploadCredential);
     const credential = await stat(path.join(dir, 'volumes', volumeNames.credential, 'credential'));
     expect(credential.mode & 0o777).toBe(0o400);
-    expect(credential.uid).toBe(HOST_UID);
+    expect(credential.uid).toBe(uids.programs);
+    // The build wrote the artifacts as its own uid; the source is our programs'.
+    expect((await stat(path.join(dir, 'volumes', volumeNames.artifacts, 'tree'))).uid).toBe(uids.build);
+    expect((await stat(path.join(dir, 'volumes', volumeNames.source, 'fetched.txt'))).uid).toBe(uids.programs);
+    if (asRoot) expect(uids.build).not.toBe(uids.programs);
 
     await substrate.stop(launch.name);
     expect(await substrate.observe(launch.name)).toBeUndefined();
   });
 
-  it('reports a refused source, and the prover never runs', async () => {
+  it('reports a refused source, and neither build nor check runs', async () => {
     const substrate = newSubstrate();
     const launch = newLaunch({ source: { url: 'https://example.invalid/refuse.git', commit: 'c'.repeat(40), subdirectory: null } });
     await substrate.start(launch);
@@ -348,14 +379,15 @@ describe('LocalSubstrate', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await substrate.observe(launch.name)).toMatchObject({ phase: 'source_refused' });
     const dir = attemptDir(substrate, launch.name);
-    await expect(stat(path.join(dir, 'logs', 'prover.log'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(path.join(dir, 'logs', 'check.log'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(path.join(dir, 'logs', 'build.log'))).rejects.toThrow(/ENOENT/);
     expect(uploadFor(launch)).toBeUndefined();
 
     const crash = newLaunch({ source: { url: 'https://example.invalid/crash.git', commit: 'c'.repeat(40), subdirectory: null } });
     await substrate.start(crash);
     expect(await waitFor(substrate, crash.name, ended)).toEqual({
       phase: 'infrastructure_failure',
-      reason: 'init container fetch failed with exit code 2: fetch: the disk is on fire',
+      reason: 'fetch failed with exit code 2: fetch: the disk is on fire',
     });
   });
 
@@ -410,9 +442,11 @@ describe('LocalSubstrate', () => {
     expect(listed.find((a) => a.name === launch.name)?.status).toEqual({ phase: 'running' });
     const pids = await processesWith(marker);
     expect(pids.length).toBeGreaterThan(0);
-    // Seen from the host, bubblewrap and everything in the sandbox run as the unprivileged sandbox uid.
-    const hostUids = await Promise.all(pids.map(async (pid) => /^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]));
-    expect(new Set(hostUids)).toEqual(new Set([String(HOST_UID)]));
+    // Seen from the host, bubblewrap and everything in the sandbox run as the attempt's unprivileged uid.
+    const seen = await Promise.all(pids.map(async (pid) => /^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]));
+    expect(new Set(seen)).toEqual(new Set([String((await hostUids(dir)).programs)]));
+    // Two attempts running at once never share a uid.
+    if (asRoot) expect((await hostUids(attemptDir(substrate, other.name))).programs).not.toBe((await hostUids(dir)).programs);
 
     await substrate.stop(launch.name);
     expect(await processesWith(marker)).toEqual([]);
@@ -433,10 +467,10 @@ describe('LocalSubstrate', () => {
       JSON.stringify({
         config: {
           substrate: 'local',
-          pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS },
-          local: { sandboxUid: SANDBOX_UID },
+          pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS, buildRunAsUser: BUILD_RUN_AS },
+          local: { sandboxUids: SANDBOX_UIDS },
           lanes: [{ name: 'intake', trust: 'untrusted', concurrency: 4 }],
-          provers: [{ name: 'probe', image: PROVER_IMAGE, versionCommand: ['true'], checkCommand: ['true'] }],
+          provers: [probeProfile],
         },
         stateDir,
         programsRoot,
@@ -471,12 +505,13 @@ describe('LocalSubstrate', () => {
     const launch = newLaunch({ targets: [`port=${port}`, 'exit=0'] });
     await substrate.start(launch);
     const status = await waitFor(substrate, launch.name, ended);
-    expect(status).toEqual({ phase: 'finished', proverExitCode: 0, imageDigest: imageDigest(PROVER_IMAGE, defaultImagePaths) });
+    const digest = imageDigest(PROVER_IMAGE, defaultImagePaths);
+    expect(status).toEqual({ phase: 'finished', check: { exitCode: 0, imageDigest: digest }, build: { exitCode: 0, imageDigest: digest } });
     const { probe, credential } = uploadFor(launch)!.body;
     // The same programs found the same volumes through PROOFPOD_MOUNT_*.
     expect(probe.sawFetch).toBe(`read:fetched ${launch.source.url}`);
     expect(credential).toBe(`read:${launch.uploadCredential}`);
-    expect(probe.uid).toBe(HOST_UID);
+    expect(probe.uid).toBe((await hostUids(attemptDir(substrate, launch.name))).programs);
     expect(logLines.some((line) => /WITHOUT a sandbox/.test(line) && line.includes(launch.name))).toBe(true);
     await substrate.stop(launch.name);
   });
@@ -493,7 +528,7 @@ describe('LocalSubstrate', () => {
     if (asRoot) {
       const hidden = await mkdtemp(path.join(work, 'hidden-'));
       await chmod(hidden, 0o700);
-      await expect(newSubstrate({ stateDir: path.join(hidden, 'state') }).ping()).rejects.toThrow(`${hidden} is not searchable by that uid`);
+      await expect(newSubstrate({ stateDir: path.join(hidden, 'state') }).ping()).rejects.toThrow(`${hidden} is not searchable by them`);
     }
     const file = path.join(work, 'a-file');
     await writeFile(file, '');

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../scheduler/config.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { mounts, volumeNames } from '../contract/pod.js';
+import { buildCommand } from '../scheduler/pod/build-script.js';
 import { buildAttemptPod } from '../scheduler/pod/pod-spec.js';
 
 const config = parseConfig({ pod: { release: 'pp-test', maxSourceBytes: 1_000_000 } });
@@ -27,7 +32,7 @@ const all = [...(spec.initContainers ?? []), ...spec.containers];
 const byName = (name: string) => all.find((c) => c.name === name)!;
 
 describe('attempt pod spec', () => {
-  it("applies the lane's resource profile to the prover and its placement to the pod", () => {
+  it("applies the lane's resource profile to build and check and its placement to the pod", () => {
     const placed = parseConfig({
       lanes: [{ name: 'heavy', trust: 'trusted', concurrency: 1, resources: { requests: { cpu: 2, memory: '4Gi' }, limits: { memory: '8Gi' } }, nodeSelector: { pool: 'provers' }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] }],
     }).lanes[0]!;
@@ -37,18 +42,20 @@ describe('attempt pod spec', () => {
       placed,
       config.pod,
     ).spec;
-    expect(heavy.containers.find((c) => c.name === 'prover')!.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
+    for (const c of [heavy.containers.find((c) => c.name === 'check')!, heavy.initContainers!.find((c) => c.name === 'build')!]) {
+      expect(c.resources, c.name).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
+    }
     expect(heavy.containers.find((c) => c.name === 'reporter')!.resources).toBeUndefined();
     expect(heavy.nodeSelector).toEqual({ pool: 'provers' });
     expect(heavy.tolerations).toEqual([{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }]);
     // A lane without them leaves the pod to the cluster's defaults.
     expect(spec.nodeSelector).toBeUndefined();
-    expect(spec.containers.find((c) => c.name === 'prover')!.resources).toBeUndefined();
+    expect(spec.containers.find((c) => c.name === 'check')!.resources).toBeUndefined();
   });
 
-  it('is fetch (init), then prover and reporter, never restarted, without service-account token', () => {
-    expect(spec.initContainers?.map((c) => c.name)).toEqual(['fetch']);
-    expect(spec.containers.map((c) => c.name)).toEqual(['prover', 'reporter']);
+  it('is fetch and build (init), then check and reporter, never restarted, without service-account token', () => {
+    expect(spec.initContainers?.map((c) => c.name)).toEqual(['fetch', 'build']);
+    expect(spec.containers.map((c) => c.name)).toEqual(['check', 'reporter']);
     expect(spec).toMatchObject({
       restartPolicy: 'Never',
       automountServiceAccountToken: false,
@@ -61,7 +68,8 @@ describe('attempt pod spec', () => {
   it('meets the restricted Pod Security Standard in every container', () => {
     expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     for (const c of all) {
-      expect(c.securityContext, c.name).toEqual({
+      const { runAsUser: _uid, runAsGroup: _gid, ...context } = c.securityContext ?? {};
+      expect(context, c.name).toEqual({
         allowPrivilegeEscalation: false,
         privileged: false,
         capabilities: { drop: ['ALL'] },
@@ -84,24 +92,44 @@ describe('attempt pod spec', () => {
     for (const c of all) for (const e of c.env ?? []) expect(e.valueFrom, `${c.name} ${e.name}`).toBeUndefined();
   });
 
-  it("gives the prover nothing of the scheduler's: no upload URL, no job identity", () => {
-    const env = Object.fromEntries((byName('prover').env ?? []).map((e) => [e.name, e.value]));
-    expect(Object.keys(env).sort()).toEqual(['PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
-    expect(JSON.stringify(env)).not.toContain('scheduler');
+  it("gives build and check nothing of the scheduler's: no upload URL, no job identity", () => {
+    const env = (name: string) => Object.fromEntries((byName(name).env ?? []).map((e) => [e.name, e.value]));
+    expect(Object.keys(env('check')).sort()).toEqual(['PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
+    expect(Object.keys(env('build')).sort()).toEqual(['HOME', 'LANG', 'TMPDIR']);
+    for (const c of ['build', 'check']) expect(JSON.stringify(env(c)), c).not.toContain('scheduler');
   });
 
-  it('lets the prover read but not write the meta volume, and the reporter read but not write results', () => {
-    const mount = (c: string, v: string) => byName(c).volumeMounts?.find((m) => m.name === v);
-    expect(mount('prover', volumeNames.meta)?.readOnly).toBe(true);
-    expect(mount('prover', volumeNames.results)?.readOnly).toBeUndefined();
-    expect(mount('reporter', volumeNames.results)?.readOnly).toBe(true);
-    expect(mount('reporter', volumeNames.source)).toBeUndefined();
-    expect(mount('fetch', volumeNames.results)).toBeUndefined();
+  it('runs the build as a uid of its own, never the one of our programs', () => {
+    expect(byName('build').securityContext).toMatchObject({ runAsUser: config.pod.buildRunAsUser, runAsGroup: config.pod.buildRunAsUser });
+    expect(config.pod.buildRunAsUser).not.toBe(config.pod.runAsUser);
+    for (const c of ['fetch', 'check', 'reporter']) expect(byName(c).securityContext?.runAsUser, c).toBeUndefined();
+    expect(spec.securityContext?.runAsUser).toBe(config.pod.runAsUser);
+  });
+
+  it('mounts each volume where the contract says, read-only wherever that container does not write it', () => {
+    const mounted = (c: string) => Object.fromEntries((byName(c).volumeMounts ?? []).filter((m) => m.mountPath !== '/tmp').map((m) => [m.name, m.readOnly ? 'ro' : 'rw']));
+    expect(mounted('fetch')).toEqual({ source: 'rw', meta: 'rw' });
+    expect(mounted('build')).toEqual({ source: 'ro', artifacts: 'rw' });
+    expect(mounted('check')).toEqual({ source: 'ro', meta: 'ro', artifacts: 'ro', results: 'rw' });
+    expect(mounted('reporter')).toEqual({ meta: 'ro', results: 'ro', [volumeNames.credential]: 'ro' });
   });
 
   it('gives each container a /tmp of its own', () => {
     const tmps = all.map((c) => c.volumeMounts?.find((m) => m.mountPath === '/tmp')?.name);
-    expect(new Set(tmps).size).toBe(3);
+    expect(new Set(tmps).size).toBe(4);
+  });
+
+  it('has no build container, and no artifacts volume, for a profile without a build step', () => {
+    const z3 = config.provers.find((p) => p.name === 'smt-z3')!;
+    const plain = buildAttemptPod(
+      { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets: ['a.smt2'], deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
+      z3,
+      lane,
+      config.pod,
+    ).spec;
+    expect(plain.initContainers?.map((c) => c.name)).toEqual(['fetch']);
+    expect(plain.volumes?.map((v) => v.name)).not.toContain('artifacts');
+    expect(plain.containers.find((c) => c.name === 'check')!.volumeMounts?.map((m) => m.name)).not.toContain('artifacts');
   });
 
   it('labels the pod for job, attempt, lane, prover and release', () => {
@@ -120,10 +148,49 @@ describe('attempt pod spec', () => {
     expect(Number(reportBy)).toBe(deadlineAt.getTime() / 1000 - config.pod.reportMarginSeconds);
   });
 
-  it('runs the prover image of the profile, and the task image for fetch and reporter', () => {
-    expect(byName('prover').image).toBe(coq.image);
+  it('runs the prover image of the profile for build and check, and the task image for fetch and reporter', () => {
+    expect(byName('build').image).toBe(coq.image);
+    expect(byName('check').image).toBe(coq.image);
     expect(byName('fetch').image).toBe(config.pod.taskImage);
     expect(byName('reporter').image).toBe(config.pod.taskImage);
     expect(byName('fetch').env?.find((e) => e.name === 'PROOFPOD_MAX_SOURCE_BYTES')?.value).toBe('1000000');
+  });
+});
+
+describe('build command', () => {
+  /** Runs the build driver for real on a source laid out from `files`; returns what it left in the artifacts volume. */
+  function build(command: string[], files: Record<string, string>, targets: string[], subdirectory: string | null = null) {
+    const root = mkdtempSync(path.join(tmpdir(), 'proofpod-build-'));
+    const source = path.join(root, 'source');
+    const artifacts = path.join(root, 'artifacts');
+    mkdirSync(path.join(source, '.git'), { recursive: true });
+    mkdirSync(artifacts);
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(source, name)), { recursive: true });
+      writeFileSync(path.join(source, name), text);
+    }
+    const [sh, ...args] = buildCommand(command, subdirectory, targets);
+    execFileSync(sh!, args, { env: { PATH: process.env.PATH, PROOFPOD_MOUNT_SOURCE: source, PROOFPOD_MOUNT_ARTIFACTS: artifacts } });
+    const read = (file: string) => readFileSync(path.join(artifacts, file), 'utf8');
+    return { read, artifacts };
+  }
+
+  it.each<[string, string[], string[], string]>([
+    ['a target and its module', ['echo', '{target}', '{module}'], ['A/B.v'], 'A/B.v A.B'],
+    ['placeholders inside a word', ['echo', '-o{module}.vo', 'x{target}y'], ['C.v'], '-oC.vo xC.vy'],
+    ["a target with a quote, a space and $(…), passed as an argument, never as script", ['echo', '{target}'], ["it's $(touch pwned) `x`.v"], "it's $(touch pwned) `x`.v"],
+    ["a literal with a quote in the profile's command", ['echo', "don't"], ['A.v'], "don't"],
+  ])('%s', (_name, command, targets, output) => {
+    const { read, artifacts } = build(command, { [targets[0]!]: '' }, targets);
+    expect(read('status/1.log').trim()).toBe(output);
+    expect(read('status/1.exit').trim()).toBe('0');
+    expect(() => readFileSync(path.join(artifacts, 'tree', 'pwned'))).toThrow();
+  });
+
+  it('records each target\'s exit code and output, copies the source without .git, and runs in the subdirectory', () => {
+    const { read, artifacts } = build(['sh', '-c', 'cat "$0"; exit 3', '{target}'], { 'sub/a.txt': 'A\n', 'sub/b.txt': 'B\n', 'top.txt': 'T' }, ['a.txt', 'b.txt'], 'sub');
+    expect([read('status/1.log'), read('status/1.exit').trim(), read('status/2.log'), read('status/2.exit').trim()]).toEqual(['A\n', '3', 'B\n', '3']);
+    expect(read('tree/top.txt')).toBe('T');
+    expect(() => readFileSync(path.join(artifacts, 'tree', '.git'))).toThrow();
   });
 });

@@ -18,6 +18,9 @@ attempts.observed_at timestamp with time zone
 attempts.observed_exit_code integer
 attempts.observed_image_digest text
 attempts.finished_at timestamp with time zone
+attempts.observed_build_exit_code integer
+attempts.observed_build_image_digest text
+attempts.profile jsonb
 claims.attempt_id uuid not null
 claims.holder text not null
 claims.epoch bigint not null

@@ -104,3 +104,57 @@ default
 {{- if .Values.quotas }}{{ $_ := set $config "quotas" .Values.quotas }}{{ end -}}
 {{- mustMergeOverwrite $config (deepCopy .Values.scheduler.extraConfig) | toPrettyJson -}}
 {{- end -}}
+
+{{/*
+The network bits of a CIDR (values.schema.json has checked its form) as "<family>:<bits>", e.g.
+"4:00001010" for 10.0.0.0/8 and "6:" for ::/0. B lies strictly inside A when B's string is longer
+and starts with A's.
+*/}}
+{{- define "proofpod.cidrBits" -}}
+{{- $parts := splitList "/" (lower .) -}}
+{{- $address := first $parts -}}
+{{- $prefix := atoi (last $parts) -}}
+{{- $bits := "" -}}
+{{- if contains ":" $address -}}
+{{- $hex := dict "0" "0000" "1" "0001" "2" "0010" "3" "0011" "4" "0100" "5" "0101" "6" "0110" "7" "0111" "8" "1000" "9" "1001" "a" "1010" "b" "1011" "c" "1100" "d" "1101" "e" "1110" "f" "1111" -}}
+{{- $halves := splitList "::" $address -}}
+{{- $head := list -}}{{- if first $halves -}}{{- $head = splitList ":" (first $halves) -}}{{- end -}}
+{{- $tail := list -}}{{- if and (eq (len $halves) 2) (last $halves) -}}{{- $tail = splitList ":" (last $halves) -}}{{- end -}}
+{{- $groups := $head -}}
+{{- range until (int (sub 8 (add (len $head) (len $tail)))) -}}{{- $groups = append $groups "0" -}}{{- end -}}
+{{- $groups = concat $groups $tail -}}
+{{- range $groups -}}
+{{- range splitList "" (printf "%s%s" (repeat (int (sub 4 (len .))) "0") .) -}}{{- $bits = printf "%s%s" $bits (get $hex .) -}}{{- end -}}
+{{- end -}}
+{{- printf "6:%s" (trunc $prefix $bits) -}}
+{{- else -}}
+{{- range splitList "." $address -}}{{- $bits = printf "%s%08b" $bits (atoi .) -}}{{- end -}}
+{{- printf "4:%s" (trunc $prefix $bits) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The ipBlock peers of the task policy's source rule: one per networkPolicy.sourceCIDRs entry, each
+excepting the sourceExceptCIDRs that lie strictly inside it (the API server refuses any other
+except). A source CIDR inside or equal to an except is the operator's explicit allowance and stays
+whole: that is how an internal git server is let through.
+*/}}
+{{- define "proofpod.sourcePeers" -}}
+{{- $excepts := .Values.networkPolicy.sourceExceptCIDRs | default list -}}
+{{- range .Values.networkPolicy.sourceCIDRs }}
+{{- $cidr := include "proofpod.cidrBits" . -}}
+{{- $inside := list -}}
+{{- range $excepts -}}
+{{- $except := include "proofpod.cidrBits" . -}}
+{{- if and (hasPrefix $cidr $except) (gt (len $except) (len $cidr)) -}}{{- $inside = append $inside . -}}{{- end -}}
+{{- end }}
+- ipBlock:
+    cidr: {{ . | quote }}
+    {{- with $inside }}
+    except:
+      {{- range . }}
+      - {{ . | quote }}
+      {{- end }}
+    {{- end }}
+{{- end }}
+{{- end -}}

@@ -7,7 +7,10 @@ const relativePath = z
   .max(1024)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), {
     message: 'must be a relative path inside the source, without ".."',
-  });
+  })
+  // Targets and the subdirectory become arguments of the prover: a component such as `-load-vernac-source`
+  // would be read as one of its options.
+  .refine((p) => !p.split('/').some((c) => c.startsWith('-')), { message: 'no path component may start with "-"' });
 
 /** The submission body; prover and lane are checked against the configured names. */
 export function submitJobBody(provers: readonly string[], lanes: readonly string[]) {
@@ -57,8 +60,11 @@ export const AttemptViewSchema = z.object({
   startedAt: z.string().nullable(),
   deadlineAt: z.string(),
   finishedAt: z.string().nullable(),
+  /** The check container's exit code and image digest, as the substrate reported them. */
   observedExitCode: z.number().int().nullable(),
   observedImageDigest: z.string().nullable(),
+  /** The build container's, for profiles with a build step. */
+  observedBuild: z.object({ exitCode: z.number().int().nullable(), imageDigest: z.string().nullable() }).nullable(),
 });
 
 export const JobViewSchema = z.object({

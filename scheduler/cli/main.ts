@@ -143,7 +143,7 @@ async function waitForVerdict(client: ApiClient, id: string, timeoutMs: number, 
     if (finalJobStates.has(job.state)) {
       out(`${job.state.toUpperCase()}: ${job.stateReason}\n`);
       if (attempt?.observedExitCode !== null && attempt?.observedExitCode !== undefined) {
-        out(`  prover exit code ${attempt.observedExitCode}, image ${attempt.observedImageDigest ?? 'unknown'}\n`);
+        out(`  check exit code ${attempt.observedExitCode}, image ${attempt.observedImageDigest ?? 'unknown'}\n`);
       }
       return verdictExitCode(job.state);
     }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Sql } from '../database/connect.js';
+import type { ProverProfile } from '../../contract/profile.js';
 import type { Lane } from '../lanes.js';
 import type { Metrics } from '../metrics.js';
 import type { Substrate } from '../substrate/substrate.js';
@@ -23,6 +24,12 @@ export function laneOf(ctx: ReplicaContext, name: string): Lane {
   const lane = ctx.lanes.get(name);
   if (!lane) throw new Error(`lane ${name} is not configured; was it removed while jobs used it?`);
   return lane;
+}
+
+export function profileOf(ctx: ReplicaContext, name: string): ProverProfile {
+  const profile = ctx.config.provers.find((p) => p.name === name);
+  if (!profile) throw new Error(`prover profile ${name} is not configured; was it removed while jobs used it?`);
+  return profile;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; never rejects (each fn handles its errors). */

@@ -4,7 +4,7 @@ import { endAttempt } from '../store/queries/end-attempt.js';
 import type { LaunchTarget } from '../store/queries/launch-target.js';
 import { markAttemptStarted } from '../store/queries/start-attempt.js';
 import { mintUploadCredential } from '../store/queries/upload-credentials.js';
-import { type ReplicaContext, laneOf } from './context.js';
+import { type ReplicaContext, laneOf, profileOf } from './context.js';
 
 /**
  * The create stage: mint the attempt's upload credential, create it in the substrate, mark it
@@ -40,7 +40,7 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
       if (!(error instanceof DuplicateError)) throw error;
       log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
     }
-    await markAttemptStarted(ctx.sql, fence, log);
+    await markAttemptStarted(ctx.sql, fence, profileOf(ctx, target.prover), log);
   } catch (error) {
     if (error instanceof StaleError) {
       ctx.metrics.staleWrites.inc();

@@ -1,4 +1,5 @@
 import { EvidenceSchema } from '../../contract/evidence.js';
+import { ProverProfileSchema } from '../../contract/profile.js';
 import { judge } from '../evidence/judge.js';
 import { StaleError, coerceError } from '../errors.js';
 import type { AttemptEnding } from '../job-states.js';
@@ -58,13 +59,22 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         // Past its deadline an attempt is not retried, whatever killed it: the job timed out.
         await end(pastDeadline ? timedOut(status.reason) : { kind: 'infrastructure', reason: status.reason });
         return;
+      case 'build_failed':
+        await end({ kind: 'error', jobState: 'error', reason: status.reason });
+        return;
       case 'finished': {
-        const observed = { exitCode: status.proverExitCode, imageDigest: status.imageDigest };
+        const observed = { check: status.check, build: status.build };
         if (!attempt.observedAt) await recordFinishObservation(ctx.sql, fence, observed, log);
         // Without evidence the attempt waits; the reaper ends it once the grace window has passed.
         if (!attempt.hasEvidence) return;
         const evidence = EvidenceSchema.parse(await getEvidenceBody(ctx.sql, attempt.attemptId));
-        await end(judge(evidence, observed));
+        const profile = ProverProfileSchema.safeParse(attempt.profile);
+        if (!profile.success) {
+          await end({ kind: 'error', jobState: 'error', reason: 'the attempt has no recorded prover profile to judge its evidence against' });
+          return;
+        }
+        const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
+        await end(judge(evidence, observed, { source, targets: attempt.targets, profile: profile.data }));
         return;
       }
     }

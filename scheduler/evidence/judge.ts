@@ -1,48 +1,90 @@
+import { canonicalJson } from '../../contract/canonical-json.js';
+import { type Evidence, dispatchedProfile } from '../../contract/evidence.js';
+import type { ProverProfile } from '../../contract/profile.js';
 import type { AttemptEnding } from '../job-states.js';
-import type { Evidence } from '../../contract/evidence.js';
 
-/** What the scheduler saw itself, from the substrate, when the attempt finished. */
-export interface Observation {
+/** What the scheduler saw itself, from the substrate, of one container when the attempt finished. */
+export interface ContainerObservation {
   exitCode: number | null;
   imageDigest: string | null;
 }
 
+/** The check container's observation and, when the profile has a build step, the build container's. */
+export interface Observation {
+  check: ContainerObservation;
+  build: ContainerObservation | null;
+}
+
+/** What the scheduler dispatched: the job's source and targets, and the profile the attempt started with. */
+export interface Dispatched {
+  source: { url: string; commit: string; subdirectory: string | null };
+  targets: readonly string[];
+  profile: ProverProfile;
+}
+
+const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value) ?? 'null').slice(0, 300);
+const error = (reason: string): AttemptEnding => ({ kind: 'error', jobState: 'error', reason });
+const mismatch = (what: string, evidence: unknown, expected: unknown, by = 'dispatched') =>
+  error(`${what} mismatch: evidence says ${shown(evidence)}, ${by} ${shown(expected)}`);
+
+/**
+ * Where the evidence and what the scheduler knows disagree, the first disagreement: the evidence
+ * must describe exactly the attempt that was dispatched, and what the substrate observed must be
+ * what the profile pins. Pure.
+ */
+function disagreement(evidence: Evidence, observed: Observation, dispatched: Dispatched): AttemptEnding | null {
+  const { source, targets, profile } = dispatched;
+  if (evidence.source.url !== source.url) return mismatch('source URL', evidence.source.url, source.url);
+  if (evidence.source.commit !== source.commit) return mismatch('commit', evidence.source.commit, source.commit);
+  if (evidence.source.subdirectory !== source.subdirectory) return mismatch('subdirectory', evidence.source.subdirectory, source.subdirectory);
+  if (canonicalJson(evidence.targets) !== canonicalJson(targets)) return mismatch('targets', evidence.targets, targets);
+  const expected = dispatchedProfile(profile);
+  for (const key of Object.keys(expected) as (keyof typeof expected)[]) {
+    if (canonicalJson(evidence.profile[key]) !== canonicalJson(expected[key])) return mismatch(`profile ${key}`, evidence.profile[key], expected[key]);
+  }
+  if (profile.build) {
+    if (!observed.build) return error('the profile has a build step but the substrate observed no build container');
+    if (observed.build.exitCode !== 0) return error(`the build container exited ${observed.build.exitCode}, observed by the substrate`);
+  } else if (observed.build) {
+    return error('the substrate observed a build container the profile does not have');
+  }
+  const pinned = profile.pins.imageDigest;
+  if (pinned) {
+    for (const [container, seen] of [['check', observed.check], ['build', observed.build]] as const) {
+      if (seen && seen.imageDigest !== pinned) return error(`image digest mismatch: the ${container} container ran ${seen.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
+    }
+  }
+  for (const [program, digest] of Object.entries(profile.pins.binaries ?? {})) {
+    const reported = evidence.check.binaryDigests[program];
+    if (evidence.outcome !== 'error' && reported !== digest) return mismatch(`binary digest of ${program}`, reported ?? null, digest, 'the profile pins');
+  }
+  return null;
+}
+
 /**
  * The verdict from an accepted upload, cross-checked against the scheduler's own observation of
- * the prover container. Any disagreement is an error naming both values: an upload cannot talk its
- * way to `verified`.
+ * the attempt and against what it dispatched. Any disagreement is an error naming both values: an
+ * upload cannot talk its way to `verified`.
  */
-export function judge(evidence: Evidence, observed: Observation): AttemptEnding {
-  if (evidence.outcome === 'error') {
-    return { kind: 'error', jobState: 'error', reason: `reporter reported an error: ${evidence.error ?? 'no reason given'}` };
+export function judge(evidence: Evidence, observed: Observation, dispatched: Dispatched): AttemptEnding {
+  const disagrees = disagreement(evidence, observed, dispatched);
+  if (disagrees) return disagrees;
+  if (evidence.outcome === 'error') return error(`reporter reported an error: ${evidence.error ?? 'no reason given'}`);
+  if (observed.check.exitCode === null) return error('substrate reported no exit code for the check container');
+  if (evidence.check.exitCode !== observed.check.exitCode) {
+    return mismatch('exit code', evidence.check.exitCode, observed.check.exitCode, 'substrate observed');
   }
-  if (observed.exitCode === null) {
-    return { kind: 'error', jobState: 'error', reason: 'substrate reported no exit code for the prover' };
-  }
-  if (evidence.prover.exitCode !== observed.exitCode) {
-    return {
-      kind: 'error',
-      jobState: 'error',
-      reason: `exit code mismatch: evidence says ${evidence.prover.exitCode}, substrate observed ${observed.exitCode}`,
-    };
-  }
+  const paths = evidence.results.map((r) => r.path);
+  if (canonicalJson(paths) !== canonicalJson(dispatched.targets)) return mismatch('result targets', paths, dispatched.targets);
+  const policy = dispatched.profile.check.audit?.policy ?? null;
   if (evidence.outcome === 'pass') {
-    if (observed.exitCode !== 0) {
-      return { kind: 'error', jobState: 'error', reason: `evidence says pass but the prover exited ${observed.exitCode}` };
-    }
-    if (evidence.targets.some((t) => t.result !== 'pass')) {
-      return { kind: 'error', jobState: 'error', reason: 'evidence says pass but not every target passed' };
-    }
-    if (evidence.audit.policy === 'reject' && evidence.audit.findings.length > 0) {
-      return { kind: 'error', jobState: 'error', reason: 'evidence says pass but the audit, under policy reject, has findings' };
-    }
-    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.targets.length} target(s) passed` };
+    if (observed.check.exitCode !== 0) return error(`evidence says pass but the check container exited ${observed.check.exitCode}`);
+    if (evidence.results.some((t) => t.result !== 'pass')) return error('evidence says pass but not every target passed');
+    if (policy === 'reject' && evidence.audit.findings.length > 0) return error('evidence says pass but the audit, under policy reject, has findings');
+    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed` };
   }
-  const failed = evidence.targets.filter((t) => t.result !== 'pass').map((t) => `${t.path}${t.reason ? ` (${t.reason})` : ''}`);
+  const failed = evidence.results.filter((t) => t.result !== 'pass').map((t) => `${t.path}${t.reason ? ` (${t.reason})` : ''}`);
   const findings = evidence.audit.findings.map((f) => `${f.kind} ${f.name}`);
-  const parts = [
-    ...(failed.length ? [failed.join(', ')] : []),
-    ...(findings.length && evidence.audit.policy === 'reject' ? [`audit found ${findings.join(', ')}`] : []),
-  ];
+  const parts = [...(failed.length ? [failed.join(', ')] : []), ...(findings.length && policy === 'reject' ? [`audit found ${findings.join(', ')}`] : [])];
   return { kind: 'verdict', jobState: 'rejected', reason: `rejected: ${parts.join('; ') || 'by the profile policy'}` };
 }

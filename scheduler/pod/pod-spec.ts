@@ -1,7 +1,8 @@
 import type { V1Container, V1EnvVar, V1ObjectMeta, V1PodSpec, V1SecurityContext, V1Volume } from '@kubernetes/client-node';
 import type { Lane } from '../lanes.js';
 import type { ProverProfile } from '../prover-profiles.js';
-import { env, files, labels, mounts, programPath, volumeNames } from '../../contract/pod.js';
+import { type ContainerName, containers, env, files, labels, mounts, programPath, tmpVolumeName, volumeNames } from '../../contract/pod.js';
+import { buildCommand } from './build-script.js';
 
 /** One attempt, as the builder needs it. */
 export interface AttemptPodInput {
@@ -23,11 +24,18 @@ export interface PodSettings {
   taskImage: string;
   taskServiceAccount: string;
   maxSourceBytes: number;
+  maxSourceFiles: number;
+  maxSourceDepth: number;
+  maxTargetBytes: number;
   allowFileSources: boolean;
   /** Seconds the reporter keeps, before the deadline, to upload an error report. */
   reportMarginSeconds: number;
-  /** The uid every task container runs as. */
+  /** The uid the containers that run our programs (fetch, check, reporter) run as. */
   runAsUser: number;
+  /** The uid the build container runs as: never one of our programs', so proof code cannot signal or trace them. */
+  buildRunAsUser: number;
+  /** Size limit of the artifacts volume (a Kubernetes quantity). */
+  artifactsSizeLimit: string;
   /** Unset: Kubernetes' default (Always for a `:latest` tag, which a kind-loaded image cannot satisfy). */
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never' | undefined;
 }
@@ -38,10 +46,12 @@ export interface AttemptPod {
 }
 
 /**
- * The pod of one attempt (SPEC §5): a `fetch` init container, then `prover` and `reporter`. Pure:
- * both substrates run exactly this, Kubernetes inside a Job and the local substrate in sandboxes.
+ * The pod of one attempt (docs/architecture.md, "The task pod"): init containers `fetch` and, when
+ * the profile has a build step, `build`; then `check` and `reporter`. Pure: both substrates run
+ * exactly this, Kubernetes inside a Job and the local substrate in sandboxes.
  */
 export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile, lane: Lane, settings: PodSettings): AttemptPod {
+  const init = [fetchContainer(attempt, settings, profile), ...(profile.build ? [withLaneResources(buildContainer(attempt, profile, settings), lane)] : [])];
   return {
     metadata: { name: attempt.name, labels: attemptLabels(attempt, profile, lane, settings) },
     spec: {
@@ -57,16 +67,16 @@ export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile
         fsGroup: settings.runAsUser,
         seccompProfile: { type: 'RuntimeDefault' },
       },
-      volumes: attemptVolumes(attempt),
-      initContainers: [fetchContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
-      containers: [withLaneResources(proverContainer(attempt, profile), lane), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
+      volumes: attemptVolumes(attempt, profile, settings),
+      initContainers: init.map(withPullPolicy(settings)),
+      containers: [withLaneResources(checkContainer(attempt, profile), lane), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
       ...(lane.nodeSelector ? { nodeSelector: lane.nodeSelector } : {}),
       ...(lane.tolerations ? { tolerations: lane.tolerations } : {}),
     },
   };
 }
 
-/** The lane's resource profile belongs to the prover, which does the work; fetch and reporter are small. */
+/** The lane's resource profile belongs to build and check, which do the work; fetch and reporter are small. */
 function withLaneResources(container: V1Container, lane: Lane): V1Container {
   if (!lane.resources) return container;
   const list = (r: Record<string, string | number> | undefined) => (r ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) : undefined);
@@ -107,15 +117,14 @@ export function restrictedSecurityContext(): V1SecurityContext {
   };
 }
 
-const tmpVolume = (container: 'fetch' | 'prover' | 'reporter') => `${volumeNames.tmp}-${container}`;
-
-function attemptVolumes(attempt: AttemptPodInput): V1Volume[] {
+function attemptVolumes(attempt: AttemptPodInput, profile: ProverProfile, settings: PodSettings): V1Volume[] {
+  const used: ContainerName[] = [containers.fetch, ...(profile.build ? [containers.build] : []), containers.check, containers.reporter];
   return [
     { name: volumeNames.source, emptyDir: {} },
     { name: volumeNames.meta, emptyDir: { sizeLimit: '16Mi' } },
+    ...(profile.build ? [{ name: volumeNames.artifacts, emptyDir: { sizeLimit: settings.artifactsSizeLimit } }] : []),
     { name: volumeNames.results, emptyDir: { sizeLimit: '256Mi' } },
-    // Scratch space per container: a shared /tmp would be a channel from the prover to the reporter.
-    ...(['fetch', 'prover', 'reporter'] as const).map((c) => ({ name: tmpVolume(c), emptyDir: { sizeLimit: '1Gi' } })),
+    ...used.map((c) => ({ name: tmpVolumeName(c), emptyDir: { sizeLimit: '1Gi' } })),
     {
       name: volumeNames.credential,
       secret: { secretName: attempt.credentialSecretName, defaultMode: 0o400, items: [{ key: files.credential, path: files.credential }] },
@@ -124,10 +133,11 @@ function attemptVolumes(attempt: AttemptPodInput): V1Volume[] {
 }
 
 const plain = (name: string, value: string): V1EnvVar => ({ name, value });
+const tmpMount = (container: ContainerName) => ({ name: tmpVolumeName(container), mountPath: mounts.tmp });
 
-function fetchContainer(attempt: AttemptPodInput, profile: ProverProfile, settings: PodSettings): V1Container {
+function fetchContainer(attempt: AttemptPodInput, settings: PodSettings, profile: ProverProfile): V1Container {
   return {
-    name: 'fetch',
+    name: containers.fetch,
     image: settings.taskImage,
     command: ['node', programPath('fetch')],
     env: [
@@ -136,36 +146,66 @@ function fetchContainer(attempt: AttemptPodInput, profile: ProverProfile, settin
       plain(env.sourceUrl, attempt.source.url),
       plain(env.commit, attempt.source.commit),
       plain(env.subdirectory, attempt.source.subdirectory ?? ''),
+      plain(env.targets, JSON.stringify(attempt.targets)),
       plain(env.maxSourceBytes, String(settings.maxSourceBytes)),
+      plain(env.maxSourceFiles, String(settings.maxSourceFiles)),
+      plain(env.maxSourceDepth, String(settings.maxSourceDepth)),
+      plain(env.maxTargetBytes, String(settings.maxTargetBytes)),
       plain(env.allowFileSources, String(settings.allowFileSources)),
       plain(env.allowSubmodules, String(profile.allowSubmodules)),
     ],
     volumeMounts: [
       { name: volumeNames.source, mountPath: mounts.source },
       { name: volumeNames.meta, mountPath: mounts.meta },
-      { name: tmpVolume('fetch'), mountPath: mounts.tmp },
+      tmpMount(containers.fetch),
     ],
     securityContext: restrictedSecurityContext(),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
 }
 
-/** The prover gets the profile and targets, and nothing of the scheduler's: no URL, no credential. */
-function proverContainer(attempt: AttemptPodInput, profile: ProverProfile): V1Container {
+/**
+ * Untrusted: the profile's build step, which may run any code the proof brings (plugins, tactics,
+ * build scripts). No program of ours runs here, under its own uid; it sees the source read-only,
+ * writes only the artifacts volume and its scratch space, and holds nothing of the scheduler's.
+ */
+function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, settings: PodSettings): V1Container {
   return {
-    name: 'prover',
+    name: containers.build,
     image: profile.image,
-    command: ['node', programPath('prover')],
+    command: buildCommand(profile.build!.command, attempt.source.subdirectory, attempt.targets),
+    env: [plain('HOME', mounts.tmp), plain('TMPDIR', mounts.tmp), plain('LANG', 'C.UTF-8')],
+    volumeMounts: [
+      { name: volumeNames.source, mountPath: mounts.source, readOnly: true },
+      { name: volumeNames.artifacts, mountPath: mounts.artifacts },
+      tmpMount(containers.build),
+    ],
+    securityContext: { ...restrictedSecurityContext(), runAsUser: settings.buildRunAsUser, runAsGroup: settings.buildRunAsUser },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+/**
+ * Trusted: the check wrapper runs only the profile's checker and audit, on read-only inputs, once
+ * the build container and every process it started are gone. It gets the profile and targets, and
+ * nothing of the scheduler's: no URL, no credential.
+ */
+function checkContainer(attempt: AttemptPodInput, profile: ProverProfile): V1Container {
+  return {
+    name: containers.check,
+    image: profile.image,
+    command: ['node', programPath('check')],
     env: [
       plain(env.profile, JSON.stringify(profile)),
       plain(env.targets, JSON.stringify(attempt.targets)),
       plain(env.subdirectory, attempt.source.subdirectory ?? ''),
     ],
     volumeMounts: [
-      { name: volumeNames.source, mountPath: mounts.source },
+      { name: volumeNames.source, mountPath: mounts.source, readOnly: true },
       { name: volumeNames.meta, mountPath: mounts.meta, readOnly: true },
+      ...(profile.build ? [{ name: volumeNames.artifacts, mountPath: mounts.artifacts, readOnly: true }] : []),
       { name: volumeNames.results, mountPath: mounts.results },
-      { name: tmpVolume('prover'), mountPath: mounts.tmp },
+      tmpMount(containers.check),
     ],
     securityContext: restrictedSecurityContext(),
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -176,7 +216,7 @@ function proverContainer(attempt: AttemptPodInput, profile: ProverProfile): V1Co
 function reporterContainer(attempt: AttemptPodInput, profile: ProverProfile, settings: PodSettings): V1Container {
   const reportBy = Math.floor(attempt.deadlineAt.getTime() / 1000) - settings.reportMarginSeconds;
   return {
-    name: 'reporter',
+    name: containers.reporter,
     image: settings.taskImage,
     command: ['node', programPath('reporter')],
     env: [
@@ -191,7 +231,7 @@ function reporterContainer(attempt: AttemptPodInput, profile: ProverProfile, set
       { name: volumeNames.meta, mountPath: mounts.meta, readOnly: true },
       { name: volumeNames.results, mountPath: mounts.results, readOnly: true },
       { name: volumeNames.credential, mountPath: mounts.credential, readOnly: true },
-      { name: tmpVolume('reporter'), mountPath: mounts.tmp },
+      tmpMount(containers.reporter),
     ],
     securityContext: restrictedSecurityContext(),
     terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -42,6 +42,8 @@ export interface AttemptRow {
   observedAt: Date | null;
   observedExitCode: number | null;
   observedImageDigest: string | null;
+  observedBuildExitCode: number | null;
+  observedBuildImageDigest: string | null;
   finishedAt: Date | null;
 }
 

@@ -3,6 +3,8 @@
  * reaper need only these operations, so both substrates, and test fakes, plug in here.
  */
 
+import type { ContainerObservation } from '../evidence/judge.js';
+
 /** Everything a substrate needs to start one attempt. */
 export interface AttemptLaunch {
   /** Deterministic object name; starting the same name twice must yield a DuplicateError. */
@@ -25,8 +27,13 @@ export interface AttemptLaunch {
 export type AttemptStatus =
   | { phase: 'pending'; reason?: string }
   | { phase: 'running' }
-  /** The pod ran to the end; the prover's exit code and image digest are the scheduler's own observation. */
-  | { phase: 'finished'; proverExitCode: number | null; imageDigest: string | null }
+  /**
+   * The pod ran to the end: the exit code and image digest of the check container, and of the
+   * build container when the pod had one, are the scheduler's own observation.
+   */
+  | { phase: 'finished'; check: ContainerObservation; build: ContainerObservation | null }
+  /** The build container itself failed (its driver exited non-zero, not a proof that failed to build): final, not retried. */
+  | { phase: 'build_failed'; reason: string }
   /** The fetch refused the source (hostile or invalid): final, not retried; the reason says why. */
   | { phase: 'source_refused'; reason: string }
   /** It could not run, or was killed for reasons outside the proof: retried by lane policy. */

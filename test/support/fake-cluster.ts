@@ -1,4 +1,5 @@
 import { DuplicateError } from '../../scheduler/errors.js';
+import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../../scheduler/substrate/substrate.js';
 import { FAKE_IMAGE_DIGEST, evidenceFor } from './evidence.js';
 
@@ -70,7 +71,9 @@ export class FakeCluster implements Substrate {
   private async finish(object: FakeObject): Promise<void> {
     if (this.options.upload !== false) await this.upload(object);
     if (this.closed || !this.objects.has(object.launch.name)) return;
-    object.status = { phase: 'finished', proverExitCode: 0, imageDigest: FAKE_IMAGE_DIGEST };
+    // A profile with a build step has a build container, which exited 0.
+    const build = defaultProverProfiles.find((p) => p.name === object.launch.prover)?.build ? { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } : null;
+    object.status = { phase: 'finished', check: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST }, build };
   }
 
   /** Tries each endpoint in turn, retrying for a while, as a reporter with retries would. */

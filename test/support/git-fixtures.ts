@@ -57,6 +57,32 @@ export class FixtureRepo {
     return this.head();
   }
 
+  /**
+   * Commits exactly these files as the whole tree, their bytes stored unfiltered (`hash-object
+   * --no-filters`): the fixture's own git would otherwise apply the source's .gitattributes on add.
+   * The fixture's work tree is left as it was.
+   */
+  commitExact(files: Record<string, FileSpec>, message = 'exact fixture commit'): string {
+    git(this.dir, ['read-tree', '--empty']);
+    for (const [name, spec] of Object.entries(files)) {
+      const [mode, content] =
+        typeof spec === 'object' && 'symlink' in spec
+          ? ['120000', spec.symlink]
+          : typeof spec === 'object' && 'executable' in spec
+            ? ['100755', spec.executable]
+            : ['100644', spec];
+      const object = execFileSync('git', ['hash-object', '-w', '--no-filters', '--stdin'], { cwd: this.dir, env: fixtureEnvironment(), input: content, encoding: 'utf8' }).trim();
+      git(this.dir, ['update-index', '--add', '--cacheinfo', `${mode},${object},${name}`]);
+    }
+    git(this.dir, ['commit', '--quiet', '--allow-empty', '-m', message]);
+    return this.head();
+  }
+
+  /** The committed bytes of one file (or a symlink's target) at a commit. */
+  blob(commit: string, file: string): Buffer {
+    return execFileSync('git', ['cat-file', 'blob', `${commit}:${file}`], { cwd: this.dir, env: fixtureEnvironment() });
+  }
+
   head(): string {
     return git(this.dir, ['rev-parse', 'HEAD']);
   }

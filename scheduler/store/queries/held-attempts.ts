@@ -12,17 +12,22 @@ export interface HeldAttempt {
   epoch: number;
   deadlineAt: Date;
   observedAt: Date | null;
-  observedExitCode: number | null;
-  observedImageDigest: string | null;
   hasEvidence: boolean;
+  /** What was dispatched, for the judge to bind the evidence to. */
+  sourceUrl: string;
+  commitSha: string;
+  subdirectory: string | null;
+  targets: string[];
+  /** Null until the attempt started. */
+  profile: unknown;
 }
 
 /** The attempts this replica holds a lease on: the ones its watcher is responsible for. */
 export async function heldAttempts(sql: Queryable, holder: string): Promise<HeldAttempt[]> {
   return sql<HeldAttempt[]>`
     select a.id as attempt_id, a.job_id, a.attempt_no, a.name, a.lane, j.prover, a.state, c.epoch,
-           a.deadline_at, a.observed_at, a.observed_exit_code, a.observed_image_digest,
-           (e.attempt_id is not null) as has_evidence
+           a.deadline_at, a.observed_at, (e.attempt_id is not null) as has_evidence,
+           j.source_url, j.commit_sha, j.subdirectory, j.targets, a.profile
     from claims c
     join attempts a on a.id = c.attempt_id
     join jobs j on j.id = a.job_id

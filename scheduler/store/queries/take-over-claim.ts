@@ -6,6 +6,7 @@ export interface ExpiredClaim {
   attemptNo: number;
   name: string;
   lane: string;
+  prover: string;
   attemptState: 'dispatching' | 'running';
   holder: string;
   epoch: number;
@@ -14,9 +15,9 @@ export interface ExpiredClaim {
 
 export async function findExpiredClaims(sql: Queryable, limit: number): Promise<ExpiredClaim[]> {
   return sql<ExpiredClaim[]>`
-    select c.attempt_id, a.job_id, a.attempt_no, a.name, a.lane, a.state as attempt_state, c.holder,
-           c.epoch, c.expires_at
-    from claims c join attempts a on a.id = c.attempt_id
+    select c.attempt_id, a.job_id, a.attempt_no, a.name, a.lane, j.prover, a.state as attempt_state,
+           c.holder, c.epoch, c.expires_at
+    from claims c join attempts a on a.id = c.attempt_id join jobs j on j.id = a.job_id
     where c.expires_at < now()
     order by c.expires_at
     limit ${limit}`;

@@ -1,4 +1,5 @@
 import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
+import { type ContainerReport, finishedObservation, initFailure } from '../pod-outcome.js';
 import type { AttemptStatus } from '../substrate.js';
 
 export interface ReadSettings {
@@ -15,9 +16,18 @@ export function imageDigestOf(imageID: string | undefined): string | null {
   return imageID?.match(/sha256:[0-9a-f]{64}/)?.[0] ?? null;
 }
 
+function report(c: V1ContainerStatus): ContainerReport {
+  const ended = c.state?.terminated;
+  return {
+    name: c.name,
+    terminated: ended ? { exitCode: ended.exitCode, reason: ended.reason, message: ended.message } : undefined,
+    imageDigest: imageDigestOf(c.imageID),
+  };
+}
+
 /**
  * What an attempt's Job and pod say, in the scheduler's terms (SPEC §5 failure detection): the
- * prover's exit code and image digest once the pod is over; the real reason when it cannot run —
+ * exit codes and image digests of build and check once the pod is over; the real reason when it cannot run —
  * InvalidImageName at once, image pulls and config errors after a grace period, OOMKilled,
  * eviction and disruption, the deadline, a deleted pod, Pending too long from creation. Pure.
  */
@@ -39,12 +49,8 @@ function podStatusOf(pod: V1Pod, settings: ReadSettings, now: number, jobFailed:
   const inits = status.initContainerStatuses ?? [];
   const mains = status.containerStatuses ?? [];
   const age = now - (time(pod.metadata?.creationTimestamp) ?? now);
-  const fetch = inits.find((c) => c.name === 'fetch')?.state?.terminated;
-  if (fetch && fetch.exitCode !== 0) {
-    const why = fetch.message?.trim() || fetch.reason || `exit code ${fetch.exitCode}`;
-    // The fetch program exits 1 when it refuses the source; anything else is a failure to fetch.
-    return fetch.exitCode === 1 ? { phase: 'source_refused', reason: why } : { phase: 'infrastructure_failure', reason: `fetch failed with exit code ${fetch.exitCode}: ${why}` };
-  }
+  const failedInit = initFailure(inits.map(report));
+  if (failedInit) return failedInit;
   for (const c of [...inits, ...mains]) {
     const waiting = c.state?.waiting;
     if (!waiting?.reason) continue;
@@ -59,11 +65,8 @@ function podStatusOf(pod: V1Pod, settings: ReadSettings, now: number, jobFailed:
   const disrupted = truthy(status.conditions as never, 'DisruptionTarget');
   if (disrupted) return { phase: 'infrastructure_failure', reason: `${disrupted.reason ?? 'DisruptionTarget'}: ${disrupted.message ?? 'the pod was disrupted'}` };
   if (status.reason === 'Evicted') return { phase: 'infrastructure_failure', reason: `Evicted: ${status.message ?? 'the node evicted the pod'}` };
-  const prover = mains.find((c) => c.name === 'prover');
-  const over = (c: V1ContainerStatus | undefined) => c?.state?.terminated !== undefined;
-  if (over(prover) && mains.every(over)) {
-    return { phase: 'finished', proverExitCode: prover!.state!.terminated!.exitCode, imageDigest: imageDigestOf(prover!.imageID) };
-  }
+  const finished = finishedObservation(inits.map(report), mains.map(report));
+  if (finished) return finished;
   if (pod.metadata?.deletionTimestamp || jobFailed) return { phase: 'infrastructure_failure', reason: 'pod deleted before the attempt finished' };
   if (status.phase === 'Pending' && age > settings.pendingLimitSeconds * 1000) {
     return { phase: 'infrastructure_failure', reason: `Pending for ${Math.round(age / 1000)}s since the pod was created` };

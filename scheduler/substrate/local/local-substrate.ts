@@ -6,11 +6,13 @@ import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
-import { env, files, volumeNames } from '../../../contract/pod.js';
+import { containers, env, files, isolatedContainers, volumeNames } from '../../../contract/pod.js';
 import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
 import { ImagePullError, type ImageLayout, resolveImage } from './images.js';
-import { ContainerConfigError, type ContainerPlan, isPrivileged, proverContainerName, sandboxArgs, unsandboxedCommand } from './sandbox.js';
+import { ContainerConfigError, type ContainerPlan, containerLimits, isPrivileged, limitedCommand, sandboxArgs, unsandboxedCommand } from './sandbox.js';
+import { type AttemptUids, claimUidSlot, releaseUidSlot } from './uid-slots.js';
+import { type ContainerReport, finishedObservation, initFailure } from '../pod-outcome.js';
 import {
   waitForEnd,
   killGroup,
@@ -54,8 +56,8 @@ export class LocalSubstrate implements Substrate {
   private readonly log: Logger;
   private readonly bwrap: string | undefined;
   private readonly unsafe: boolean;
-  /** Host uid and gid of every container process when proofpod runs as root; else its own. */
-  private readonly sandboxIds: { uid: number; gid: number } | undefined;
+  /** Host uids attempts take their own pair from when proofpod runs as root; else every sandbox runs as this process's uid. */
+  private readonly uidRange: { first: number; count: number } | undefined;
   private readonly runs = new Map<string, AttemptRun>();
 
   constructor(options: LocalSubstrateOptions) {
@@ -73,7 +75,7 @@ export class LocalSubstrate implements Substrate {
       );
     }
     const uid = process.getuid?.();
-    this.sandboxIds = uid === 0 ? { uid: this.config.local.sandboxUid, gid: this.config.local.sandboxUid } : undefined;
+    this.uidRange = uid === 0 ? this.config.local.sandboxUids : undefined;
     if (this.unsafe) {
       this.log.warn('local.unsafeNoSandbox is set: untrusted proofs run WITHOUT a sandbox, with this machine\'s network and files');
     }
@@ -102,7 +104,7 @@ export class LocalSubstrate implements Substrate {
     );
     const log = this.log.child({ jobId: launch.jobId, attempt: launch.attemptNo, lane: launch.lane, name: launch.name });
     // The only secret an attempt has is its upload credential.
-    await this.runPod(launch.name, pod, { [volumeNames.credential]: { [files.credential]: launch.uploadCredential } }, log);
+    await this.runPod(launch.name, pod, { [volumeNames.credential]: { [files.credential]: launch.uploadCredential } }, log, launch.deadlineAt);
   }
 
   /**
@@ -110,7 +112,7 @@ export class LocalSubstrate implements Substrate {
    * volumes — emptyDirs as directories, every other volume from `volumeFiles` (path → content) —
    * then runs it in the background. Throws DuplicateError when `name` exists already.
    */
-  async runPod(name: string, pod: AttemptPod, volumeFiles: VolumeFiles, log = this.log.child({ name })): Promise<void> {
+  async runPod(name: string, pod: AttemptPod, volumeFiles: VolumeFiles, log = this.log.child({ name }), deadlineAt?: Date): Promise<void> {
     assertAttemptName(name);
     await mkdir(this.stateDir, { recursive: true });
     const dir = this.attemptDir(name);
@@ -123,13 +125,18 @@ export class LocalSubstrate implements Substrate {
       }
       throw error;
     }
-    const run = new AttemptRun(dir, pod, initialStatus(pod, await processIdentity(process.pid)), log);
+    const run = new AttemptRun(dir, pod, initialStatus(pod, await processIdentity(process.pid)), log, deadlineAt);
     this.runs.set(name, run);
     try {
+      if (this.uidRange) {
+        run.uids = await claimUidSlot(this.stateDir, name, this.uidRange);
+        await writeFile(path.join(dir, 'uids.json'), JSON.stringify(run.uids), { mode: 0o600 });
+      }
       await this.prepare(run, volumeFiles);
       await run.save();
     } catch (error) {
       this.runs.delete(name);
+      if (run.uids) await releaseUidSlot(this.stateDir, name, run.uids.slot).catch(() => {});
       await removeTree(dir).catch(() => {});
       throw new Error(`attempt ${name}: could not prepare its local state: ${coerceError(error).message}`, { cause: error });
     }
@@ -202,7 +209,9 @@ export class LocalSubstrate implements Substrate {
     } else {
       await this.killLeftovers(dir);
     }
+    const uids = await readFile(path.join(dir, 'uids.json'), 'utf8').then((text) => JSON.parse(text) as AttemptUids, () => undefined);
     await removeTree(dir);
+    if (uids) await releaseUidSlot(this.stateDir, name, uids.slot);
   }
 
   async ping(): Promise<void> {
@@ -215,12 +224,14 @@ export class LocalSubstrate implements Substrate {
     } catch (error) {
       throw new Error(`local substrate state directory ${this.stateDir} is not writable: ${coerceError(error).message}`, { cause: error });
     }
-    if (this.sandboxIds) {
+    if (this.uidRange) {
+      // Every sandbox uid is "other" to these directories: one stands for all.
+      const ids = { uid: this.uidRange.first, gid: this.uidRange.first };
       for (const target of [this.stateDir, this.programsRoot]) {
-        const blocked = await unsearchableAncestor(target, this.sandboxIds);
+        const blocked = await unsearchableAncestor(target, ids);
         if (blocked) {
           throw new Error(
-            `sandboxes run as uid ${this.sandboxIds.uid} and cannot reach ${target}: ${blocked} is not searchable by that uid` +
+            `sandboxes run as uids from ${ids.uid} (local.sandboxUids) and cannot reach ${target}: ${blocked} is not searchable by them` +
               ` (chmod o+x ${blocked}, or choose a directory it can reach)`,
           );
         }
@@ -244,15 +255,36 @@ export class LocalSubstrate implements Substrate {
     for (const container of allContainers(pod)) {
       const file = path.join(dir, 'termination', container.name);
       await writeFile(file, '', { mode: 0o600, flag: 'wx' });
-      await this.giveToSandbox(file);
+      await this.giveTo(run, file, this.hostIds(run, container));
     }
+  }
+
+  /** The host uid and gid a container's processes run as; undefined: this process's own. */
+  private hostIds(run: AttemptRun, container: V1Container): { uid: number; gid: number } | undefined {
+    if (!run.uids || isPrivileged(container)) return undefined;
+    return container.name === containers.build ? run.uids.build : run.uids.programs;
+  }
+
+  /**
+   * Who owns a volume on the host, and its mode: the uid of the containers that write it (the
+   * build's for the artifacts and its scratch space, else our programs'), readable by others only
+   * when a container of another uid reads it (the source and the artifacts).
+   */
+  private volumeAccess(run: AttemptRun, volume: string): { owner: { uid: number; gid: number } | undefined; mode: number } {
+    const mounting = allContainers(run.pod).filter((c) => c.volumeMounts?.some((m) => m.name === volume));
+    const writer = mounting.find((c) => c.volumeMounts?.some((m) => m.name === volume && !m.readOnly)) ?? mounting[0];
+    const owner = writer ? this.hostIds(run, writer) : undefined;
+    const shared = mounting.some((c) => this.hostIds(run, c)?.uid !== owner?.uid);
+    return { owner, mode: shared ? 0o755 : 0o700 };
   }
 
   private async makeVolume(run: AttemptRun, volume: V1Volume, contents: Record<string, string> | undefined): Promise<void> {
     const volumeDir = path.join(run.dir, 'volumes', volume.name);
+    const { owner, mode: dirMode } = this.volumeAccess(run, volume.name);
     await mkdir(volumeDir, { mode: 0o700 });
     if (volume.emptyDir) {
-      await this.giveToSandbox(volumeDir);
+      await chmod(volumeDir, dirMode);
+      await this.giveTo(run, volumeDir, owner);
       return;
     }
     if (!contents) throw new Error(`volume ${volume.name}: the local substrate runs emptyDir volumes and volumes whose files it is given`);
@@ -263,18 +295,18 @@ export class LocalSubstrate implements Substrate {
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       await writeFile(file, content, { mode: 0o600, flag: 'wx' });
       await chmod(file, mode);
-      await this.giveToSandbox(file);
+      await this.giveTo(run, file, owner);
       for (let dir = path.dirname(file); dir !== volumeDir; dir = path.dirname(dir)) {
         await chmod(dir, 0o500);
-        await this.giveToSandbox(dir);
+        await this.giveTo(run, dir, owner);
       }
     }
     await chmod(volumeDir, 0o500);
-    await this.giveToSandbox(volumeDir);
+    await this.giveTo(run, volumeDir, owner);
   }
 
-  private async giveToSandbox(file: string): Promise<void> {
-    if (this.sandboxIds) await chown(file, this.sandboxIds.uid, this.sandboxIds.gid);
+  private async giveTo(run: AttemptRun, file: string, ids: { uid: number; gid: number } | undefined): Promise<void> {
+    if (run.uids && ids) await chown(file, ids.uid, ids.gid);
   }
 
   /** Init containers one after another, then the others together; a failed init container ends the pod. */
@@ -329,15 +361,21 @@ export class LocalSubstrate implements Substrate {
       extraReadOnly: this.localSource(container),
     };
     // A privileged container's bubblewrap runs as this process (root, when sandboxes drop to a uid).
-    const ids = this.sandboxIds && !isPrivileged(container) ? { uid: this.sandboxIds.uid, gid: this.sandboxIds.gid } : {};
+    const ids = this.hostIds(run, container) ?? {};
+    const limits = isolatedContainers.has(container.name)
+      ? containerLimits(container, this.config.local.limits, {
+          secondsLeft: run.deadlineAt ? (run.deadlineAt.getTime() - Date.now()) / 1000 : undefined,
+          ownUid: run.uids !== undefined,
+        })
+      : undefined;
+    const limited = (command: string, args: string[]) => (limits ? limitedCommand(limits, command, args) : { command, args });
     if (this.unsafe) {
       const { command, args, env } = unsandboxedCommand(plan);
-      return { command, args, options: { env, ...ids }, sandboxed: false };
+      return { ...limited(command, args), options: { env, ...ids }, sandboxed: false };
     }
     const statusFd = 3;
     return {
-      command: this.bwrap as string,
-      args: sandboxArgs({ ...plan, statusFd }),
+      ...limited(this.bwrap as string, sandboxArgs({ ...plan, statusFd })),
       options: { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, ...ids },
       sandboxed: true,
     };
@@ -421,17 +459,17 @@ export class LocalSubstrate implements Substrate {
     const all = [...pod.initContainers, ...pod.containers];
     const broken = all.find((c) => c.reason !== undefined && setupFailures.has(c.reason));
     if (broken) return { phase: 'infrastructure_failure', reason: `${broken.reason}: ${broken.message ?? `container ${broken.name}`}` };
-    for (const init of pod.initContainers) {
-      if (init.state !== 'terminated' || init.exitCode === 0) continue;
-      const message = init.message || (await lastLogLine(path.join(dir, 'logs', `${init.name}.log`))) || `exit code ${init.exitCode}`;
-      // The fetch program exits 1 when it refuses the source; anything else is a failure to fetch.
-      if (init.exitCode === 1) return { phase: 'source_refused', reason: message };
-      return { phase: 'infrastructure_failure', reason: `init container ${init.name} failed with exit code ${init.exitCode}: ${message}` };
-    }
-    if (pod.containers.every((c) => c.state === 'terminated')) {
-      const prover = pod.containers.find((c) => c.name === proverContainerName);
-      return { phase: 'finished', proverExitCode: prover?.exitCode ?? null, imageDigest: prover?.imageDigest ?? null };
-    }
+    const report = async (c: LocalContainerStatus): Promise<ContainerReport> => ({
+      name: c.name,
+      imageDigest: c.imageDigest ?? null,
+      terminated:
+        c.state === 'terminated'
+          ? { exitCode: c.exitCode ?? null, reason: c.reason, message: c.message || (c.exitCode !== 0 ? await lastLogLine(path.join(dir, 'logs', `${c.name}.log`)) : undefined) }
+          : undefined,
+    });
+    const inits = await Promise.all(pod.initContainers.map(report));
+    const ended = initFailure(inits) ?? finishedObservation(inits, await Promise.all(pod.containers.map(report)));
+    if (ended) return ended;
     if (!owned && !(await isAlive(pod.owner))) return { phase: 'infrastructure_failure', reason: "local substrate lost the attempt's processes" };
     const initializing = pod.initContainers.find((c) => c.state !== 'terminated');
     if (initializing) return { phase: 'pending', reason: `init container ${initializing.name} ${initializing.state}` };
@@ -502,11 +540,16 @@ class AttemptRun {
   /** status.json writes, one after another so that the last state written is the last one set. */
   writes: Promise<void> = Promise.resolve();
 
+  /** The attempt's own host uids, when proofpod runs as root. */
+  uids: AttemptUids | undefined;
+
   constructor(
     readonly dir: string,
     readonly pod: AttemptPod,
     readonly status: LocalPodStatus,
     readonly log: Logger,
+    /** The attempt's deadline, which bounds its CPU time; unknown for pods a process-kubelet runs. */
+    readonly deadlineAt?: Date,
   ) {}
 
   container(name: string): LocalContainerStatus {

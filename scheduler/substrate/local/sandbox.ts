@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { V1Container } from '@kubernetes/client-node';
-import { type MountName, mounts, programsDir } from '../../../contract/pod.js';
+import { type MountName, containers, isolatedContainers, mounts, programsDir } from '../../../contract/pod.js';
 import type { ImageLayout } from './images.js';
 
 /**
@@ -10,11 +10,12 @@ import type { ImageLayout } from './images.js';
  */
 
 /**
- * The container that runs the untrusted proof: no network namespace shared with the host (a pod
- * cannot express that per container, so the local substrate keys it on the name), and its wrapper
- * as PID 1, so that when the wrapper exits every process the proof left behind dies with it.
+ * The check container's wrapper runs as PID 1 of its sandbox, so that it can kill every process
+ * its checkers left before it writes its results. The build's PID 1 stays bubblewrap's own init:
+ * proof code can neither signal it (a namespace's init ignores signals it has no handler for) nor
+ * outlive it (when it exits, the kernel kills the whole namespace).
  */
-export const proverContainerName = 'prover';
+const pidOneContainer: string = containers.check;
 
 /** Where the container may write its termination message, as in Kubernetes. */
 export const terminationLogPath = '/dev/termination-log';
@@ -39,6 +40,8 @@ export interface ContainerPlan {
   runAs?: { uid: number; gid: number };
   /** File descriptor on which bubblewrap reports the child's pid and exit code as JSON. */
   statusFd: number;
+  /** Resource limits of the container's processes (build and check). */
+  limits?: ResourceLimits | undefined;
   /** Host paths bound read-only at the same place (a file:// source for the fetch container). */
   extraReadOnly?: readonly string[];
 }
@@ -52,7 +55,9 @@ export class ContainerConfigError extends Error {
 /** The bubblewrap arguments (without the program name) that run `plan.container`. */
 export function sandboxArgs(plan: ContainerPlan): string[] {
   const { container } = plan;
-  const isProver = container.name === proverContainerName;
+  // A pod has one network for all its containers; the local substrate can do better and gives the
+  // containers that read hostile input no network at all (keyed on the contract's names).
+  const isolated = isolatedContainers.has(container.name);
   const privileged = isPrivileged(container);
   const args = [
     ...(privileged
@@ -75,10 +80,10 @@ export function sandboxArgs(plan: ContainerPlan): string[] {
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
-    ...(isProver ? ['--unshare-net'] : []),
+    ...(isolated ? ['--unshare-net'] : []),
     '--die-with-parent',
     '--new-session',
-    ...(isProver ? ['--as-pid-1'] : []),
+    ...(container.name === pidOneContainer ? ['--as-pid-1'] : []),
     '--hostname',
     plan.hostname,
     '--json-status-fd',
@@ -186,4 +191,66 @@ function byDepth<T>(items: T[], pathOf: (item: T) => string): T[] {
 
 function mountName(mountPath: string): MountName | undefined {
   return (Object.keys(mounts) as MountName[]).find((name) => mounts[name] === mountPath);
+}
+
+/** Per-process limits of a sandbox's processes (setrlimit, inherited by everything they start). */
+export interface ResourceLimits {
+  /** RLIMIT_DATA: heap and private writable mappings. */
+  memoryBytes: number;
+  /** RLIMIT_NPROC: processes of the sandbox's host uid; only set where that uid is the attempt's alone. */
+  processes?: number | undefined;
+  /** RLIMIT_FSIZE: largest file a process may write. */
+  fileSizeBytes: number;
+  /** RLIMIT_CPU: CPU seconds of each process. */
+  cpuSeconds?: number | undefined;
+}
+
+/** The `prlimit` arguments that run `command` under `limits`; prlimit sets them on itself, then runs it. */
+export function limitedCommand(limits: ResourceLimits, command: string, args: readonly string[]): { command: string; args: string[] } {
+  const flags = [
+    `--data=${limits.memoryBytes}`,
+    `--fsize=${limits.fileSizeBytes}`,
+    ...(limits.processes !== undefined ? [`--nproc=${limits.processes}`] : []),
+    ...(limits.cpuSeconds !== undefined ? [`--cpu=${limits.cpuSeconds}`] : []),
+  ];
+  return { command: 'prlimit', args: [...flags, '--', command, ...args] };
+}
+
+/** Bytes of a Kubernetes memory quantity ("512Mi", "2G", 1e9), or undefined when it is not one. */
+export function quantityBytes(quantity: string | number | undefined): number | undefined {
+  if (quantity === undefined) return undefined;
+  if (typeof quantity === 'number') return Math.floor(quantity);
+  const match = /^([0-9]+(?:\.[0-9]+)?)([kMGTPE]i?|m)?$/.exec(quantity);
+  if (!match) return undefined;
+  const units: Record<string, number> = { k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, m: 1e-3 };
+  return Math.floor(Number(match[1]) * (match[2] ? units[match[2]]! : 1));
+}
+
+/** Cores of a Kubernetes CPU quantity ("500m", "2", 1.5), or undefined when it is not one. */
+export function quantityCores(quantity: string | number | undefined): number | undefined {
+  if (quantity === undefined) return undefined;
+  if (typeof quantity === 'number') return quantity;
+  const match = /^([0-9]+(?:\.[0-9]+)?)(m)?$/.exec(quantity);
+  return match ? Number(match[1]) / (match[2] ? 1000 : 1) : undefined;
+}
+
+/**
+ * The limits of one build or check container: the lane's memory limit (the container's
+ * `resources.limits`, set from the lane) or the configured default; CPU seconds enough for the
+ * lane's cores until the deadline; processes only where the uid is the attempt's own. Pure.
+ */
+export function containerLimits(
+  container: V1Container,
+  defaults: { memoryBytes: number; processes: number; fileSizeBytes: number; cpuSeconds?: number | undefined },
+  options: { secondsLeft?: number | undefined; ownUid: boolean },
+): ResourceLimits {
+  const limits = container.resources?.limits as Record<string, string | number> | undefined;
+  const cores = quantityCores(limits?.cpu) ?? 1;
+  const cpuSeconds = defaults.cpuSeconds ?? (options.secondsLeft !== undefined ? Math.max(1, Math.ceil(options.secondsLeft * Math.max(1, cores))) : undefined);
+  return {
+    memoryBytes: quantityBytes(limits?.memory) ?? defaults.memoryBytes,
+    fileSizeBytes: defaults.fileSizeBytes,
+    ...(options.ownUid ? { processes: defaults.processes } : {}),
+    ...(cpuSeconds !== undefined ? { cpuSeconds } : {}),
+  };
 }

@@ -1,0 +1,326 @@
+/**
+ * The check container's entry point, the trusted half of an attempt: it runs only the profile's
+ * checker and audit, on read-only inputs, and leaves the results for the reporter. No proof code
+ * runs here: the build container, which may have run any, is over and every process it started is
+ * gone before this container starts. What the build left is untrusted input: its outputs are
+ * staged as regular files into our own scratch space before a checker reads them, and its exit
+ * statuses can only fail a target, never pass one. Checkers still read hostile input, so:
+ *  - results left in the results volume before we start are wiped, and ours are written last, by
+ *    atomic rename, after every other process of the container has been killed;
+ *  - the log digest is computed from the output stream itself, not from a file a checker could edit;
+ *  - the check-exit FIFO is held open until we exit, so the reporter reads results only then;
+ *  - SIGUSR1 is handled, so nothing can open Node's inspector in this process.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, existsSync, openSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { coerceError } from '../contract/errors.js';
+import { artifacts, checkExitCodes, env, files, mountPath } from '../contract/pod.js';
+import { type ProverProfile, ProverProfileSchema, fillCommand } from '../contract/profile.js';
+import { LogDigest } from './log-digest.js';
+import { type CheckResult, CheckResultSchema } from './result.js';
+import { stageArtifacts } from './stage-artifacts.js';
+import { UntrustedFileError, readUntrusted } from './untrusted-file.js';
+
+/** Output kept per command for the pass rules and the audit parser. */
+const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+/** Of each target's build output, what goes into our log. */
+const MAX_BUILD_LOG_BYTES = 64 * 1024;
+const stageLimits = { maxFiles: 100_000, maxBytes: 8 * 1024 * 1024 * 1024, maxDepth: 64 };
+
+export interface CheckRun {
+  profile: ProverProfile;
+  targets: string[];
+  subdirectory: string | null;
+  sourceDir: string;
+  /** The artifacts volume, when the profile has a build step. */
+  artifactsDir: string | undefined;
+  resultsDir: string;
+  /** Our scratch space, where build outputs are staged. */
+  tmpDir: string;
+  /** The check-exit FIFO, when there is one. */
+  fifo?: string;
+}
+
+interface CommandOutcome {
+  exitCode: number | null;
+  output: string;
+  durationMs: number;
+  spawnError?: string;
+}
+
+type TargetResult = CheckResult['results'][number];
+type Finding = CheckResult['findings'][number];
+
+/** Appends to the log file and its digest at once. */
+class CheckLog {
+  readonly digest = new LogDigest();
+  constructor(private readonly fd: number) {}
+  write(chunk: Buffer | string): void {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.digest.update(bytes);
+    writeSync(this.fd, bytes);
+  }
+}
+
+/** Runs one command in its own process group; the group is killed when the command exits. */
+function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<CommandOutcome> {
+  const started = Date.now();
+  log.write(`$ ${argv.join(' ')}\n`);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+    });
+    const take = (chunk: Buffer) => {
+      log.write(chunk);
+      if (kept < MAX_OUTPUT_BYTES) {
+        chunks.push(chunk);
+        kept += chunk.length;
+      }
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('error', (error) => resolve({ exitCode: null, output: '', durationMs: Date.now() - started, spawnError: `${argv[0]}: ${error.message}` }));
+    child.on('close', (code, signal) => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone already.
+      }
+      log.write(`[exit ${code ?? signal}]\n`);
+      resolve({ exitCode: code ?? 128, output: Buffer.concat(chunks).toString('utf8'), durationMs: Date.now() - started });
+    });
+  });
+}
+
+function passRule(check: ProverProfile['check'], outcome: CommandOutcome): string | null {
+  if (outcome.spawnError) return outcome.spawnError;
+  if (outcome.exitCode !== 0) return `exit code ${outcome.exitCode}`;
+  if (check.pass.outputMatches && !new RegExp(check.pass.outputMatches, 'm').test(outcome.output)) {
+    return `output does not match ${check.pass.outputMatches}`;
+  }
+  if (check.pass.outputRejects) {
+    const bad = new RegExp(check.pass.outputRejects, 'm').exec(outcome.output);
+    if (bad) return `output matches ${check.pass.outputRejects}: ${outcome.output.slice(bad.index, bad.index + 200).split('\n')[0]}`;
+  }
+  return null;
+}
+
+export function parseFindings(audit: NonNullable<ProverProfile['check']['audit']>, output: string, target: string): Finding[] {
+  const after = new RegExp(audit.after);
+  const until = new RegExp(audit.until);
+  const line = new RegExp(audit.line);
+  const findings: Finding[] = [];
+  let inside = false;
+  for (const text of output.split('\n')) {
+    if (!inside) {
+      inside = after.test(text);
+      continue;
+    }
+    if (until.test(text)) {
+      inside = false;
+      continue;
+    }
+    const name = line.exec(text)?.groups?.name;
+    if (name) findings.push({ kind: audit.kind, name, target });
+  }
+  return findings;
+}
+
+function binaryDigest(program: string): string {
+  const candidates = program.includes('/') ? [program] : (process.env.PATH ?? '').split(':').map((dir) => path.join(dir, program));
+  const found = candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+  if (!found) throw new Error(`${program} not found on PATH`);
+  return `sha256:${createHash('sha256').update(readFileSync(realpathSync(found))).digest('hex')}`;
+}
+
+/**
+ * Opens the FIFO for writing once the reporter has it open for reading: data written to a FIFO
+ * nobody reads is lost, and the reporter must see our start byte. Gives up after a minute (the
+ * reporter then reports that the check did not finish).
+ */
+async function openFifoForWriting(fifo: string): Promise<number | undefined> {
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    try {
+      return openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  process.stderr.write('check: no reporter opened the check-exit FIFO within a minute; continuing without it\n');
+  return undefined;
+}
+
+/**
+ * The build's word on the n-th target (untrusted): its exit code and output. A missing or garbled
+ * status is a failed build: only a build that says it succeeded gets its outputs checked.
+ */
+async function buildStatus(artifactsDir: string, n: number): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
+  const dir = path.join(artifactsDir, artifacts.status);
+  const log = await readUntrusted(path.join(dir, `${n}.log`), { maxBytes: MAX_BUILD_LOG_BYTES, truncate: true }, `build log ${n}`).then(
+    (r) => r.content,
+    (error: unknown) => Buffer.from(`[${coerceError(error).message}]\n`),
+  );
+  try {
+    const { content } = await readUntrusted(path.join(dir, `${n}.exit`), { maxBytes: 16 }, `build status ${n}`);
+    const text = content.toString('latin1').trim();
+    if (!/^\d{1,3}$/.test(text)) return { exitCode: null, log, problem: 'the build left an unreadable exit status' };
+    return { exitCode: Number(text), log, problem: Number(text) === 0 ? null : `build failed with exit code ${text}` };
+  } catch (error) {
+    if (!(error instanceof UntrustedFileError)) throw error;
+    return { exitCode: null, log, problem: `the build left no exit status: ${error.message}` };
+  }
+}
+
+type Verdict = Omit<CheckResult, 'log' | 'exitCode' | 'startedAt' | 'finishedAt' | 'durationMs'>;
+
+async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
+  const { profile, targets } = job;
+  const { check } = profile;
+  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [] };
+  let version: string;
+  const binaryDigests: Record<string, string> = {};
+  let workdir: string;
+  try {
+    for (const command of [check.command, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
+    if (check.input === 'artifacts') {
+      if (!job.artifactsDir) throw new Error('the profile checks build outputs but the pod has no artifacts volume');
+      const staged = path.join(job.tmpDir, 'check-input');
+      const pattern = new RegExp(check.artifacts ?? '$^');
+      const copied = await stageArtifacts(path.join(job.artifactsDir, artifacts.tree), pattern, staged, stageLimits);
+      log.write(`[staged ${copied.length} build output(s) matching ${check.artifacts}]\n`);
+      workdir = path.join(staged, job.subdirectory ?? '.');
+      await mkdir(workdir, { recursive: true });
+    } else {
+      workdir = path.join(job.sourceDir, job.subdirectory ?? '.');
+    }
+    const v = await run(profile.versionCommand, workdir, log, job.tmpDir);
+    if (v.spawnError || v.exitCode !== 0) throw new Error(`version command failed: ${v.spawnError ?? `exit ${v.exitCode}`}`);
+    version = v.output.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
+  } catch (error) {
+    return { ...base, version: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
+  }
+  const results: TargetResult[] = [];
+  const findings: Finding[] = [];
+  for (const [i, target] of targets.entries()) {
+    if (profile.build && job.artifactsDir) {
+      const built = await buildStatus(job.artifactsDir, i + 1);
+      log.write(`--- build output of ${target} (untrusted) ---\n`);
+      log.write(built.log);
+      log.write(`\n--- end of build output of ${target} ---\n`);
+      if (built.problem) {
+        results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: built.problem });
+        continue;
+      }
+    }
+    const checked = await run(fillCommand(check.command, target), workdir, log, job.tmpDir);
+    const reason = passRule(check, checked);
+    results.push({ path: target, result: checked.spawnError ? 'error' : reason ? 'fail' : 'pass', exitCode: checked.exitCode, durationMs: checked.durationMs, reason });
+    if (reason || !check.audit) continue;
+    let output = checked.output;
+    if (check.audit.command) {
+      const audited = await run(fillCommand(check.audit.command, target), workdir, log, job.tmpDir);
+      if (audited.spawnError || audited.exitCode !== 0) {
+        results[results.length - 1] = { ...results.at(-1)!, result: 'error', reason: `audit failed: ${audited.spawnError ?? `exit ${audited.exitCode}`}` };
+        continue;
+      }
+      output = audited.output;
+    }
+    findings.push(...parseFindings(check.audit, output, target));
+  }
+  const outcome = results.some((t) => t.result === 'error')
+    ? 'error'
+    : results.some((t) => t.result === 'fail') || (check.audit?.policy === 'reject' && findings.length > 0)
+      ? 'fail'
+      : 'pass';
+  return {
+    ...base,
+    version,
+    binaryDigests,
+    results,
+    findings,
+    outcome,
+    error: outcome === 'error' ? (results.find((t) => t.result === 'error')?.reason ?? null) : null,
+  };
+}
+
+export async function runCheck(job: CheckRun): Promise<CheckResult> {
+  const { resultsDir } = job;
+  // Hold the FIFO from the start: the reporter sees end-of-file only once we (and everything we
+  // started) are gone. The byte tells it we started at all.
+  const fifoFd = job.fifo && existsSync(job.fifo) ? await openFifoForWriting(job.fifo) : undefined;
+  if (fifoFd !== undefined) writeSync(fifoFd, 'S');
+  // Anything in the results volume now was not written by us.
+  for (const entry of await readdir(resultsDir)) await rm(path.join(resultsDir, entry), { recursive: true, force: true });
+  const partialLog = path.join(resultsDir, `.${files.log}.partial`);
+  const logFd = openSync(partialLog, 'wx', 0o644);
+  const log = new CheckLog(logFd);
+  const startedAt = new Date();
+  const verdict = await checkTargets(job, log);
+  // As PID 1 of the container's PID namespace, signal -1 reaches every other process in it: nothing
+  // a checker started can touch the results after this point. Never do this outside a namespace.
+  if (process.pid === 1) {
+    try {
+      process.kill(-1, 'SIGKILL');
+    } catch {
+      // Nothing else was running.
+    }
+  }
+  closeSync(logFd);
+  const finishedAt = new Date();
+  const full: CheckResult = CheckResultSchema.parse({
+    ...verdict,
+    exitCode: checkExitCodes[verdict.outcome],
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    log: log.digest.summary(),
+  });
+  await rename(partialLog, path.join(resultsDir, files.log));
+  const partialResult = path.join(resultsDir, `.${files.result}.partial`);
+  await writeFile(partialResult, JSON.stringify(full, null, 2), { mode: 0o644, flag: 'wx' });
+  await rename(partialResult, path.join(resultsDir, files.result));
+  if (fifoFd !== undefined) closeSync(fifoFd);
+  return full;
+}
+
+export async function main(environment: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Node opens its inspector on SIGUSR1 unless the signal has a listener.
+  process.on('SIGUSR1', () => {});
+  try {
+    const profile = ProverProfileSchema.parse(JSON.parse(environment[env.profile] ?? 'null'));
+    const targets = z.array(z.string().min(1)).min(1).parse(JSON.parse(environment[env.targets] ?? 'null'));
+    const resultsDir = mountPath('results', environment);
+    await mkdir(resultsDir, { recursive: true });
+    const result = await runCheck({
+      profile,
+      targets,
+      subdirectory: environment[env.subdirectory] || null,
+      sourceDir: mountPath('source', environment),
+      artifactsDir: profile.build ? mountPath('artifacts', environment) : undefined,
+      resultsDir,
+      tmpDir: mountPath('tmp', environment),
+      fifo: path.join(mountPath('meta', environment), files.checkExit),
+    });
+    process.stdout.write(`check: ${result.outcome}${result.error ? `: ${result.error}` : ''}\n`);
+    return result.exitCode;
+  } catch (error) {
+    process.stderr.write(`check: ${coerceError(error).message}\n`);
+    return checkExitCodes.error;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then((code) => process.exit(code));
+}

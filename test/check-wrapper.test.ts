@@ -1,0 +1,178 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type ProverProfile, ProverProfileSchema } from '../contract/profile.js';
+import { buildCommand } from '../scheduler/pod/build-script.js';
+import { parseConfig } from '../scheduler/config.js';
+import { runCheck } from '../task-pod/check.js';
+import { CheckResultSchema } from '../task-pod/result.js';
+
+const profiles = new Map(parseConfig({}).provers.map((p) => [p.name, p]));
+const fixtures = path.resolve('test/fixtures/proofs');
+
+/**
+ * Runs the real build driver (the build container's command) and the real check wrapper with real
+ * provers on fixture files, without a sandbox; `tamper` plays a hostile build between the two.
+ */
+async function check(profile: ProverProfile, targets: string[], options: { tamper?: (artifacts: string, results: string) => Promise<void> } = {}) {
+  const work = await mkdtemp(path.join(tmpdir(), 'proofpod-check-'));
+  const dir = (name: string) => path.join(work, name);
+  await cp(fixtures, dir('source'), { recursive: true });
+  for (const name of ['artifacts', 'results', 'tmp']) await mkdir(dir(name));
+  if (profile.build) {
+    const [command, ...args] = buildCommand(profile.build.command, null, targets);
+    execFileSync(command!, args, { env: { PATH: process.env.PATH, PROOFPOD_MOUNT_SOURCE: dir('source'), PROOFPOD_MOUNT_ARTIFACTS: dir('artifacts') }, stdio: 'pipe' });
+  }
+  await options.tamper?.(dir('artifacts'), dir('results'));
+  const result = await runCheck({
+    profile,
+    targets,
+    subdirectory: null,
+    sourceDir: dir('source'),
+    artifactsDir: profile.build ? dir('artifacts') : undefined,
+    resultsDir: dir('results'),
+    tmpDir: dir('tmp'),
+  });
+  const onDisk = CheckResultSchema.parse(JSON.parse(await readFile(path.join(dir('results'), 'result.json'), 'utf8')));
+  const log = await readFile(path.join(dir('results'), 'check.log'), 'utf8');
+  return { result, onDisk, log };
+}
+const profile = (name: string) => profiles.get(name)!;
+
+describe('build driver and check wrapper with real provers', () => {
+  it('coq: a correct development passes, with version, binary digest and log digest', async () => {
+    const { result, onDisk, log } = await check(profile('coq'), ['Arith.v']);
+    expect(result).toMatchObject({ outcome: 'pass', exitCode: 0, error: null, findings: [] });
+    expect(result.version).toMatch(/8\.\d+/);
+    expect(result.binaryDigests.coqchk).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(result.results).toEqual([expect.objectContaining({ path: 'Arith.v', result: 'pass', exitCode: 0, reason: null })]);
+    expect(onDisk).toEqual(result);
+    expect(result.log.digest).toBe(`sha256:${createHash('sha256').update(log).digest('hex')}`);
+    expect(log).toContain('--- build output of Arith.v (untrusted) ---');
+    expect(log).toContain('$ coqchk -silent -o -Q . Top Top.Arith');
+  });
+
+  it("coq: a broken proof fails at the build, with coqc's error in the excerpt", async () => {
+    const { result } = await check(profile('coq'), ['Broken.v']);
+    expect(result).toMatchObject({ outcome: 'fail', exitCode: 1 });
+    expect(result.results[0]).toMatchObject({ result: 'fail', exitCode: null, reason: 'build failed with exit code 1' });
+    expect(result.log.excerpt).toContain('Unable to unify');
+  });
+
+  it('coq: the audit names the axiom and the admitted lemma, and policy reject fails the proof', async () => {
+    const { result } = await check(profile('coq'), ['Axiomatic.v']);
+    expect(result.findings).toEqual([
+      { kind: 'axiom', name: 'Top.Axiomatic.excluded_middle', target: 'Axiomatic.v' },
+      { kind: 'axiom', name: 'Top.Axiomatic.left_for_later', target: 'Axiomatic.v' },
+    ]);
+    expect(result).toMatchObject({ outcome: 'fail', exitCode: 1 });
+    expect(result.results[0]?.result).toBe('pass');
+  });
+
+  it('coq: under policy allow the same proof passes with its findings recorded', async () => {
+    const coq = profile('coq');
+    const allow = { ...coq, name: 'coq-allow', check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' as const } } };
+    const { result } = await check(allow, ['Axiomatic.v']);
+    expect(result).toMatchObject({ outcome: 'pass', exitCode: 0 });
+    expect(result.findings).toHaveLength(2);
+  });
+
+  it('metamath: a valid database passes and a broken proof fails', async () => {
+    expect((await check(profile('metamath'), ['demo0.mm'])).result).toMatchObject({ outcome: 'pass', exitCode: 0 });
+    const broken = (await check(profile('metamath'), ['broken.mm'])).result;
+    expect(broken).toMatchObject({ outcome: 'fail', exitCode: 1 });
+    expect(broken.results[0]?.reason).toMatch(/^output (does not match|matches)/);
+    expect(broken.log.excerpt).toContain('?Error');
+  });
+
+  it('smt-z3: unsat passes, sat fails', async () => {
+    expect((await check(profile('smt-z3'), ['unsat.smt2'])).result).toMatchObject({ outcome: 'pass' });
+    const sat = (await check(profile('smt-z3'), ['sat.smt2'])).result;
+    expect(sat).toMatchObject({ outcome: 'fail', exitCode: 1 });
+    expect(sat.results[0]?.reason).toBe('output does not match ^unsat\\s*$');
+  });
+
+  it('files in the results volume before the run cannot pass for results', async () => {
+    const fake = { outcome: 'pass', exitCode: 0, forged: true };
+    const { result, onDisk } = await check(profile('coq'), ['Broken.v'], {
+      tamper: async (_artifacts, results) => {
+        await writeFile(path.join(results, 'result.json'), JSON.stringify(fake));
+        await writeFile(path.join(results, 'check.log'), 'all good\n');
+        await writeFile(path.join(results, '.check.log.partial'), 'planted\n');
+      },
+    });
+    expect(result.outcome).toBe('fail');
+    expect(onDisk.outcome).toBe('fail');
+  });
+
+  it('a build that claims success for a target it never built: the check fails it', async () => {
+    const { result } = await check(profile('coq'), ['Broken.v'], {
+      tamper: async (artifacts) => writeFile(path.join(artifacts, 'status', '1.exit'), '0\n'),
+    });
+    expect(result).toMatchObject({ outcome: 'fail' });
+    expect(result.results[0]).toMatchObject({ result: 'fail', exitCode: 1 });
+  });
+
+  it.each([
+    ['a symlink', (file: string) => symlink('/etc/passwd', file)],
+    ['a FIFO', async (file: string) => void execFileSync('mkfifo', [file])],
+  ])('a build output that is %s is refused before any checker reads it', async (_kind, plant) => {
+    const { result } = await check(profile('coq'), ['Arith.v'], { tamper: (artifacts) => plant(path.join(artifacts, 'tree', 'Planted.vo')) });
+    expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
+    expect(result.error).toBe('build output Planted.vo is not a regular file');
+  });
+
+  it('a missing prover binary is an error, not a failure of the proof', async () => {
+    const z3 = profile('smt-z3');
+    const missing = ProverProfileSchema.parse({ ...z3, name: 'missing', check: { ...z3.check, command: ['no-such-prover', '{target}'] } });
+    const { result } = await check(missing, ['unsat.smt2']);
+    expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
+    expect(result.error).toContain('no-such-prover not found');
+  });
+});
+
+describe('the programs of ours in a task pod open no inspector on SIGUSR1', () => {
+  /** Whether something listens on Node's inspector port of 127.0.0.1. */
+  const inspectorOpen = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = net.connect(9229, '127.0.0.1');
+      socket.once('connect', () => resolve(socket.destroy() === socket));
+      socket.once('error', () => resolve(false));
+    });
+
+  it.each(['check', 'reporter'])('%s: SIGUSR1 changes nothing', async (program) => {
+    expect(await inspectorOpen(), 'nothing else listens on 9229').toBe(false);
+    const work = await mkdtemp(path.join(tmpdir(), 'proofpod-sigusr1-'));
+    for (const name of ['meta', 'results', 'tmp', 'source', 'credential']) await mkdir(path.join(work, name));
+    execFileSync('mkfifo', [path.join(work, 'meta', 'check-exit.fifo')]);
+    const z3 = profile('smt-z3');
+    // A check that runs long enough to be signalled; a reporter that waits for it.
+    const slow = { ...z3, versionCommand: ['sleep', '3'] };
+    await writeFile(path.join(work, 'meta', 'manifest.json'), JSON.stringify({ url: 'file:///x', commit: 'c'.repeat(40), treeHash: 'd'.repeat(40), subdirectory: null, bytes: 1, files: 1, fetchedAt: new Date().toISOString() }));
+    await writeFile(path.join(work, 'credential', 'credential'), 'ppu_test');
+    const env = {
+      PATH: process.env.PATH,
+      ...Object.fromEntries(['meta', 'results', 'tmp', 'source', 'credential'].map((m) => [`PROOFPOD_MOUNT_${m.toUpperCase()}`, path.join(work, m)])),
+      PROOFPOD_PROFILE: JSON.stringify(slow),
+      PROOFPOD_TARGETS: '["unsat.smt2"]',
+      PROOFPOD_JOB_ID: '11111111-1111-4111-8111-111111111111',
+      PROOFPOD_ATTEMPT: '1',
+      PROOFPOD_UPLOAD_URL: 'http://127.0.0.1:9/v1/attempts/x/evidence',
+      PROOFPOD_REPORT_BY: String(Math.floor(Date.now() / 1000) + 4),
+    };
+    const child = spawn(process.execPath, [path.resolve(`dist/task-pod/${program}.js`)], { env, stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      process.kill(child.pid!, 'SIGUSR1');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(child.exitCode, 'the program is still running, not killed by the signal').toBeNull();
+      expect(await inspectorOpen()).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

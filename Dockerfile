@@ -3,13 +3,15 @@
 #
 #   docker build --target scheduler       -t proofpod/scheduler:0.1.0 .        the scheduler (Kubernetes substrate)
 #   docker build --target task            -t proofpod/task:0.1.0 .             fetch and reporter containers
-#   docker build --target prover-coq      -t proofpod/prover-coq:0.1.0 .       Coq (Debian's coq), on the task image
+#   docker build --target prover-coq      -t proofpod/prover-coq:0.1.0 .       Coq (Debian's coq), on the task image: build and check
 #   docker build --target prover-metamath -t proofpod/prover-metamath:0.1.0 .
 #   docker build --target prover-z3       -t proofpod/prover-z3:0.1.0 .
 #   docker build --target local           -t proofpod/local:0.1.0 .            scheduler + bubblewrap + provers (substrate=local)
 #
 # Every image keeps the programs at /opt/proofpod (dist/, node_modules/, package.json): the pod
 # contract runs /opt/proofpod/dist/task-pod/*.js, and the local substrate binds the same layout.
+# The task and prover images hold only the task-pod programs and the contract they share with the
+# scheduler (dist/contract, dist/task-pod, zod): no scheduler code runs where proofs are checked.
 ARG NODE_IMAGE=node:26-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -17,6 +19,7 @@ WORKDIR /opt/proofpod
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY contract contract
 COPY scheduler scheduler
 COPY task-pod task-pod
 COPY smoke smoke
@@ -37,9 +40,17 @@ USER 1000:1000
 EXPOSE 8080
 CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]
 
-FROM runtime AS task
+# The task-pod programs alone: fetch, check and reporter import only contract/ and zod
+# (test/contract-imports.test.ts).
+FROM ${NODE_IMAGE} AS task
+ENV NODE_ENV=production
+COPY --from=build /opt/proofpod/package.json /opt/proofpod/package.json
+COPY --from=build /opt/proofpod/node_modules/zod /opt/proofpod/node_modules/zod
+COPY --from=build /opt/proofpod/dist/contract /opt/proofpod/dist/contract
+COPY --from=build /opt/proofpod/dist/task-pod /opt/proofpod/dist/task-pod
 # git for the quarantine fetch, CA certificates for https remotes. Nothing else: the prover
-# profiles' images add their prover on top of this one.
+# profiles' images add their prover on top of this one (the build container runs the prover's
+# build step with the image's /bin/sh, the check container the check wrapper with node).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -67,9 +78,12 @@ RUN apt-get update \
 USER 65532:65532
 
 # substrate=local: the scheduler runs every attempt in a bubblewrap sandbox inside its own pod, so
-# this image holds the provers too. It runs as root (the sandboxes drop to an unprivileged uid).
-FROM task AS local
-USER root
+# this image holds the scheduler and the provers too. It runs as root (the sandboxes drop to
+# unprivileged uids of each attempt's own).
+FROM runtime AS local
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 RUN apt-get update \
  && apt-get install -y --no-install-recommends bubblewrap coq metamath z3 \
  && rm -rf /var/lib/apt/lists/*

@@ -24,7 +24,7 @@ export const LaneSchema = z.strictObject({
   maxDeadlineSeconds: z.number().int().min(10).max(7 * 24 * 3600).default(3600),
   /** Infrastructure retries after the first attempt in this lane (lease expiry, vanished attempt, …). */
   retryLimit: z.number().int().min(0).max(20).default(2),
-  /** Requests and limits of the prover container of this lane's attempts (Kubernetes substrate). */
+  /** Requests and limits of the build and check containers of this lane's attempts (on the local substrate: their memory and CPU limits). */
   resources: z.strictObject({ requests: resourceList.optional(), limits: resourceList.optional() }).optional(),
   /** Placement of this lane's attempt pods: e.g. a node pool of its own. */
   nodeSelector: z.record(z.string().min(1), z.string()).optional(),

@@ -31,7 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { ApiClient } from '../scheduler/cli/client.js';
 import type { JobView } from '../scheduler/api/job-schemas.js';
-import { labels } from '../contract/pod.js';
+import { containers, labels, volumeNames } from '../contract/pod.js';
 import { projectRoot } from '../scheduler/substrate/create.js';
 
 const run = promisify(execFile);
@@ -308,6 +308,15 @@ function checkAttemptPod(pod: V1Pod): void {
     (c.volumeMounts ?? []).some((m) => spec.volumes?.find((v) => v.name === m.name)?.secret),
   );
   check(credentialMounts.length === 1 && credentialMounts[0]!.name === 'reporter', `pod ${name}: the credential reaches ${credentialMounts.map((c) => c.name).join(', ') || 'no container'}, not the reporter alone`);
+  // Proof code runs in the build container alone, as a uid of its own, without write access to the source.
+  const build = spec.initContainers?.find((c) => c.name === containers.build);
+  if (build) {
+    check(build.securityContext?.runAsUser !== undefined && build.securityContext.runAsUser !== spec.securityContext?.runAsUser, `pod ${name}: the build runs as the uid of our programs`);
+    check(build.volumeMounts?.find((m) => m.name === volumeNames.source)?.readOnly === true, `pod ${name}: the build can write the source`);
+    check(!build.volumeMounts?.some((m) => m.name === volumeNames.results || m.name === volumeNames.meta), `pod ${name}: the build mounts results or meta`);
+  }
+  const check_ = spec.containers.find((c) => c.name === containers.check);
+  check(check_?.volumeMounts?.every((m) => m.readOnly || m.name === volumeNames.results || m.mountPath === '/tmp') === true, `pod ${name}: the check container writes more than its results and scratch space`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

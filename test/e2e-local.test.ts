@@ -27,6 +27,7 @@ const coq = defaultProverProfiles.find((p) => p.name === 'coq')!;
 const provers: ProverProfileInput[] = [
   ...defaultProverProfiles,
   { ...coq, name: 'coq-allow', check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' } } },
+  { ...coq, name: 'coq-pinned', pins: { imageDigest: `sha256:${'9'.repeat(64)}` } },
 ];
 
 let proofpod: Proofpod;
@@ -102,6 +103,12 @@ describe('local end to end with real provers', () => {
     expect(evidence.logs.excerpt).toContain('--- build output of Arith.v (untrusted) ---');
     expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q . Top Top.Arith');
     expect(evidence.audit).toEqual({ findings: [] });
+  });
+
+  it('a profile that pins another image digest than the one that ran: error naming both', async () => {
+    const { job } = await verdict(await submit('coq-pinned', ['Arith.v'], 'theories'));
+    expect(job.state).toBe('error');
+    expect(job.stateReason).toBe(`image digest mismatch: the check container ran ${job.attempts[0].observedImageDigest}, the profile pins sha256:${'9'.repeat(64)}`);
   });
 
   it("a broken Coq proof is rejected with coqc's error in the excerpt", async () => {

@@ -90,6 +90,7 @@ default
   "taskImage" (include "proofpod.taskImage" .)
   "taskServiceAccount" (include "proofpod.taskServiceAccountName" .)
   "runAsUser" (int .Values.task.runAsUser)
+  "buildRunAsUser" (int .Values.task.buildRunAsUser)
   "maxSourceBytes" (int64 .Values.task.maxSourceBytes)
   "imagePullPolicy" .Values.task.imagePullPolicy
 -}}

@@ -103,7 +103,8 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
       reaper: { intervalSeconds: 1, evidenceGraceSeconds: 20 },
       provers: [
         ...defaultProverProfiles,
-        { name: 'shell', image: 'proofpod/prover-shell:latest', versionCommand: ['sh', '-c', 'echo sh'], checkCommand: ['sh', '{target}'] },
+        // A test vehicle for attempts that take a while: its check runs the target, which no real profile may do.
+        { name: 'shell', image: 'proofpod/prover-shell:latest', versionCommand: ['sh', '-c', 'echo sh'], check: { input: 'source', command: ['sh', '{target}'] } },
       ],
     };
     proofpod = await startInstance(db.url, settings);
@@ -152,7 +153,8 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
     expect(verified.attempts[0].observedImageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     const evidence = (await call(proofpod.url, 'GET', `/v1/jobs/${good}/evidence`, { token })).body.evidence[0].body;
     expect(evidence.source).toMatchObject({ commit, treeHash: repo.tree(commit) });
-    expect(evidence.prover.version).toMatch(/^The Coq Proof Assistant/);
+    expect(evidence.check.version).toMatch(/8\.\d+/);
+    expect(verified.attempts[0].observedBuild).toEqual({ exitCode: 0, imageDigest: verified.attempts[0].observedImageDigest });
 
     // Once the run goes quiet, nothing of ours is left: the reaper deletes finished Jobs, the
     // garbage collector their pods and Secrets.
@@ -314,6 +316,9 @@ function checkPod(pod: V1Pod) {
   const containers = [...(spec.initContainers ?? []), ...spec.containers];
   const withCredential = containers.filter((c) => c.volumeMounts?.some((m) => m.name === 'upload-credential'));
   expect(withCredential.map((c) => c.name)).toEqual(['reporter']);
+  expect(containers.map((c) => c.name)).toEqual(['fetch', 'build', 'check', 'reporter']);
+  // Proof code runs as a uid of its own.
+  expect(containers.find((c) => c.name === 'build')!.securityContext?.runAsUser).not.toBe(spec.securityContext?.runAsUser);
   for (const c of containers) {
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
     expect(c.env?.some((e) => e.valueFrom?.secretKeyRef)).toBe(false);

@@ -1,7 +1,8 @@
 import { DuplicateError } from '../../scheduler/errors.js';
-import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
+import type { Evidence } from '../../contract/evidence.js';
+import type { ProverProfile } from '../../contract/profile.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../../scheduler/substrate/substrate.js';
-import { FAKE_IMAGE_DIGEST, evidenceFor } from './evidence.js';
+import { FAKE_IMAGE_DIGEST, defaultProfile, evidenceFor } from './evidence.js';
 
 export interface FakeClusterOptions {
   /** How long an attempt "runs" before its fake reporter uploads and it finishes. */
@@ -10,6 +11,10 @@ export interface FakeClusterOptions {
   upload?: boolean;
   /** Base URLs the fake reporter may reach, like a Service in front of the scheduler replicas. */
   endpoints?: () => string[];
+  /** The profiles the scheduler dispatches, by name (default: the default profiles). */
+  profiles?: readonly ProverProfile[];
+  /** What the fake reporter uploads instead of the honest evidence: a holder of a leaked credential. */
+  forge?: (launch: AttemptLaunch, honest: Evidence) => Evidence;
 }
 
 interface FakeObject {
@@ -72,15 +77,20 @@ export class FakeCluster implements Substrate {
     if (this.options.upload !== false) await this.upload(object);
     if (this.closed || !this.objects.has(object.launch.name)) return;
     // A profile with a build step has a build container, which exited 0.
-    const build = defaultProverProfiles.find((p) => p.name === object.launch.prover)?.build ? { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } : null;
+    const build = this.profile(object.launch.prover).build ? { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } : null;
     object.status = { phase: 'finished', check: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST }, build };
+  }
+
+  private profile(name: string): ProverProfile {
+    return this.options.profiles?.find((p) => p.name === name) ?? defaultProfile(name);
   }
 
   /** Tries each endpoint in turn, retrying for a while, as a reporter with retries would. */
   private async upload(object: FakeObject): Promise<void> {
     const { launch } = object;
     const path = new URL(launch.uploadUrl).pathname;
-    const body = JSON.stringify(evidenceFor(launch));
+    const honest = evidenceFor(launch, {}, this.profile(launch.prover));
+    const body = JSON.stringify(this.options.forge ? this.options.forge(launch, honest) : honest);
     for (let round = 0; round < 100 && !this.closed; round++) {
       const endpoints = this.options.endpoints?.() ?? [new URL(launch.uploadUrl).origin];
       for (const base of endpoints) {

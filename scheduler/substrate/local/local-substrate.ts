@@ -275,7 +275,9 @@ export class LocalSubstrate implements Substrate {
     const writer = mounting.find((c) => c.volumeMounts?.some((m) => m.name === volume && !m.readOnly)) ?? mounting[0];
     const owner = writer ? this.hostIds(run, writer) : undefined;
     const shared = mounting.some((c) => this.hostIds(run, c)?.uid !== owner?.uid);
-    return { owner, mode: shared ? 0o755 : 0o700 };
+    // A volume of this process's own uid (a privileged container's: the process-kubelet's local-
+    // substrate scheduler) stays searchable, for the sandboxes such a container makes in it.
+    return { owner, mode: shared ? 0o755 : owner === undefined ? 0o711 : 0o700 };
   }
 
   private async makeVolume(run: AttemptRun, volume: V1Volume, contents: Record<string, string> | undefined): Promise<void> {

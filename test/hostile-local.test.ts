@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proofpod } from '../scheduler/app.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { type FileSpec, FixtureRepo, scratch } from './support/git-fixtures.js';
+import { attackPayload, pluginSource } from './support/hostile-fixtures.js';
 import { call, startInstance, waitFor } from './support/instance.js';
 
 /**
@@ -21,24 +21,10 @@ const db = await createTestDatabase();
 const token = await createToken(db.sql, { id: 'hostile' });
 const work = scratch('proofpod-hostile-');
 chmodSync(work.root, 0o755);
-const hostile = path.resolve('test/fixtures/hostile');
 const proofs = path.resolve('test/fixtures/proofs');
 
 let proofpod: Proofpod;
 const logLines: string[] = [];
-
-/** The plugin fixture's files with its .cmxs built here, and the payload the plugin runs. */
-function pluginSource(payload: string): Record<string, FileSpec> {
-  const dir = path.join(hostile, 'plugin');
-  const build = work.dir('plugin-build');
-  execFileSync('ocamlopt', ['-shared', '-o', path.join(build, 'evil.cmxs'), path.join(dir, 'evil.ml')], { cwd: build, stdio: 'pipe' });
-  return {
-    'Evil.v': readFileSync(path.join(dir, 'Evil.v')),
-    'attack.mjs': readFileSync(path.join(dir, 'attack.mjs')),
-    'evil.cmxs': readFileSync(path.join(build, 'evil.cmxs')),
-    'payload.sh': payload,
-  };
-}
 
 beforeAll(async () => {
   expect(existsSync('/usr/bin/ocamlopt'), 'the plugin fixtures are built with Debian ocaml-nox (.ci/run installs it)').toBe(true);
@@ -115,12 +101,12 @@ const excerpt = (outcome: Outcome) => outcome.evidence?.logs?.excerpt ?? '';
 
 describe('a proof that runs code at build time', () => {
   it('a repository-shipped Coq plugin that signals, attaches to the inspector and forges results: rejected with its admitted lemma', async () => {
-    const outcome = await run(pluginSource('node --experimental-websocket ./attack.mjs 2>&1\n'), 'coq', ['Evil.v']);
+    const outcome = await run(pluginSource(attackPayload), 'coq', ['Evil.v']);
     expect(outcome.job.state, `${outcome.job.stateReason}\n${excerpt(outcome)}`).toBe('rejected');
     expect(outcome.job.stateReason).toContain('Top.Evil.wrong');
     const log = excerpt(outcome);
     // The plugin did run, and none of it reached anything of ours.
-    expect(log).toContain('attack: is uid');
+    expect(log).toContain('attack: is uid 65533');
     expect(log).toMatch(/attack: inspector 9229: unreachable/);
     expect(log).not.toMatch(/attack: inspector \d+: "patched"/);
     expect(log).not.toMatch(/attack: wrote \/workspace\/(results|meta|source)/);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import type { V1Container } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256 } from '../contract/canonical-json.js';
 import { type ConfigInput, parseConfig } from '../scheduler/config.js';
@@ -14,7 +15,7 @@ import { mounts, programPath, volumeNames } from '../contract/pod.js';
 import { buildAttemptPod } from '../scheduler/pod/pod-spec.js';
 import { ImagePullError, defaultImagePaths, imageDigest, resolveImage } from '../scheduler/substrate/local/images.js';
 import { LocalSubstrate } from '../scheduler/substrate/local/local-substrate.js';
-import { ContainerConfigError, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
+import { ContainerConfigError, containerLimits, limitedCommand, quantityBytes, quantityCores, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
 import type { AttemptLaunch, AttemptStatus } from '../scheduler/substrate/substrate.js';
 import { buildProbe, writeProbePrograms } from './support/local-programs.js';
 
@@ -289,6 +290,31 @@ describe('sandboxArgs and unsandboxedCommand', () => {
   });
 });
 
+describe('containerLimits', () => {
+  const defaults = { memoryBytes: 8 * 2 ** 30, processes: 512, fileSizeBytes: 2 ** 31 };
+  const container = (limits?: Record<string, string>): V1Container => ({ name: 'check', ...(limits ? { resources: { limits } } : {}) });
+  it.each<[string, V1Container, { secondsLeft?: number; ownUid: boolean }, object]>([
+    ['the defaults, no deadline, a shared uid', container(), { ownUid: false }, { memoryBytes: 8 * 2 ** 30, fileSizeBytes: 2 ** 31 }],
+    ["the lane's memory limit, and processes with a uid of its own", container({ memory: '512Mi' }), { ownUid: true }, { memoryBytes: 512 * 2 ** 20, processes: 512, fileSizeBytes: 2 ** 31 }],
+    ['CPU seconds for the cores until the deadline', container({ cpu: '2', memory: '1G' }), { secondsLeft: 100.5, ownUid: false }, { memoryBytes: 1e9, cpuSeconds: 201, fileSizeBytes: 2 ** 31 }],
+    ['at least one core', container({ cpu: '500m' }), { secondsLeft: 10, ownUid: false }, { memoryBytes: 8 * 2 ** 30, cpuSeconds: 10, fileSizeBytes: 2 ** 31 }],
+  ])('%s', (_name, c, options, expected) => {
+    expect(containerLimits(c, defaults, options)).toEqual(expected);
+  });
+
+  it('runs the command under prlimit with exactly those limits', () => {
+    expect(limitedCommand({ memoryBytes: 100, fileSizeBytes: 200, processes: 3, cpuSeconds: 4 }, 'bwrap', ['--', 'x'])).toEqual({
+      command: 'prlimit',
+      args: ['--data=100', '--fsize=200', '--nproc=3', '--cpu=4', '--', 'bwrap', '--', 'x'],
+    });
+  });
+
+  it('reads Kubernetes quantities', () => {
+    expect([quantityBytes('2Gi'), quantityBytes('1.5k'), quantityBytes(1000), quantityBytes('lots')]).toEqual([2 ** 31, 1500, 1000, undefined]);
+    expect([quantityCores('250m'), quantityCores('2'), quantityCores(1.5), quantityCores('x')]).toEqual([0.25, 2, 1.5, undefined]);
+  });
+});
+
 describe('images', () => {
   it('maps every image to the host userland by default, recreating merged-/usr links', async () => {
     const layout = await resolveImage('anything:1', undefined);
@@ -513,6 +539,15 @@ describe('LocalSubstrate', () => {
     expect(credential).toBe(`read:${launch.uploadCredential}`);
     expect(probe.uid).toBe((await hostUids(attemptDir(substrate, launch.name))).programs);
     expect(logLines.some((line) => /WITHOUT a sandbox/.test(line) && line.includes(launch.name))).toBe(true);
+    await substrate.stop(launch.name);
+  });
+
+  it('applies the limits to build and check: no file past the file-size limit can be written', async () => {
+    const substrate = newSubstrate({ local: { limits: { fileSizeBytes: 1024 * 1024 } } });
+    const launch = newLaunch({ targets: [`port=${port}`, `write=${2 * 1024 * 1024}`, 'exit=0'] });
+    await substrate.start(launch);
+    expect(await waitFor(substrate, launch.name, ended)).toMatchObject({ phase: 'finished', check: { exitCode: 0 } });
+    expect(uploadFor(launch)!.body.probe.bigWrite).toBe('EFBIG');
     await substrate.stop(launch.name);
   });
 

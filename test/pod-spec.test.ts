@@ -30,18 +30,21 @@ const pod = buildAttemptPod(
 const spec = pod.spec;
 const all = [...(spec.initContainers ?? []), ...spec.containers];
 const byName = (name: string) => all.find((c) => c.name === name)!;
+/** The pod spec of a small attempt of `profile` in `inLane`. */
+const podOf = (profile: typeof coq, targets: string[], inLane = lane) =>
+  buildAttemptPod(
+    { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets, deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
+    profile,
+    inLane,
+    config.pod,
+  ).spec;
 
 describe('attempt pod spec', () => {
   it("applies the lane's resource profile to build and check and its placement to the pod", () => {
     const placed = parseConfig({
       lanes: [{ name: 'heavy', trust: 'trusted', concurrency: 1, resources: { requests: { cpu: 2, memory: '4Gi' }, limits: { memory: '8Gi' } }, nodeSelector: { pool: 'provers' }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] }],
     }).lanes[0]!;
-    const heavy = buildAttemptPod(
-      { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets: ['A.v'], deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
-      coq,
-      placed,
-      config.pod,
-    ).spec;
+    const heavy = podOf(coq, ['A.v'], placed);
     for (const c of [heavy.containers.find((c) => c.name === 'check')!, heavy.initContainers!.find((c) => c.name === 'build')!]) {
       expect(c.resources, c.name).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
     }
@@ -121,12 +124,7 @@ describe('attempt pod spec', () => {
 
   it('has no build container, and no artifacts volume, for a profile without a build step', () => {
     const z3 = config.provers.find((p) => p.name === 'smt-z3')!;
-    const plain = buildAttemptPod(
-      { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets: ['a.smt2'], deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
-      z3,
-      lane,
-      config.pod,
-    ).spec;
+    const plain = podOf(z3, ['a.smt2']);
     expect(plain.initContainers?.map((c) => c.name)).toEqual(['fetch']);
     expect(plain.volumes?.map((v) => v.name)).not.toContain('artifacts');
     expect(plain.containers.find((c) => c.name === 'check')!.volumeMounts?.map((m) => m.name)).not.toContain('artifacts');

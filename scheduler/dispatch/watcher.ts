@@ -67,14 +67,19 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         if (!attempt.observedAt) await recordFinishObservation(ctx.sql, fence, observed, log);
         // Without evidence the attempt waits; the reaper ends it once the grace window has passed.
         if (!attempt.hasEvidence) return;
-        const evidence = EvidenceSchema.parse(await getEvidenceBody(ctx.sql, attempt.attemptId));
+        const evidence = EvidenceSchema.safeParse(await getEvidenceBody(ctx.sql, attempt.attemptId));
+        if (!evidence.success) {
+          // Accepted under another schema (an upload from before an upgrade): it cannot be judged.
+          await end({ kind: 'error', jobState: 'error', reason: 'the stored evidence does not match the current evidence schema' });
+          return;
+        }
         const profile = ProverProfileSchema.safeParse(attempt.profile);
         if (!profile.success) {
           await end({ kind: 'error', jobState: 'error', reason: 'the attempt has no recorded prover profile to judge its evidence against' });
           return;
         }
         const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
-        await end(judge(evidence, observed, { source, targets: attempt.targets, profile: profile.data }));
+        await end(judge(evidence.data, observed, { source, targets: attempt.targets, profile: profile.data }));
         return;
       }
     }

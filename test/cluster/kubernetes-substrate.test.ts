@@ -27,6 +27,7 @@ import { labels } from '../../contract/pod.js';
 import { adminKubeConfig, clusterUnavailable, until } from '../support/cluster.js';
 import { createTestDatabase, createToken } from '../support/database.js';
 import { FixtureRepo, scratch } from '../support/git-fixtures.js';
+import { attackPayload, pluginSource } from '../support/hostile-fixtures.js';
 import { call, startInstance } from '../support/instance.js';
 
 const skipReason = await clusterUnavailable();
@@ -87,6 +88,8 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
       'Broken.v': readFileSync('test/fixtures/proofs/Broken.v'),
       // A proof that takes a while, so that things can happen to it mid-run.
       'slow.sh': 'sleep 4; echo done\n',
+      // A proof whose plugin attacks the verdict from the build container.
+      ...pluginSource(attackPayload),
     });
     db = await createTestDatabase();
     token = await createToken(db.sql, { id: 'k8s-e2e' });
@@ -166,6 +169,17 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
       ]);
       return j.items.length + p.items.length + s.items.length === 0;
     }, 60_000);
+  });
+
+  it('a repository-shipped Coq plugin that attacks the verdict from the build container: rejected through a Job, nothing reached', async () => {
+    const id = await submit(['Evil.v']);
+    const job = await ended(id);
+    expect(job.state).toBe('rejected');
+    expect(job.stateReason).toContain('Top.Evil.wrong');
+    const evidence = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/evidence`, { token })).body.evidence[0].body;
+    expect(evidence.logs.excerpt).toContain('attack: is uid 65533');
+    expect(evidence.logs.excerpt).not.toMatch(/attack: inspector \d+: "patched"/);
+    expect(evidence.logs.excerpt).not.toMatch(/attack: wrote \/workspace\/(results|meta|source)/);
   });
 
   it('a scheduler killed while attempts run: the restarted one re-adopts them, none runs twice', async () => {

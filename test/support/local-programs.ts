@@ -6,7 +6,7 @@ import path from 'node:path';
  * A programs root for local-substrate tests, laid out as the real one (dist/task-pod/*.js,
  * node_modules/, package.json) but holding small probes instead of the task-pod programs: each
  * records what its sandbox lets it see and do. The check takes `key=value` targets: `port=<n>`
- * (a server it must not reach), `exit=<n>`, `sleep=<seconds>`; it passes on what the build probe
+ * (a server it must not reach), `exit=<n>`, `sleep=<seconds>`, `write=<bytes>` (a file that big); it passes on what the build probe
  * (`buildProbe`, the profile's build command) left. The reporter posts everything it saw to its
  * upload URL, so the test server receives the probes of every sandbox. Paths honour
  * `PROOFPOD_MOUNT_*` so the same programs run without a sandbox.
@@ -72,6 +72,15 @@ const probe = {
   env: Object.keys(process.env).sort(),
   build: existsSync(artifacts + '/tree/build-probe.json') ? JSON.parse(readFileSync(artifacts + '/tree/build-probe.json', 'utf8')) : null,
 };
+// A file larger than the sandbox's file-size limit (Node ignores SIGXFSZ, so the write fails with EFBIG).
+if (options.write) {
+  try {
+    writeFileSync(tmp + '/big', Buffer.alloc(Number(options.write)));
+    probe.bigWrite = 'written';
+  } catch (e) {
+    probe.bigWrite = e.code;
+  }
+}
 probe.network = await fetch('http://127.0.0.1:' + options.port + '/from-prover', { signal: AbortSignal.timeout(3000) }).then(
   (r) => 'reached ' + r.status,
   (e) => 'failed ' + (e.cause?.code ?? e.name),

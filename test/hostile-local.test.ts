@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proofpod } from '../scheduler/app.js';
+import { removeTree } from '../scheduler/substrate/local/host.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { type FileSpec, FixtureRepo, scratch } from './support/git-fixtures.js';
 import { attackPayload, pluginSource } from './support/hostile-fixtures.js';
@@ -49,7 +50,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await proofpod?.stop();
-  work.remove();
+  // Attempts the reaper has not removed yet keep read-only credential directories.
+  await removeTree(work.root);
 });
 
 interface Outcome {

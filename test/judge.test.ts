@@ -76,10 +76,15 @@ describe('judge: the evidence must describe what was dispatched', () => {
     expect(judge(evidenceFor(launch, {}, matching), seen, { ...dispatched, profile: matching }).kind).toBe('verdict');
   });
 
-  it('a pinned build image is compared with the build container too', () => {
+  it('build and check must have run the same image, the profile\'s', () => {
+    const ending = judge(pass, { ...seen, build: { exitCode: 0, imageDigest: other('2') } }, dispatched);
+    expect(ending.reason).toBe(`image digest mismatch: the build container ran ${other('2')}, the check container ${FAKE_IMAGE_DIGEST}`);
+  });
+
+  it('a pinned image is required of the build container too: one whose digest is unknown is an error', () => {
     const pinned = ProverProfileSchema.parse({ ...coq, pins: { imageDigest: FAKE_IMAGE_DIGEST } });
-    const ending = judge(evidenceFor(launch, {}, pinned), { ...seen, build: { exitCode: 0, imageDigest: other('2') } }, { ...dispatched, profile: pinned });
-    expect(ending.reason).toBe(`image digest mismatch: the build container ran ${other('2')}, the profile pins ${FAKE_IMAGE_DIGEST}`);
+    const unknown = { ...seen, build: { exitCode: 0, imageDigest: null } };
+    expect(judge(evidenceFor(launch, {}, pinned), unknown, { ...dispatched, profile: pinned }).reason).toBe(`image digest mismatch: the build container ran an unknown image, the profile pins ${FAKE_IMAGE_DIGEST}`);
   });
 
   it('a pinned checker binary that differs is an error naming both', () => {

@@ -48,11 +48,16 @@ function disagreement(evidence: Evidence, observed: Observation, dispatched: Dis
   } else if (observed.build) {
     return error('the substrate observed a build container the profile does not have');
   }
+  // Both run the profile's one image: a build of another image than the check's is not this profile's.
+  if (observed.build?.imageDigest && observed.check.imageDigest && observed.build.imageDigest !== observed.check.imageDigest) {
+    return error(`image digest mismatch: the build container ran ${observed.build.imageDigest}, the check container ${observed.check.imageDigest}`);
+  }
   const pinned = profile.pins.imageDigest;
-  if (pinned) {
-    for (const [container, seen] of [['check', observed.check], ['build', observed.build]] as const) {
-      if (seen && seen.imageDigest !== pinned) return error(`image digest mismatch: the ${container} container ran ${seen.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
-    }
+  if (pinned && observed.check.imageDigest !== pinned) {
+    return error(`image digest mismatch: the check container ran ${observed.check.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
+  }
+  if (pinned && observed.build && observed.build.imageDigest !== pinned) {
+    return error(`image digest mismatch: the build container ran ${observed.build.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
   }
   for (const [program, digest] of Object.entries(profile.pins.binaries ?? {})) {
     const reported = evidence.check.binaryDigests[program];

@@ -1,4 +1,4 @@
-/** Job lifecycle (SPEC §3). `awaiting_approval` belongs to lanes and approval policy. */
+/** Job lifecycle (docs/architecture.md, "Objects and states"). `awaiting_approval` belongs to lanes and approval policy. */
 export const jobStates = [
   'queued',
   'awaiting_approval',

@@ -1,5 +1,5 @@
 /**
- * The chart smoke (SPEC §1, §5): installs the Helm chart into a fresh namespace of whatever cluster
+ * The chart smoke (docs/testing.md): installs the Helm chart into a fresh namespace of whatever cluster
  * KUBECONFIG names, submits two proofs in parallel and one broken proof, checks the verdicts and the
  * invariants of the chosen substrate, uninstalls, and checks that nothing of the release is left.
  * The same program runs on kind in GitHub Actions and on the local control plane here.

@@ -97,7 +97,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     expect(count(manifests, 'ClusterRoleBinding')).toBe(0);
     expect(manifests.filter((m) => m.kind === 'ServiceAccount').map((m) => m.metadata.name).sort()).toEqual(['pp-proofpod', 'pp-proofpod-task']);
     const role = one(manifests, 'Role') as Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[] };
-    // SPEC §5's verbs, and a read of the one owner object the Jobs point at.
+    // The Kubernetes substrate's verbs (docs/security.md), and a read of the one owner object the Jobs point at.
     expect(role.rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },

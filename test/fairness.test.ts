@@ -1,5 +1,5 @@
 /**
- * Dispatch decisions on a real Postgres (SPEC §7): a flood of untrusted work never starves a trusted
+ * Dispatch decisions on a real Postgres (docs/architecture.md, "Claims and fencing"): a flood of untrusted work never starves a trusted
  * lane, and inside a lane a burst of one submitter does not push the others back.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Trust, approval, quotas and concurrency groups through the real API on a real Postgres (SPEC §7).
+ * Trust, approval, quotas and concurrency groups through the real API on a real Postgres (docs/api.md, "Submitting").
  * Attempts run on FakeCluster, a FAKE of a cluster that runs nothing and plays the reporter, since
  * what is under test is admission and scheduling, not the provers.
  */

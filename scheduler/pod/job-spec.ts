@@ -9,7 +9,7 @@ export interface JobSettings {
 }
 
 /**
- * The batch/v1 Job of one attempt (SPEC §5): exactly one pod, never retried by Kubernetes (retries
+ * The batch/v1 Job of one attempt (docs/architecture.md, "Substrates"): exactly one pod, never retried by Kubernetes (retries
  * are the scheduler's, as new attempts), killed at the attempt's deadline, removed a while after it
  * finished, and owned by a long-lived object of the release. Pure.
  */

@@ -1,5 +1,5 @@
 /**
- * A process-kubelet for the local control plane (SPEC §10.4): registers a Ready Node, binds Pending
+ * A process-kubelet for the local control plane (docs/testing.md, "The local control plane"): registers a Ready Node, binds Pending
  * pods to it (there is no kube-scheduler), runs them with the local substrate's sandboxes, and keeps
  * their status true — phase, conditions, init and container statuses with exit codes and reasons,
  * imageID from the image mapping, ErrImagePull/ImagePullBackOff for an unmapped image. It honours

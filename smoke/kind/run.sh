@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The kind smokes (SPEC §10.5): create a kind cluster, build proofpod's images and load them into it,
+# The kind smokes (docs/testing.md): create a kind cluster, build proofpod's images and load them into it,
 # run the chart smoke (smoke/chart-smoke.ts) against it, delete the cluster whatever happens.
 #
 #   smoke/kind/run.sh kubernetes   scheduler with RBAC on, every attempt a batch/v1 Job

@@ -1,5 +1,5 @@
 /**
- * Tests against the real control plane that `smoke/cluster/up.sh` starts (SPEC §10.4): etcd,
+ * Tests against the real control plane that `smoke/cluster/up.sh` starts (docs/testing.md): etcd,
  * kube-apiserver and kube-controller-manager built from their Go modules. What is tested here is the
  * API server's admission and authorization and the real controllers (garbage collector, Job,
  * service-account and namespace controllers); kubelet.test.ts runs pods with the process-kubelet.

@@ -321,7 +321,7 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
   });
 });
 
-/** SPEC §5 on a task pod as the API server holds it. */
+/** The task-pod invariants (docs/security.md) on a pod as the API server holds it. */
 function checkPod(pod: V1Pod) {
   const spec = pod.spec!;
   expect(spec.automountServiceAccountToken).toBe(false);

@@ -21,7 +21,7 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 }
 
 /**
- * Runs each attempt as its own batch/v1 Job (SPEC §5), with the per-attempt credential in a Secret
+ * Runs each attempt as its own batch/v1 Job (docs/architecture.md, "Substrates"), with the per-attempt credential in a Secret
  * owned by that Job. Needs only the opt-in Role: Jobs create/get/list/watch/delete, Pods
  * get/list/watch, pods/log get, Secrets create/delete.
  *

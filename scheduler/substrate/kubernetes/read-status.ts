@@ -26,7 +26,7 @@ function report(c: V1ContainerStatus): ContainerReport {
 }
 
 /**
- * What an attempt's Job and pod say, in the scheduler's terms (SPEC §5 failure detection): the
+ * What an attempt's Job and pod say, in the scheduler's terms (docs/architecture.md, "Substrates"): the
  * exit codes and image digests of build and check once the pod is over; the real reason when it cannot run —
  * InvalidImageName at once, image pulls and config errors after a grace period, OOMKilled,
  * eviction and disruption, the deadline, a deleted pod, Pending too long from creation. Pure.

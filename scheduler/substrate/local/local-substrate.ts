@@ -42,8 +42,9 @@ export interface LocalSubstrateOptions {
 }
 
 /**
- * Runs each attempt's pod (SPEC §6) on this machine: the fetch init container, then prover and
- * reporter together, each in its own bubblewrap sandbox running as an unprivileged uid. All state
+ * Runs each attempt's pod (docs/architecture.md, "Substrates") on this machine: the init
+ * containers (fetch, build) in order, then check and reporter together, each in its own bubblewrap
+ * sandbox running as an unprivileged uid (as root: a pair of uids of the attempt's own). All state
  * is on disk under `stateDir/<attempt name>/`, so observe and list work for attempts another
  * instance started. The sandboxes die with the process that started them (--die-with-parent): an
  * attempt whose owner is gone before it ended is reported lost, never as still running.

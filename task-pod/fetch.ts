@@ -595,6 +595,8 @@ const defaultLimits = { maxSourceFiles: 100_000, maxSourceDepth: 64 } as const;
 
 /** Reads the fetch container's environment (see contract/pod.ts), runs the fetch, returns the exit code. */
 export async function main(environment: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // The build container, another uid, reads the checkout.
+  process.umask(0o022);
   try {
     const maxSourceBytes = positiveInteger(environment, env.maxSourceBytes);
     const manifest = await quarantineFetch({

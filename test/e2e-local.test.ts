@@ -40,6 +40,8 @@ beforeAll(async () => {
     substrate: 'local',
     home: work.dir('home'),
     pod: { allowFileSources: true, maxSourceBytes: 1024 * 1024 },
+    // Uids of this file's own: test files run at once, each with a local substrate of its own.
+    local: { sandboxUids: { first: 500_000, count: 1024 } },
     provers,
     lanes: [{ name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 120 }],
     dispatch: { intervalSeconds: 0.2, batchSize: 10 },

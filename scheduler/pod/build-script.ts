@@ -19,6 +19,8 @@ export function buildCommand(command: readonly string[], subdirectory: string | 
     // Proof code may signal the driver; a handler (unlike an ignored signal) is not inherited by
     // what it runs. SIGKILL still ends it: the build container then fails, and the attempt errs.
     'trap : HUP INT QUIT USR1 USR2 TERM ALRM PIPE',
+    // The check container, another uid, reads what the build writes.
+    'umask 022',
     `cd ${out} || exit ${buildExitCodes.noWorkdir}`,
     `mkdir ${artifacts.tree} ${artifacts.status} || exit ${buildExitCodes.copyFailed}`,
     // Everything but .git: the build needs the sources, and fetch's repository is no business of it.

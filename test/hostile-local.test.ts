@@ -8,7 +8,7 @@ import type { Proofpod } from '../scheduler/app.js';
 import { removeTree } from '../scheduler/substrate/local/host.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { type FileSpec, FixtureRepo, scratch } from './support/git-fixtures.js';
-import { attackPayload, pluginSource } from './support/hostile-fixtures.js';
+import { attackPayload, hostileFiles, payload, pluginSource } from './support/hostile-fixtures.js';
 import { call, startInstance, waitFor } from './support/instance.js';
 
 /**
@@ -22,7 +22,6 @@ const db = await createTestDatabase();
 const token = await createToken(db.sql, { id: 'hostile' });
 const work = scratch('proofpod-hostile-');
 chmodSync(work.root, 0o755);
-const proofs = path.resolve('test/fixtures/proofs');
 
 let proofpod: Proofpod;
 const logLines: string[] = [];
@@ -119,8 +118,7 @@ describe('a proof that runs code at build time', () => {
   });
 
   it('a plugin that leaves a process behind: nothing of the build outlives it', async () => {
-    const payload = 'setsid sh -c "sleep 61.25" </dev/null >/dev/null 2>&1 &\necho "attack: left a sleeper"\n';
-    const outcome = await run(pluginSource(payload), 'coq', ['Evil.v']);
+    const outcome = await run(pluginSource(payload('leftover.sh')), 'coq', ['Evil.v']);
     expect(outcome.job.state).toBe('rejected');
     const survivors = readdirSync('/proc')
       .filter((e) => /^\d+$/.test(e))
@@ -135,8 +133,7 @@ describe('a proof that runs code at build time', () => {
   });
 
   it('a plugin that plants a link to the credential and a FIFO among the build outputs: error naming them', async () => {
-    const payload = 'ln -s /var/run/proofpod/upload/credential Planted.vo\nmkfifo Fifo.vo\necho "attack: planted"\n';
-    const outcome = await run(pluginSource(payload), 'coq', ['Evil.v']);
+    const outcome = await run(pluginSource(payload('plant-links.sh')), 'coq', ['Evil.v']);
     expect(outcome.job.state).not.toBe('verified');
     expect(outcome.job.state).toBe('error');
     expect(outcome.job.stateReason).toMatch(/(Planted|Fifo)\.vo is not a regular file/);
@@ -145,16 +142,7 @@ describe('a proof that runs code at build time', () => {
 
 describe('a source whose checkout differs from its commit', () => {
   it('.gitattributes ident turns a false claim about a string into a true one: the committed content is checked, and rejected', async () => {
-    // Committed, "$Id$" has 4 characters; expanded by `ident` on checkout it has 47, which the claim says.
-    const proof = [
-      'Require Import Coq.Strings.String.',
-      'Open Scope string_scope.',
-      'Definition stamp := "$Id$".',
-      'Theorem stamp_length : String.length stamp = 47.',
-      'Proof. reflexivity. Qed.',
-      '',
-    ].join('\n');
-    const outcome = await run({ '.gitattributes': '*.v ident\n', 'Stamp.v': proof }, 'coq', ['Stamp.v'], true);
+    const outcome = await run(hostileFiles('gitattributes-ident', { '.gitattributes': 'gitattributes', 'Stamp.v': 'Stamp.v' }), 'coq', ['Stamp.v'], true);
     expect(outcome.job.state).not.toBe('verified');
     expect(['rejected', 'error']).toContain(outcome.job.state);
   });
@@ -162,9 +150,7 @@ describe('a source whose checkout differs from its commit', () => {
 
 describe('a target that rewrites another', () => {
   it("z3's regular-output-channel cannot turn a later satisfiable target into an unsat one", async () => {
-    const a = '(assert false)\n(check-sat)\n(set-option :regular-output-channel "b.smt2")\n(echo "(assert false)")\n(echo "(check-sat)")\n';
-    const b = readFileSync(path.join(proofs, 'sat.smt2'));
-    const outcome = await run({ 'a.smt2': a, 'b.smt2': b }, 'smt-z3', ['a.smt2', 'b.smt2']);
+    const outcome = await run(hostileFiles('smt-output-channel', { 'a.smt2': 'a.smt2', 'b.smt2': 'b.smt2' }), 'smt-z3', ['a.smt2', 'b.smt2']);
     expect(outcome.job.state).toBe('rejected');
     expect(outcome.job.stateReason).toMatch(/b\.smt2/);
   });

@@ -14,11 +14,24 @@ export const TargetResultSchema = z.strictObject({
   reason: z.string().max(1000).nullable(),
 });
 
+/**
+ * What the audit found a checked target to assume: an axiom (declared, or a lemma left admitted:
+ * coqchk lists both), a constant relying on type-in-type or on an unsafe (co)fixpoint, an inductive
+ * whose positivity is assumed, an impredicative Set. Only an axiom on the lane's allow-list is
+ * `allowed`; every other finding rejects the proof.
+ */
+export const findingKinds = ['axiom', 'type-in-type', 'unsafe-fixpoint', 'assumed-positivity', 'impredicative-set'] as const;
+
 export const FindingSchema = z.strictObject({
-  kind: z.enum(['axiom', 'admitted', 'other']),
+  kind: z.enum(findingKinds),
   name: z.string().min(1).max(1024),
   target: z.string().max(1024).nullable(),
+  allowed: z.boolean(),
 });
+export type Finding = z.infer<typeof FindingSchema>;
+
+/** Axioms a lane allows (fully qualified names), as the check was given them. */
+export const AllowedAxiomsSchema = z.array(z.string().min(1).max(500)).max(1000);
 
 export const LogSummarySchema = z.strictObject({
   /** Digest of the full log, computed by the check wrapper from the stream itself. */
@@ -38,7 +51,7 @@ export const DispatchedProfileSchema = z.strictObject({
   build: command.nullable(),
   checkInput: z.enum(['source', 'artifacts']),
   check: command,
-  audit: z.strictObject({ command: command.nullable(), policy: z.enum(['reject', 'allow']) }).nullable(),
+  audit: z.strictObject({ parser: z.literal('coqchk'), command: command.nullable() }).nullable(),
 });
 
 /**
@@ -74,6 +87,7 @@ export const EvidenceSchema = z
     /** One per target, in the order of `targets`. */
     results: z.array(TargetResultSchema).max(1000),
     audit: z.strictObject({
+      allowedAxioms: AllowedAxiomsSchema,
       findings: z.array(FindingSchema).max(10_000),
     }),
     /** The check wrapper's reading of the result under the profile's rules. */
@@ -103,13 +117,13 @@ export type DispatchedProfile = z.infer<typeof DispatchedProfileSchema>;
 export function dispatchedProfile(profile: {
   name: string;
   build?: { command: string[] } | undefined;
-  check: { input: 'source' | 'artifacts'; command: string[]; audit?: { command?: string[] | undefined; policy: 'reject' | 'allow' } | undefined };
+  check: { input: 'source' | 'artifacts'; command: string[]; audit?: { parser: 'coqchk'; command?: string[] | undefined } | undefined };
 }): DispatchedProfile {
   return {
     name: profile.name,
     build: profile.build?.command ?? null,
     checkInput: profile.check.input,
     check: profile.check.command,
-    audit: profile.check.audit ? { command: profile.check.audit.command ?? null, policy: profile.check.audit.policy } : null,
+    audit: profile.check.audit ? { parser: profile.check.audit.parser, command: profile.check.audit.command ?? null } : null,
   };
 }

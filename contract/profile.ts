@@ -54,20 +54,14 @@ export const ProverProfileSchema = z
         })
         .default({}),
       /**
-       * Lists what the checked proof depends on (axioms, admitted lemmas), per target after a pass:
-       * from the output of `command`, or of the check command itself when there is none.
+       * Reads what each passing target assumes, from the output of `command`, or of the check
+       * command itself when there is none: `coqchk`, our fail-closed reader of coqchk's context
+       * summary (task-pod/coqchk-summary.ts). Which axioms pass is the lane's `allowedAxioms`.
        */
       audit: z
         .strictObject({
+          parser: z.literal('coqchk'),
           command: command.optional(),
-          /** Findings are the lines after a line matching `after`, up to one matching `until`. */
-          after: regex,
-          until: regex,
-          /** Applied to each line in that section; the `name` group names the finding. */
-          line: regex.refine((source) => source.includes('(?<name>'), 'must have a (?<name>…) group'),
-          kind: z.enum(['axiom', 'admitted', 'other']),
-          /** `reject`: a proof with findings is rejected; `allow`: they are recorded only. */
-          policy: z.enum(['reject', 'allow']),
         })
         .optional(),
     }),

@@ -26,6 +26,12 @@ export const LaneSchema = z.strictObject({
   retryLimit: z.number().int().min(0).max(20).default(2),
   /** Requests and limits of the build and check containers of this lane's attempts (on the local substrate: their memory and CPU limits). */
   resources: z.strictObject({ requests: resourceList.optional(), limits: resourceList.optional() }).optional(),
+  /**
+   * Axioms (fully qualified names, e.g. `Coq.Logic.Classical_Prop.classic`) a proof in this lane may
+   * rely on. Every other finding of the audit — any other axiom or admitted lemma, type-in-type, an
+   * unsafe fixpoint, assumed positivity, an impredicative Set — rejects it.
+   */
+  allowedAxioms: z.array(z.string().min(1).max(500)).max(1000).default([]),
   /** Placement of this lane's attempt pods: e.g. a node pool of its own. */
   nodeSelector: z.record(z.string().min(1), z.string()).optional(),
   tolerations: z.array(TolerationSchema).optional(),
@@ -33,10 +39,10 @@ export const LaneSchema = z.strictObject({
 export type Lane = z.infer<typeof LaneSchema>;
 
 export const defaultLanes: Lane[] = [
-  { name: 'intake', trust: 'untrusted', concurrency: 4, maxDeadlineSeconds: 900, retryLimit: 1 },
-  { name: 'verify', trust: 'trusted', concurrency: 8, maxDeadlineSeconds: 3600, retryLimit: 2 },
-  { name: 'audit', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2 },
-  { name: 'replay', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2 },
+  { name: 'intake', trust: 'untrusted', concurrency: 4, maxDeadlineSeconds: 900, retryLimit: 1, allowedAxioms: [] },
+  { name: 'verify', trust: 'trusted', concurrency: 8, maxDeadlineSeconds: 3600, retryLimit: 2, allowedAxioms: [] },
+  { name: 'audit', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2, allowedAxioms: [] },
+  { name: 'replay', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2, allowedAxioms: [] },
 ];
 
 /**

@@ -5,7 +5,7 @@ export { ProverProfileSchema, type ProverProfile, type ProverProfileInput } from
 export const defaultProverProfiles: ProverProfileInput[] = [
   {
     name: 'coq',
-    description: 'Coq/Rocq: coqc builds each target (untrusted), then coqchk re-checks the .vo files and lists the axioms and admitted lemmas they rely on',
+    description: 'Coq/Rocq: coqc builds each target (untrusted), then coqchk re-checks the .vo files and the audit reads everything they assume',
     image: 'proofpod/prover-coq:latest',
     versionCommand: ['coqchk', '--version'],
     build: { command: ['coqc', '-Q', '.', 'Top', '{target}'] },
@@ -14,13 +14,7 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       artifacts: '\\.vo$',
       command: ['coqchk', '-silent', '-o', '-Q', '.', 'Top', 'Top.{module}'],
       // coqchk -o prints what the checked modules assume; the audit reads the check's own output.
-      audit: {
-        after: '^\\* Axioms:',
-        until: '^\\s*$|^\\*',
-        line: '^\\s+(?<name>\\S+)',
-        kind: 'axiom',
-        policy: 'reject',
-      },
+      audit: { parser: 'coqchk' },
     },
   },
   {

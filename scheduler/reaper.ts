@@ -48,7 +48,7 @@ async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): Promise
     const status = await ctx.substrate.observe(claim.name);
     if (status) {
       ctx.metrics.takeovers.inc({ action: 'adopted' });
-      if (claim.attemptState === 'dispatching') await markAttemptStarted(ctx.sql, fence, profileOf(ctx, claim.prover), log);
+      if (claim.attemptState === 'dispatching') await markAttemptStarted(ctx.sql, fence, { profile: profileOf(ctx, claim.prover), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms }, log);
       return;
     }
     if (claim.attemptState === 'dispatching') {

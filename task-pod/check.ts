@@ -19,9 +19,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { coerceError } from '../contract/errors.js';
+import { AllowedAxiomsSchema, type Finding } from '../contract/evidence.js';
 import { artifacts, checkExitCodes, env, files, mountPath } from '../contract/pod.js';
 import { type ProverProfile, ProverProfileSchema, fillCommand } from '../contract/profile.js';
 import { LogDigest } from './log-digest.js';
+import { AuditError, parseCoqchkSummary } from './coqchk-summary.js';
 import { type CheckResult, CheckResultSchema } from './result.js';
 import { stageArtifacts } from './stage-artifacts.js';
 import { UntrustedFileError, readUntrusted } from './untrusted-file.js';
@@ -35,6 +37,8 @@ const stageLimits = { maxFiles: 100_000, maxBytes: 8 * 1024 * 1024 * 1024, maxDe
 export interface CheckRun {
   profile: ProverProfile;
   targets: string[];
+  /** The axioms the lane allows; every other finding of the audit rejects the proof. */
+  allowedAxioms: readonly string[];
   subdirectory: string | null;
   sourceDir: string;
   /** The artifacts volume, when the profile has a build step. */
@@ -54,7 +58,6 @@ interface CommandOutcome {
 }
 
 type TargetResult = CheckResult['results'][number];
-type Finding = CheckResult['findings'][number];
 
 /** Appends to the log file and its digest at once. */
 class CheckLog {
@@ -115,27 +118,6 @@ function passRule(check: ProverProfile['check'], outcome: CommandOutcome): strin
   return null;
 }
 
-export function parseFindings(audit: NonNullable<ProverProfile['check']['audit']>, output: string, target: string): Finding[] {
-  const after = new RegExp(audit.after);
-  const until = new RegExp(audit.until);
-  const line = new RegExp(audit.line);
-  const findings: Finding[] = [];
-  let inside = false;
-  for (const text of output.split('\n')) {
-    if (!inside) {
-      inside = after.test(text);
-      continue;
-    }
-    if (until.test(text)) {
-      inside = false;
-      continue;
-    }
-    const name = line.exec(text)?.groups?.name;
-    if (name) findings.push({ kind: audit.kind, name, target });
-  }
-  return findings;
-}
-
 function binaryDigest(program: string): string {
   const candidates = program.includes('/') ? [program] : (process.env.PATH ?? '').split(':').map((dir) => path.join(dir, program));
   const found = candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
@@ -188,7 +170,7 @@ type Verdict = Omit<CheckResult, 'log' | 'exitCode' | 'startedAt' | 'finishedAt'
 async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const { profile, targets } = job;
   const { check } = profile;
-  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [] };
+  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [], allowedAxioms: [...job.allowedAxioms] };
   let version: string;
   const binaryDigests: Record<string, string> = {};
   let workdir: string;
@@ -237,11 +219,16 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       }
       output = audited.output;
     }
-    findings.push(...parseFindings(check.audit, output, target));
+    try {
+      findings.push(...parseCoqchkSummary(output, target).map((f) => ({ ...f, allowed: f.kind === 'axiom' && job.allowedAxioms.includes(f.name) })));
+    } catch (error) {
+      if (!(error instanceof AuditError)) throw error;
+      results[results.length - 1] = { ...results.at(-1)!, result: 'error', reason: `audit: ${error.message}` };
+    }
   }
   const outcome = results.some((t) => t.result === 'error')
     ? 'error'
-    : results.some((t) => t.result === 'fail') || (check.audit?.policy === 'reject' && findings.length > 0)
+    : results.some((t) => t.result === 'fail') || findings.some((f) => !f.allowed)
       ? 'fail'
       : 'pass';
   return {
@@ -301,11 +288,13 @@ export async function main(environment: NodeJS.ProcessEnv = process.env): Promis
   try {
     const profile = ProverProfileSchema.parse(JSON.parse(environment[env.profile] ?? 'null'));
     const targets = z.array(z.string().min(1)).min(1).parse(JSON.parse(environment[env.targets] ?? 'null'));
+    const allowedAxioms = AllowedAxiomsSchema.parse(JSON.parse(environment[env.allowedAxioms] || '[]'));
     const resultsDir = mountPath('results', environment);
     await mkdir(resultsDir, { recursive: true });
     const result = await runCheck({
       profile,
       targets,
+      allowedAxioms,
       subdirectory: environment[env.subdirectory] || null,
       sourceDir: mountPath('source', environment),
       artifactsDir: profile.build ? mountPath('artifacts', environment) : undefined,

@@ -95,7 +95,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
       check: { version: null, binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
       logs: null,
       results: [],
-      audit: { findings: [] },
+      audit: { allowedAxioms: [], findings: [] },
       outcome: 'error',
       error: result.failure,
     });
@@ -106,7 +106,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
     check: { version: r.version, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
     logs: r.log,
     results: r.results,
-    audit: { findings: r.findings },
+    audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },
     outcome: r.outcome,
     error: r.error,
   });

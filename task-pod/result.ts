@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FindingSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../contract/evidence.js';
+import { AllowedAxiomsSchema, FindingSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../contract/evidence.js';
 
 /** What the check wrapper leaves in the results volume (`result.json`), for the reporter. */
 export const CheckResultSchema = z.strictObject({
@@ -13,6 +13,8 @@ export const CheckResultSchema = z.strictObject({
   durationMs: z.number().int().min(0),
   results: z.array(TargetResultSchema),
   findings: z.array(FindingSchema),
+  /** The lane's allow-list the findings were judged under. */
+  allowedAxioms: AllowedAxiomsSchema,
   log: LogSummarySchema,
   outcome: z.enum(['pass', 'fail', 'error']),
   error: z.string().nullable(),

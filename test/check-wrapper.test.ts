@@ -18,7 +18,7 @@ const fixtures = path.resolve('test/fixtures/proofs');
  * Runs the real build driver (the build container's command) and the real check wrapper with real
  * provers on fixture files, without a sandbox; `tamper` plays a hostile build between the two.
  */
-async function check(profile: ProverProfile, targets: string[], options: { tamper?: (artifacts: string, results: string) => Promise<void> } = {}) {
+async function check(profile: ProverProfile, targets: string[], options: { tamper?: (artifacts: string, results: string) => Promise<void>; allowedAxioms?: string[] } = {}) {
   const work = await mkdtemp(path.join(tmpdir(), 'proofpod-check-'));
   const dir = (name: string) => path.join(work, name);
   await cp(fixtures, dir('source'), { recursive: true });
@@ -31,6 +31,7 @@ async function check(profile: ProverProfile, targets: string[], options: { tampe
   const result = await runCheck({
     profile,
     targets,
+    allowedAxioms: options.allowedAxioms ?? [],
     subdirectory: null,
     sourceDir: dir('source'),
     artifactsDir: profile.build ? dir('artifacts') : undefined,
@@ -63,22 +64,44 @@ describe('build driver and check wrapper with real provers', () => {
     expect(result.log.excerpt).toContain('Unable to unify');
   });
 
-  it('coq: the audit names the axiom and the admitted lemma, and policy reject fails the proof', async () => {
+  it('coq: the audit names the axiom and the admitted lemma, and the proof fails', async () => {
     const { result } = await check(profile('coq'), ['Axiomatic.v']);
     expect(result.findings).toEqual([
-      { kind: 'axiom', name: 'Top.Axiomatic.excluded_middle', target: 'Axiomatic.v' },
-      { kind: 'axiom', name: 'Top.Axiomatic.left_for_later', target: 'Axiomatic.v' },
+      { kind: 'axiom', name: 'Top.Axiomatic.excluded_middle', target: 'Axiomatic.v', allowed: false },
+      { kind: 'axiom', name: 'Top.Axiomatic.left_for_later', target: 'Axiomatic.v', allowed: false },
     ]);
     expect(result).toMatchObject({ outcome: 'fail', exitCode: 1 });
     expect(result.results[0]?.result).toBe('pass');
   });
 
-  it('coq: under policy allow the same proof passes with its findings recorded', async () => {
+  it.each([
+    ['Guard.v', 'unsafe-fixpoint', 'Top.Guard.loop'],
+    ['TypeInType.v', 'type-in-type', 'Top.TypeInType.T'],
+    ['Positivity.v', 'assumed-positivity', 'Top.Positivity.bad'],
+  ])('coq: %s fails with a %s finding naming %s, whatever the allow-list says', async (target, kind, name) => {
+    const { result } = await check(profile('coq'), [target], { allowedAxioms: [name] });
+    expect(result.findings).toEqual([{ kind, name, target, allowed: false }]);
+    expect(result).toMatchObject({ outcome: 'fail', exitCode: 1 });
+  });
+
+  it("coq: an axiom on the lane's allow-list passes with the finding recorded; off it, the proof fails", async () => {
+    const classic = 'Coq.Logic.Classical_Prop.classic';
+    const allowed = (await check(profile('coq'), ['Classical.v'], { allowedAxioms: [classic] })).result;
+    expect(allowed).toMatchObject({ outcome: 'pass', exitCode: 0, allowedAxioms: [classic] });
+    expect(allowed.findings).toEqual([{ kind: 'axiom', name: classic, target: 'Classical.v', allowed: true }]);
+    expect((await check(profile('coq'), ['Classical.v'])).result).toMatchObject({ outcome: 'fail', findings: [{ name: classic, allowed: false }] });
+  });
+
+  it('coq: a summary the audit does not recognise is an error, never a pass', async () => {
     const coq = profile('coq');
-    const allow = { ...coq, name: 'coq-allow', check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' as const } } };
-    const { result } = await check(allow, ['Axiomatic.v']);
-    expect(result).toMatchObject({ outcome: 'pass', exitCode: 0 });
-    expect(result.findings).toHaveLength(2);
+    // A check command whose summary has a section coqchk 8.16 does not print.
+    const odd = ProverProfileSchema.parse({
+      ...coq,
+      check: { ...coq.check, command: ['sh', '-c', 'printf "CONTEXT SUMMARY\\n===============\\n\\n* Rewrite rules: allowed\\n" >&2', '{target}'] },
+    });
+    const { result } = await check(odd, ['Arith.v']);
+    expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
+    expect(result.error).toBe('audit: unknown section in coqchk\'s summary: "* Rewrite rules: allowed"');
   });
 
   it('metamath: a valid database passes and a broken proof fails', async () => {

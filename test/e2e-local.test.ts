@@ -26,7 +26,6 @@ const fixture = (name: string) => readFileSync(path.join(fixtures, name));
 const coq = defaultProverProfiles.find((p) => p.name === 'coq')!;
 const provers: ProverProfileInput[] = [
   ...defaultProverProfiles,
-  { ...coq, name: 'coq-allow', check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' } } },
   { ...coq, name: 'coq-pinned', pins: { imageDigest: `sha256:${'9'.repeat(64)}` } },
 ];
 
@@ -43,7 +42,10 @@ beforeAll(async () => {
     // Uids of this file's own: test files run at once, each with a local substrate of its own.
     local: { sandboxUids: { first: 500_000, count: 1024 } },
     provers,
-    lanes: [{ name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 120 }],
+    lanes: [
+      { name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 120 },
+      { name: 'classical', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 120, allowedAxioms: ['Coq.Logic.Classical_Prop.classic'] },
+    ],
     dispatch: { intervalSeconds: 0.2, batchSize: 10 },
     reaper: { intervalSeconds: 0.5, evidenceGraceSeconds: 20 },
   });
@@ -52,6 +54,8 @@ beforeAll(async () => {
     'theories/Arith.v': fixture('Arith.v'),
     'theories/Broken.v': fixture('Broken.v'),
     'theories/Axiomatic.v': fixture('Axiomatic.v'),
+    'theories/Classical.v': fixture('Classical.v'),
+    'theories/Guard.v': fixture('Guard.v'),
     'mm/demo0.mm': fixture('demo0.mm'),
     'mm/broken.mm': fixture('broken.mm'),
     'smt/unsat.smt2': fixture('unsat.smt2'),
@@ -63,10 +67,10 @@ afterAll(async () => {
   work.remove();
 });
 
-async function submit(prover: string, targets: string[], subdirectory?: string, commit = good, url = repo.url) {
+async function submit(prover: string, targets: string[], subdirectory?: string, commit = good, url = repo.url, lane = 'verify') {
   const response = await call(proofpod.url, 'POST', '/v1/jobs', {
     token,
-    body: { source: { url, commit, ...(subdirectory ? { subdirectory } : {}) }, prover, targets, lane: 'verify' },
+    body: { source: { url, commit, ...(subdirectory ? { subdirectory } : {}) }, prover, targets, lane },
   });
   expect(response.status).toBe(201);
   return response.body.id as string;
@@ -96,7 +100,7 @@ describe('local end to end with real provers', () => {
       build: ['coqc', '-Q', '.', 'Top', '{target}'],
       checkInput: 'artifacts',
       check: ['coqchk', '-silent', '-o', '-Q', '.', 'Top', 'Top.{module}'],
-      audit: { command: null, policy: 'reject' },
+      audit: { parser: 'coqchk', command: null },
     });
     expect(evidence.check).toMatchObject({ exitCode: 0, binaryDigests: { coqchk: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
     expect(evidence.check.version).toMatch(/8\.\d+/);
@@ -104,7 +108,7 @@ describe('local end to end with real provers', () => {
     // The build's output is in the log, marked as what it is; the check ran coqchk over the staged .vo.
     expect(evidence.logs.excerpt).toContain('--- build output of Arith.v (untrusted) ---');
     expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q . Top Top.Arith');
-    expect(evidence.audit).toEqual({ findings: [] });
+    expect(evidence.audit).toEqual({ allowedAxioms: [], findings: [] });
   });
 
   it('a profile that pins another image digest than the one that ran: error naming both', async () => {
@@ -120,13 +124,27 @@ describe('local end to end with real provers', () => {
     expect(evidence.logs.excerpt).toContain('Unable to unify');
   });
 
-  it('a proof relying on an axiom and an admitted lemma: the audit names them and the policy applies', async () => {
+  it('a proof relying on an axiom and an admitted lemma: the audit names them and the proof is rejected', async () => {
     const rejected = await verdict(await submit('coq', ['Axiomatic.v'], 'theories'));
     expect(rejected.job.state).toBe('rejected');
     expect(rejected.job.stateReason).toBe('rejected: audit found axiom Top.Axiomatic.excluded_middle, axiom Top.Axiomatic.left_for_later');
-    const allowed = await verdict(await submit('coq-allow', ['Axiomatic.v'], 'theories'));
-    expect(allowed.job.state).toBe('verified');
-    expect(allowed.evidence.audit.findings.map((f: { name: string }) => f.name)).toEqual(['Top.Axiomatic.excluded_middle', 'Top.Axiomatic.left_for_later']);
+  });
+
+  it("an axiom on the lane's allow-list is verified with the finding recorded; in a lane without it, rejected", async () => {
+    const allowed = await verdict(await submit('coq', ['Classical.v'], 'theories', good, repo.url, 'classical'));
+    expect(allowed.job).toMatchObject({ state: 'verified', stateReason: 'verified: 1 target(s) passed, relying on 1 allowed axiom(s)' });
+    expect(allowed.evidence.audit).toEqual({
+      allowedAxioms: ['Coq.Logic.Classical_Prop.classic'],
+      findings: [{ kind: 'axiom', name: 'Coq.Logic.Classical_Prop.classic', target: 'Classical.v', allowed: true }],
+    });
+    const rejected = await verdict(await submit('coq', ['Classical.v'], 'theories'));
+    expect(rejected.job.stateReason).toBe('rejected: audit found axiom Coq.Logic.Classical_Prop.classic');
+  });
+
+  it('False through an unsafe fixpoint is rejected with a finding naming the fixpoint', async () => {
+    const { job, evidence } = await verdict(await submit('coq', ['Guard.v'], 'theories'));
+    expect(job).toMatchObject({ state: 'rejected', stateReason: 'rejected: audit found unsafe-fixpoint Top.Guard.loop' });
+    expect(evidence.audit.findings).toEqual([{ kind: 'unsafe-fixpoint', name: 'Top.Guard.loop', target: 'Guard.v', allowed: false }]);
   });
 
   it('Metamath and SMT: one passing and one failing case each, two jobs at a time', async () => {

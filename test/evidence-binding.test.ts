@@ -10,7 +10,7 @@ import { call, fastLoops, jobRequest, startInstance, waitFor } from './support/i
 
 /**
  * A holder of a leaked upload credential uploads, for a job, passing evidence of something else:
- * another commit, other targets, another profile or audit policy. The scheduler's judge binds the
+ * another commit, other targets, another profile, audit or allow-list. The scheduler's judge binds the
  * evidence to what it dispatched, so each ends `error` naming both values. The cluster is a FAKE
  * (test/support/fake-cluster.ts): it runs nothing and plays the reporter, here a forging one.
  */
@@ -55,7 +55,8 @@ describe('evidence bound to the job', () => {
     ['another source', (_l, e) => ({ ...e, source: { ...e.source, url: 'https://example.org/easy.git' } }), 'source URL mismatch: evidence says "https://example.org/easy.git", dispatched "https://example.org/proofs.git"'],
     ['other targets', (_l, e) => ({ ...e, targets: ['Easy.v'], results: [{ ...e.results[0]!, path: 'Easy.v' }] }), 'targets mismatch: evidence says ["Easy.v"], dispatched ["Main.v"]'],
     ['another profile', (_l, e) => ({ ...e, profile: { ...e.profile, name: 'smt-z3' } }), 'profile name mismatch: evidence says "smt-z3", dispatched "coq"'],
-    ['another audit policy', (_l, e) => ({ ...e, profile: { ...e.profile, audit: { command: null, policy: 'allow' } } }), 'profile audit mismatch: evidence says {"command":null,"policy":"allow"}, dispatched {"command":null,"policy":"reject"}'],
+    ['another audit', (_l, e) => ({ ...e, profile: { ...e.profile, audit: null } }), 'profile audit mismatch: evidence says null, dispatched {"command":null,"parser":"coqchk"}'],
+    ['another allow-list', (_l, e) => ({ ...e, audit: { allowedAxioms: ['Coq.Logic.Classical_Prop.classic'], findings: [] } }), 'allowed axioms mismatch: evidence says ["Coq.Logic.Classical_Prop.classic"], dispatched []'],
     ['another check command', (_l, e) => ({ ...e, profile: { ...e.profile, check: ['true'] } }), 'profile check mismatch: evidence says ["true"], dispatched ['],
   ])('passing evidence naming %s ends error with both values', async (_name, forge, reason) => {
     const job = await judged(forge);

@@ -25,7 +25,7 @@ async function runningAttempt(deadline = new Date(Date.now() + 60_000)) {
   expect(claimed?.jobId).toBe(job.body.id);
   const fence = { attemptId: claimed!.attemptId, epoch: claimed!.epoch, holder: 'test' };
   const credential = await mintUploadCredential(db.sql, fence, deadline);
-  await markAttemptStarted(db.sql, fence, defaultProfile('coq'));
+  await markAttemptStarted(db.sql, fence, { profile: defaultProfile('coq'), allowedAxioms: [] });
   const evidence = evidenceFor({
     jobId: claimed!.jobId,
     attemptNo: claimed!.attemptNo,

@@ -75,7 +75,7 @@ describe('fencing', () => {
 
     const before = await snapshot(claimed!.attemptId);
     const { log, lines } = capturingLogger();
-    await expect(markAttemptStarted(sql, stale, defaultProfile('coq'), log)).rejects.toBeInstanceOf(StaleError);
+    await expect(markAttemptStarted(sql, stale, { profile: defaultProfile('coq'), allowedAxioms: [] }, log)).rejects.toBeInstanceOf(StaleError);
     await expect(recordFinishObservation(sql, stale, { check: { exitCode: 0, imageDigest: null }, build: null }, log)).rejects.toBeInstanceOf(StaleError);
     await expect(mintUploadCredential(sql, stale, new Date(Date.now() + 60_000), log)).rejects.toBeInstanceOf(StaleError);
     await expect(
@@ -91,7 +91,7 @@ describe('fencing', () => {
 
     // The current holder's writes go through.
     const current = { attemptId: claimed!.attemptId, epoch: 2, holder: 'replica-b' };
-    await markAttemptStarted(sql, current, defaultProfile('coq'));
+    await markAttemptStarted(sql, current, { profile: defaultProfile('coq'), allowedAxioms: [] });
     expect(await endAttempt(sql, current, { kind: 'verdict', jobState: 'rejected', reason: 'proof broken' }, 2)).toBe('rejected');
     const after = await snapshot(claimed!.attemptId);
     expect(after).toMatchObject({ attemptState: 'succeeded', jobState: 'rejected', holder: null });
@@ -101,7 +101,7 @@ describe('fencing', () => {
     await queuedJob();
     const [claimed] = await claimAttempts(sql, { lane: 'verify', concurrency: 10, limit: 1, holder: 'replica-a', ttlSeconds: 30, deadlineSeconds: 600 });
     const fence = { attemptId: claimed!.attemptId, epoch: 1, holder: 'replica-a' };
-    await markAttemptStarted(sql, fence, defaultProfile('coq'));
+    await markAttemptStarted(sql, fence, { profile: defaultProfile('coq'), allowedAxioms: [] });
     await endAttempt(sql, fence, { kind: 'verdict', jobState: 'verified', reason: 'ok' }, 2);
     await expect(endAttempt(sql, fence, { kind: 'verdict', jobState: 'rejected', reason: 'flip' }, 2)).rejects.toBeInstanceOf(StaleError);
     const [job] = await sql`select state from jobs where id = ${claimed!.jobId}`;

@@ -12,13 +12,13 @@ const launch = {
   targets: ['A.v', 'B.v'],
 };
 const coq = defaultProfile('coq');
-const dispatched: Dispatched = { source: launch.source, targets: launch.targets, profile: coq };
+const dispatched: Dispatched = { source: launch.source, targets: launch.targets, profile: coq, allowedAxioms: [] };
 const pass = evidenceFor(launch);
 const seen: Observation = { check: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST }, build: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } };
 const exited = (code: number): Observation => ({ ...seen, check: { ...seen.check, exitCode: code } });
-const finding = { kind: 'axiom' as const, name: 'Top.magic', target: 'A.v' };
+const finding = { kind: 'axiom' as const, name: 'Top.magic', target: 'A.v', allowed: false };
+const allowing = { ...dispatched, allowedAxioms: ['Top.magic'] };
 const failed = (overrides: Partial<Evidence> = {}): Evidence => ({ ...pass, outcome: 'fail', check: { ...pass.check, exitCode: 1 }, ...overrides });
-const allow = { ...coq, check: { ...coq.check, audit: { ...coq.check.audit!, policy: 'allow' as const } } };
 const other = (digit: string) => `sha256:${digit.repeat(64)}`;
 
 describe('judge', () => {
@@ -26,9 +26,12 @@ describe('judge', () => {
     ['pass, observed exit 0', pass, seen, dispatched, 'verified'],
     ['fail with a failing target', failed({ results: [{ ...pass.results[0]!, result: 'fail' }, pass.results[1]!] }), exited(1), dispatched, 'rejected'],
     ['pass claimed but the substrate saw exit 1', pass, exited(1), dispatched, 'error'],
-    ['pass claimed with audit findings under policy reject', { ...pass, audit: { findings: [finding] } }, seen, dispatched, 'error'],
-    ['fail from audit findings under policy reject', failed({ audit: { findings: [finding] } }), exited(1), dispatched, 'rejected'],
-    ['pass with findings under policy allow', { ...evidenceFor(launch, {}, allow), audit: { findings: [finding] } }, seen, { ...dispatched, profile: allow }, 'verified'],
+    ['pass claimed with an axiom the lane does not allow', { ...pass, audit: { allowedAxioms: [], findings: [finding] } }, seen, dispatched, 'error'],
+    ['fail from an axiom the lane does not allow', failed({ audit: { allowedAxioms: [], findings: [finding] } }), exited(1), dispatched, 'rejected'],
+    ['pass relying on an axiom the lane allows', { ...pass, audit: { allowedAxioms: ['Top.magic'], findings: [{ ...finding, allowed: true }] } }, seen, allowing, 'verified'],
+    ['an allowed axiom marked not allowed', failed({ audit: { allowedAxioms: ['Top.magic'], findings: [finding] } }), exited(1), allowing, 'error'],
+    ['a disallowed finding marked allowed', { ...pass, audit: { allowedAxioms: [], findings: [{ ...finding, allowed: true }] } }, seen, dispatched, 'error'],
+    ['an unsafe fixpoint, which no allow-list allows', { ...pass, audit: { allowedAxioms: ['Top.loop'], findings: [{ kind: 'unsafe-fixpoint', name: 'Top.loop', target: 'A.v', allowed: true }] } }, seen, { ...dispatched, allowedAxioms: ['Top.loop'] }, 'error'],
     ['pass claimed, exit codes agree on 1', { ...pass, check: { ...pass.check, exitCode: 1 } }, exited(1), dispatched, 'error'],
     ['pass claimed with a failed target', { ...pass, results: [{ ...pass.results[0]!, result: 'error' }, pass.results[1]!] }, seen, dispatched, 'error'],
     ['pass claimed with a target left out', { ...pass, results: [pass.results[0]!] }, seen, dispatched, 'error'],
@@ -46,7 +49,14 @@ describe('judge', () => {
   });
 
   it('names the audit finding in a rejection', () => {
-    expect(judge(failed({ audit: { findings: [finding] } }), exited(1), dispatched).reason).toBe('rejected: audit found axiom Top.magic');
+    expect(judge(failed({ audit: { allowedAxioms: [], findings: [finding] } }), exited(1), dispatched).reason).toBe('rejected: audit found axiom Top.magic');
+    const fixpoint = { kind: 'unsafe-fixpoint' as const, name: 'Top.loop', target: 'A.v', allowed: false };
+    expect(judge(failed({ audit: { allowedAxioms: [], findings: [fixpoint] } }), exited(1), dispatched).reason).toBe('rejected: audit found unsafe-fixpoint Top.loop');
+  });
+
+  it('says how many allowed axioms a verified proof relies on', () => {
+    const relying = { ...pass, audit: { allowedAxioms: ['Top.magic'], findings: [{ ...finding, allowed: true }] } };
+    expect(judge(relying, seen, allowing).reason).toBe('verified: 2 target(s) passed, relying on 1 allowed axiom(s)');
   });
 });
 
@@ -60,7 +70,8 @@ describe('judge: the evidence must describe what was dispatched', () => {
     ['another profile', { ...pass, profile: { ...pass.profile, name: 'coq-allow' } }, 'profile name mismatch: evidence says "coq-allow", dispatched "coq"'],
     ['another check command', { ...pass, profile: { ...pass.profile, check: ['true'] } }, 'profile check mismatch: evidence says ["true"]'],
     ['another build command', { ...pass, profile: { ...pass.profile, build: null } }, 'profile build mismatch: evidence says null'],
-    ['another audit policy', { ...pass, profile: { ...pass.profile, audit: { command: null, policy: 'allow' } } }, 'profile audit mismatch: evidence says {"command":null,"policy":"allow"}, dispatched {"command":null,"policy":"reject"}'],
+    ['another audit', { ...pass, profile: { ...pass.profile, audit: null } }, 'profile audit mismatch: evidence says null, dispatched {"command":null,"parser":"coqchk"}'],
+    ['another allow-list', { ...pass, audit: { allowedAxioms: ['Coq.Logic.Classical_Prop.classic'], findings: [] } }, 'allowed axioms mismatch: evidence says ["Coq.Logic.Classical_Prop.classic"], dispatched []'],
   ])('%s → error naming both values', (_name, evidence, reason) => {
     const ending = judge(evidence, seen, dispatched);
     expect(ending).toMatchObject({ kind: 'error', jobState: 'error' });

@@ -97,9 +97,16 @@ describe('attempt pod spec', () => {
 
   it("gives build and check nothing of the scheduler's: no upload URL, no job identity", () => {
     const env = (name: string) => Object.fromEntries((byName(name).env ?? []).map((e) => [e.name, e.value]));
-    expect(Object.keys(env('check')).sort()).toEqual(['PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
+    expect(Object.keys(env('check')).sort()).toEqual(['PROOFPOD_ALLOWED_AXIOMS', 'PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
     expect(Object.keys(env('build')).sort()).toEqual(['HOME', 'LANG', 'TMPDIR']);
     for (const c of ['build', 'check']) expect(JSON.stringify(env(c)), c).not.toContain('scheduler');
+  });
+
+  it("gives the check the lane's allowed axioms", () => {
+    const classical = parseConfig({ lanes: [{ name: 'classical', trust: 'trusted', concurrency: 1, allowedAxioms: ['Coq.Logic.Classical_Prop.classic'] }] }).lanes[0]!;
+    const check = podOf(coq, ['A.v'], classical).containers.find((c) => c.name === 'check')!;
+    expect(check.env?.find((e) => e.name === 'PROOFPOD_ALLOWED_AXIOMS')?.value).toBe('["Coq.Logic.Classical_Prop.classic"]');
+    expect(byName('check').env?.find((e) => e.name === 'PROOFPOD_ALLOWED_AXIOMS')?.value).toBe('[]');
   });
 
   it('runs the build as a uid of its own, never the one of our programs', () => {

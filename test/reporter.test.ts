@@ -68,6 +68,7 @@ function checkResult(log: { digest?: string } = {}) {
     profile: 'coq', version: 'coq 8', binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` }, exitCode: 0, startedAt: now, finishedAt: now, durationMs: 1,
     results: [{ path: 'A.v', result: 'pass', exitCode: 0, durationMs: 1, reason: null }],
     findings: [],
+    allowedAxioms: [],
     log: { digest: log.digest ?? `sha256:${'2'.repeat(64)}`, bytes: 3, excerpt: 'ok\n', truncated: false },
     outcome: 'pass', error: null,
   };
@@ -143,7 +144,7 @@ describe('reporter', () => {
       outcome: 'pass',
       source: { url: 'file:///src', commit: 'c'.repeat(40), treeHash: 'd'.repeat(40), subdirectory: null },
       targets: ['A.v'],
-      profile: { name: 'coq', build: ['coqc', '-Q', '.', 'Top', '{target}'], checkInput: 'artifacts', audit: { command: null, policy: 'reject' } },
+      profile: { name: 'coq', build: ['coqc', '-Q', '.', 'Top', '{target}'], checkInput: 'artifacts', audit: { parser: 'coqchk', command: null } },
     });
   });
 });

@@ -21,6 +21,7 @@ attempts.finished_at timestamp with time zone
 attempts.observed_build_exit_code integer
 attempts.observed_build_image_digest text
 attempts.profile jsonb
+attempts.allowed_axioms ARRAY
 claims.attempt_id uuid not null
 claims.holder text not null
 claims.epoch bigint not null

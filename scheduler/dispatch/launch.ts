@@ -40,7 +40,7 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
       if (!(error instanceof DuplicateError)) throw error;
       log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
     }
-    await markAttemptStarted(ctx.sql, fence, profileOf(ctx, target.prover), log);
+    await markAttemptStarted(ctx.sql, fence, { profile: profileOf(ctx, target.prover), allowedAxioms: lane.allowedAxioms }, log);
   } catch (error) {
     if (error instanceof StaleError) {
       ctx.metrics.staleWrites.inc();

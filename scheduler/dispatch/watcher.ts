@@ -74,12 +74,12 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
           return;
         }
         const profile = ProverProfileSchema.safeParse(attempt.profile);
-        if (!profile.success) {
+        if (!profile.success || !attempt.allowedAxioms) {
           await end({ kind: 'error', jobState: 'error', reason: 'the attempt has no recorded prover profile to judge its evidence against' });
           return;
         }
         const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
-        await end(judge(evidence.data, observed, { source, targets: attempt.targets, profile: profile.data }));
+        await end(judge(evidence.data, observed, { source, targets: attempt.targets, profile: profile.data, allowedAxioms: attempt.allowedAxioms }));
         return;
       }
     }

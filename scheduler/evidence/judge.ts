@@ -20,6 +20,8 @@ export interface Dispatched {
   source: { url: string; commit: string; subdirectory: string | null };
   targets: readonly string[];
   profile: ProverProfile;
+  /** The lane's allow-list of axioms when the attempt started. */
+  allowedAxioms: readonly string[];
 }
 
 const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value) ?? 'null').slice(0, 300);
@@ -59,6 +61,14 @@ function disagreement(evidence: Evidence, observed: Observation, dispatched: Dis
   if (pinned && observed.build && observed.build.imageDigest !== pinned) {
     return error(`image digest mismatch: the build container ran ${observed.build.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
   }
+  if (evidence.outcome !== 'error') {
+    if (canonicalJson(evidence.audit.allowedAxioms) !== canonicalJson(dispatched.allowedAxioms)) {
+      return mismatch('allowed axioms', evidence.audit.allowedAxioms, dispatched.allowedAxioms);
+    }
+    // `allowed` is the allow-list's word on each finding, recomputed here rather than taken.
+    const misjudged = evidence.audit.findings.find((f) => f.allowed !== (f.kind === 'axiom' && dispatched.allowedAxioms.includes(f.name)));
+    if (misjudged) return error(`evidence marks ${misjudged.kind} ${misjudged.name} ${misjudged.allowed ? 'allowed' : 'not allowed'}, against the lane's allow-list`);
+  }
   for (const [program, digest] of Object.entries(profile.pins.binaries ?? {})) {
     const reported = evidence.check.binaryDigests[program];
     if (evidence.outcome !== 'error' && reported !== digest) return mismatch(`binary digest of ${program}`, reported ?? null, digest, 'the profile pins');
@@ -81,15 +91,15 @@ export function judge(evidence: Evidence, observed: Observation, dispatched: Dis
   }
   const paths = evidence.results.map((r) => r.path);
   if (canonicalJson(paths) !== canonicalJson(dispatched.targets)) return mismatch('result targets', paths, dispatched.targets);
-  const policy = dispatched.profile.check.audit?.policy ?? null;
+  const refused = evidence.audit.findings.filter((f) => !f.allowed);
   if (evidence.outcome === 'pass') {
     if (observed.check.exitCode !== 0) return error(`evidence says pass but the check container exited ${observed.check.exitCode}`);
     if (evidence.results.some((t) => t.result !== 'pass')) return error('evidence says pass but not every target passed');
-    if (policy === 'reject' && evidence.audit.findings.length > 0) return error('evidence says pass but the audit, under policy reject, has findings');
-    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed` };
+    if (refused.length > 0) return error('evidence says pass but the audit has findings the lane does not allow');
+    const allowed = evidence.audit.findings.length;
+    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed${allowed ? `, relying on ${allowed} allowed axiom(s)` : ''}` };
   }
   const failed = evidence.results.filter((t) => t.result !== 'pass').map((t) => `${t.path}${t.reason ? ` (${t.reason})` : ''}`);
-  const findings = evidence.audit.findings.map((f) => `${f.kind} ${f.name}`);
-  const parts = [...(failed.length ? [failed.join(', ')] : []), ...(findings.length && policy === 'reject' ? [`audit found ${findings.join(', ')}`] : [])];
+  const parts = [...(failed.length ? [failed.join(', ')] : []), ...(refused.length ? [`audit found ${refused.map((f) => `${f.kind} ${f.name}`).join(', ')}`] : [])];
   return { kind: 'verdict', jobState: 'rejected', reason: `rejected: ${parts.join('; ') || 'by the profile policy'}` };
 }

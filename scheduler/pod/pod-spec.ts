@@ -69,7 +69,7 @@ export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile
       },
       volumes: attemptVolumes(attempt, profile, settings),
       initContainers: init.map(withPullPolicy(settings)),
-      containers: [withLaneResources(checkContainer(attempt, profile), lane), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
+      containers: [withLaneResources(checkContainer(attempt, profile, lane), lane), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
       ...(lane.nodeSelector ? { nodeSelector: lane.nodeSelector } : {}),
       ...(lane.tolerations ? { tolerations: lane.tolerations } : {}),
     },
@@ -190,7 +190,7 @@ function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, settin
  * the build container and every process it started are gone. It gets the profile and targets, and
  * nothing of the scheduler's: no URL, no credential.
  */
-function checkContainer(attempt: AttemptPodInput, profile: ProverProfile): V1Container {
+function checkContainer(attempt: AttemptPodInput, profile: ProverProfile, lane: Lane): V1Container {
   return {
     name: containers.check,
     image: profile.image,
@@ -199,6 +199,7 @@ function checkContainer(attempt: AttemptPodInput, profile: ProverProfile): V1Con
       plain(env.profile, JSON.stringify(profile)),
       plain(env.targets, JSON.stringify(attempt.targets)),
       plain(env.subdirectory, attempt.source.subdirectory ?? ''),
+      plain(env.allowedAxioms, JSON.stringify(lane.allowedAxioms)),
     ],
     volumeMounts: [
       { name: volumeNames.source, mountPath: mounts.source, readOnly: true },

@@ -6,5 +6,7 @@ alter table attempts
   -- Null when the profile has no build step.
   add column observed_build_exit_code integer,
   add column observed_build_image_digest text,
-  -- The prover profile as dispatched (JSON), set when the attempt starts.
-  add column profile jsonb;
+  -- The prover profile as dispatched (JSON) and the lane's allowed axioms, set when the attempt
+  -- starts: the evidence must repeat both.
+  add column profile jsonb,
+  add column allowed_axioms text[];

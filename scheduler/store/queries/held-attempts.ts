@@ -20,6 +20,7 @@ export interface HeldAttempt {
   targets: string[];
   /** Null until the attempt started. */
   profile: unknown;
+  allowedAxioms: string[] | null;
 }
 
 /** The attempts this replica holds a lease on: the ones its watcher is responsible for. */
@@ -27,7 +28,7 @@ export async function heldAttempts(sql: Queryable, holder: string): Promise<Held
   return sql<HeldAttempt[]>`
     select a.id as attempt_id, a.job_id, a.attempt_no, a.name, a.lane, j.prover, a.state, c.epoch,
            a.deadline_at, a.observed_at, (e.attempt_id is not null) as has_evidence,
-           j.source_url, j.commit_sha, j.subdirectory, j.targets, a.profile
+           j.source_url, j.commit_sha, j.subdirectory, j.targets, a.profile, a.allowed_axioms
     from claims c
     join attempts a on a.id = c.attempt_id
     join jobs j on j.id = a.job_id

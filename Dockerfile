@@ -58,8 +58,9 @@ USER 65532:65532
 
 FROM task AS prover-coq
 USER root
+# make: project builds run coq_makefile's Makefile (profile coq, project).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends coq \
+ && apt-get install -y --no-install-recommends coq make \
  && rm -rf /var/lib/apt/lists/*
 USER 65532:65532
 
@@ -82,7 +83,7 @@ USER 65532:65532
 # unprivileged uids of each attempt's own).
 FROM runtime AS local
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates bubblewrap coq metamath z3 \
+ && apt-get install -y --no-install-recommends git ca-certificates bubblewrap coq make metamath z3 \
  && rm -rf /var/lib/apt/lists/*
 ENV HOST=0.0.0.0 PORT=8080 PROOFPOD_HOME=/var/lib/proofpod PROOFPOD_SUBSTRATE=local
 CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]

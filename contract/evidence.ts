@@ -52,6 +52,7 @@ export const DispatchedProfileSchema = z.strictObject({
   checkInput: z.enum(['source', 'artifacts']),
   check: command,
   audit: z.strictObject({ parser: z.literal('coqchk'), command: command.nullable() }).nullable(),
+  project: z.strictObject({ format: z.literal('coq-project'), file: z.string().min(1).max(200), build: command, check: command }).nullable(),
 });
 
 /**
@@ -75,6 +76,8 @@ export const EvidenceSchema = z
     profile: DispatchedProfileSchema,
     check: z.strictObject({
       version: z.string().min(1).max(2000).nullable(),
+      /** The project file the check read its logical names from (e.g. `_CoqProject`); null without one. */
+      projectFile: z.string().max(200).nullable(),
       /** SHA-256 of each checker program that ran, by the name its command gives. */
       binaryDigests: z.record(z.string().min(1).max(200), sha256Digest),
       /** The check container's exit code, as its wrapper exited. */
@@ -118,6 +121,7 @@ export function dispatchedProfile(profile: {
   name: string;
   build?: { command: string[] } | undefined;
   check: { input: 'source' | 'artifacts'; command: string[]; audit?: { parser: 'coqchk'; command?: string[] | undefined } | undefined };
+  project?: { format: 'coq-project'; file: string; build: string[]; check: string[] } | undefined;
 }): DispatchedProfile {
   return {
     name: profile.name,
@@ -125,5 +129,6 @@ export function dispatchedProfile(profile: {
     checkInput: profile.check.input,
     check: profile.check.command,
     audit: profile.check.audit ? { parser: profile.check.audit.parser, command: profile.check.audit.command ?? null } : null,
+    project: profile.project ? { format: profile.project.format, file: profile.project.file, build: profile.project.build, check: profile.project.check } : null,
   };
 }

@@ -66,6 +66,22 @@ export const ProverProfileSchema = z
         .optional(),
     }),
     /**
+     * A project format our own code reads (`coq-project`: a `_CoqProject` file, task-pod/coq-project.ts).
+     * When `file` exists in the source's (sub)directory, `build` runs once instead of the per-target
+     * build command — `{jobs}` is the lane's CPU count (0 when the lane sets none: the command
+     * decides), `{targets}` every target, as words of their own — and `check` replaces the check
+     * command, with `{loadpath}` the project's `-Q`/`-R` bindings (as words of their own, read by our
+     * reader from the committed file) and `{logical}` the target's logical name.
+     */
+    project: z
+      .strictObject({
+        format: z.literal('coq-project'),
+        file: z.string().regex(/^[^/\0]+$/, 'must be a file name').default('_CoqProject'),
+        build: command,
+        check: command,
+      })
+      .optional(),
+    /**
      * Digests that must match, or the attempt ends `error` naming both values: the image of the
      * build and check containers as the substrate observed it, and checker programs (by the name
      * a command runs them by) as the check wrapper hashed them.
@@ -85,6 +101,9 @@ export const ProverProfileSchema = z
     if (profile.check.input === 'artifacts' && !profile.build) {
       ctx.addIssue({ code: 'custom', path: ['check', 'input'], message: 'artifacts needs a build step that makes them' });
     }
+    if (profile.project && !profile.build) {
+      ctx.addIssue({ code: 'custom', path: ['project'], message: 'a project is built by the build step: the profile needs one' });
+    }
     if (profile.check.input === 'artifacts' && !profile.check.artifacts) {
       ctx.addIssue({ code: 'custom', path: ['check', 'artifacts'], message: 'required when check.input is artifacts: which build outputs the checker reads' });
     }
@@ -97,8 +116,14 @@ export function moduleOf(target: string): string {
   return target.replace(/\.[^./]+$/, '').split('/').join('.');
 }
 
-/** `{target}` and `{module}` filled in for one target. */
-export function fillCommand(command: readonly string[], target: string): string[] {
+/** `{target}` and `{module}` filled in for one target; `extra` words and lists for the project commands. */
+export function fillCommand(command: readonly string[], target: string, extra: { words?: Record<string, string>; lists?: Record<string, readonly string[]> } = {}): string[] {
   const module = moduleOf(target);
-  return command.map((part) => part.replaceAll('{target}', target).replaceAll('{module}', module));
+  return command.flatMap((part) => {
+    const list = extra.lists && Object.hasOwn(extra.lists, part) ? extra.lists[part] : undefined;
+    if (list) return [...list];
+    let filled = part.replaceAll('{target}', target).replaceAll('{module}', module);
+    for (const [name, value] of Object.entries(extra.words ?? {})) filled = filled.replaceAll(name, value);
+    return [filled];
+  });
 }

@@ -16,6 +16,21 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       // coqchk -o prints what the checked modules assume; the audit reads the check's own output.
       audit: { parser: 'coqchk' },
     },
+    // A development with a _CoqProject: coq_makefile and make build the targets and what they
+    // require (untrusted, as any build); coqchk checks each under the project's own logical names.
+    project: {
+      format: 'coq-project',
+      file: '_CoqProject',
+      build: [
+        'sh',
+        '-c',
+        'j=$1; shift; [ "$j" -gt 0 ] || j=$(nproc); coq_makefile -f _CoqProject -o CoqMakefile && exec make -f CoqMakefile -k -j "$j" $(for t; do printf "%so " "$t"; done)',
+        'coq-project',
+        '{jobs}',
+        '{targets}',
+      ],
+      check: ['coqchk', '-silent', '-o', '{loadpath}', '{logical}'],
+    },
   },
   {
     name: 'metamath',

@@ -23,6 +23,7 @@ import { AllowedAxiomsSchema, type Finding } from '../contract/evidence.js';
 import { artifacts, checkExitCodes, env, files, mountPath } from '../contract/pod.js';
 import { type ProverProfile, ProverProfileSchema, fillCommand } from '../contract/profile.js';
 import { LogDigest } from './log-digest.js';
+import { CoqProjectError, type CoqProject, loadPath, logicalName, parseCoqProject } from './coq-project.js';
 import { AuditError, parseCoqchkSummary } from './coqchk-summary.js';
 import { type CheckResult, CheckResultSchema } from './result.js';
 import { stageArtifacts } from './stage-artifacts.js';
@@ -148,7 +149,7 @@ async function openFifoForWriting(fifo: string): Promise<number | undefined> {
  * The build's word on the n-th target (untrusted): its exit code and output. A missing or garbled
  * status is a failed build: only a build that says it succeeded gets its outputs checked.
  */
-async function buildStatus(artifactsDir: string, n: number): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
+async function buildStatus(artifactsDir: string, n: number | 'project'): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
   const dir = path.join(artifactsDir, artifacts.status);
   const log = await readUntrusted(path.join(dir, `${n}.log`), { maxBytes: MAX_BUILD_LOG_BYTES, truncate: true }, `build log ${n}`).then(
     (r) => r.content,
@@ -158,7 +159,10 @@ async function buildStatus(artifactsDir: string, n: number): Promise<{ exitCode:
     const { content } = await readUntrusted(path.join(dir, `${n}.exit`), { maxBytes: 16 }, `build status ${n}`);
     const text = content.toString('latin1').trim();
     if (!/^\d{1,3}$/.test(text)) return { exitCode: null, log, problem: 'the build left an unreadable exit status' };
-    return { exitCode: Number(text), log, problem: Number(text) === 0 ? null : `build failed with exit code ${text}` };
+    if (Number(text) === 0) return { exitCode: 0, log, problem: null };
+    // Where the build says it failed: its first `File "…", line N` (untrusted text, kept short).
+    const at = /File "([^"\n]{1,200})", line (\d{1,7})/.exec(log.toString('utf8'));
+    return { exitCode: Number(text), log, problem: `build failed with exit code ${text}${at ? ` at ${at[1]!.replace(/[\x00-\x1f]/g, '')}, line ${at[2]}` : ''}` };
   } catch (error) {
     if (!(error instanceof UntrustedFileError)) throw error;
     return { exitCode: null, log, problem: `the build left no exit status: ${error.message}` };
@@ -167,15 +171,37 @@ async function buildStatus(artifactsDir: string, n: number): Promise<{ exitCode:
 
 type Verdict = Omit<CheckResult, 'log' | 'exitCode' | 'startedAt' | 'finishedAt' | 'durationMs'>;
 
+/**
+ * The profile's project file in the read-only source, read by our own reader; undefined when the
+ * source has none (then the per-target commands run). A link or anything but a regular file there
+ * is an error, as is a file our reader refuses.
+ */
+async function readProject(job: CheckRun): Promise<CoqProject | undefined> {
+  const spec = job.profile.project;
+  if (!spec) return undefined;
+  const file = path.join(job.sourceDir, job.subdirectory ?? '.', spec.file);
+  let text: string;
+  try {
+    text = (await readUntrusted(file, { maxBytes: 1024 * 1024 }, spec.file)).content.toString('utf8');
+  } catch (error) {
+    if (error instanceof UntrustedFileError && error.message === `${spec.file} is missing`) return undefined;
+    throw error;
+  }
+  return parseCoqProject(text);
+}
+
 async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const { profile, targets } = job;
   const { check } = profile;
-  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [], allowedAxioms: [...job.allowedAxioms] };
+  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null };
   let version: string;
   const binaryDigests: Record<string, string> = {};
   let workdir: string;
+  let project: CoqProject | undefined;
   try {
-    for (const command of [check.command, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
+    project = await readProject(job);
+    const checkCommand = project ? profile.project!.check : check.command;
+    for (const command of [checkCommand, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
     if (check.input === 'artifacts') {
       if (!job.artifactsDir) throw new Error('the profile checks build outputs but the pod has no artifacts volume');
       const staged = path.join(job.tmpDir, 'check-input');
@@ -195,8 +221,28 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   }
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
+  const projectBuild = project && job.artifactsDir ? await buildStatus(job.artifactsDir, 'project') : undefined;
+  if (projectBuild) {
+    log.write(`--- build output of the project (untrusted) ---\n`);
+    log.write(projectBuild.log);
+    log.write(`\n--- end of build output of the project ---\n`);
+  }
   for (const [i, target] of targets.entries()) {
-    if (profile.build && job.artifactsDir) {
+    let command = check.command;
+    if (project) {
+      // One build for all: a project that did not build whole gives no verdict for any target.
+      if (projectBuild?.problem) {
+        results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: projectBuild.problem });
+        continue;
+      }
+      try {
+        command = fillCommand(profile.project!.check, target, { words: { '{logical}': logicalName(project, target) }, lists: { '{loadpath}': loadPath(project, '.') } });
+      } catch (error) {
+        if (!(error instanceof CoqProjectError)) throw error;
+        results.push({ path: target, result: 'error', exitCode: null, durationMs: 0, reason: error.message });
+        continue;
+      }
+    } else if (profile.build && job.artifactsDir) {
       const built = await buildStatus(job.artifactsDir, i + 1);
       log.write(`--- build output of ${target} (untrusted) ---\n`);
       log.write(built.log);
@@ -206,7 +252,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
         continue;
       }
     }
-    const checked = await run(fillCommand(check.command, target), workdir, log, job.tmpDir);
+    const checked = await run(fillCommand(command, target), workdir, log, job.tmpDir);
     const reason = passRule(check, checked);
     results.push({ path: target, result: checked.spawnError ? 'error' : reason ? 'fail' : 'pass', exitCode: checked.exitCode, durationMs: checked.durationMs, reason });
     if (reason || !check.audit) continue;
@@ -235,6 +281,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     ...base,
     version,
     binaryDigests,
+    projectFile: project ? profile.project!.file : null,
     results,
     findings,
     outcome,

@@ -13,6 +13,8 @@ export const CheckResultSchema = z.strictObject({
   durationMs: z.number().int().min(0),
   results: z.array(TargetResultSchema),
   findings: z.array(FindingSchema),
+  /** The project file the check read its logical names from (e.g. `_CoqProject`); null without one. */
+  projectFile: z.string().nullable(),
   /** The lane's allow-list the findings were judged under. */
   allowedAxioms: AllowedAxiomsSchema,
   log: LogSummarySchema,

@@ -60,7 +60,7 @@ describe('build driver and check wrapper with real provers', () => {
   it("coq: a broken proof fails at the build, with coqc's error in the excerpt", async () => {
     const { result } = await check(profile('coq'), ['Broken.v']);
     expect(result).toMatchObject({ outcome: 'fail', exitCode: 1 });
-    expect(result.results[0]).toMatchObject({ result: 'fail', exitCode: null, reason: 'build failed with exit code 1' });
+    expect(result.results[0]).toMatchObject({ result: 'fail', exitCode: null, reason: 'build failed with exit code 1 at ./Broken.v, line 2' });
     expect(result.log.excerpt).toContain('Unable to unify');
   });
 

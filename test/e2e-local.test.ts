@@ -96,6 +96,8 @@ describe('local end to end with real provers', () => {
     expect(evidence.source).toEqual({ url: repo.url, commit: good, treeHash: repo.tree(good), subdirectory: 'theories' });
     expect(evidence.targets).toEqual(['Arith.v']);
     expect(evidence.profile).toEqual({
+      ...evidence.profile,
+      project: expect.objectContaining({ format: 'coq-project', file: '_CoqProject' }),
       name: 'coq',
       build: ['coqc', '-Q', '.', 'Top', '{target}'],
       checkInput: 'artifacts',
@@ -120,7 +122,7 @@ describe('local end to end with real provers', () => {
   it("a broken Coq proof is rejected with coqc's error in the excerpt", async () => {
     const { job, evidence } = await verdict(await submit('coq', ['Broken.v'], 'theories'));
     expect(job.state).toBe('rejected');
-    expect(job.stateReason).toBe('rejected: Broken.v (build failed with exit code 1)');
+    expect(job.stateReason).toBe('rejected: Broken.v (build failed with exit code 1 at ./Broken.v, line 2)');
     expect(evidence.logs.excerpt).toContain('Unable to unify');
   });
 
@@ -145,6 +147,29 @@ describe('local end to end with real provers', () => {
     const { job, evidence } = await verdict(await submit('coq', ['Guard.v'], 'theories'));
     expect(job).toMatchObject({ state: 'rejected', stateReason: 'rejected: audit found unsafe-fixpoint Top.Guard.loop' });
     expect(evidence.audit.findings).toEqual([{ kind: 'unsafe-fixpoint', name: 'Top.Guard.loop', target: 'Guard.v', allowed: false }]);
+  });
+
+  it('a development with a _CoqProject is built by it and checked under its logical names', async () => {
+    const project = new FixtureRepo(work.dir('coq-project'));
+    const files = Object.fromEntries(['_CoqProject', 'theories/Base.v', 'theories/Lemmas.v', 'theories/Main.v'].map((f) => [f, readFileSync(path.join('test/fixtures/coq-project', f))]));
+    const commit = project.commit(files);
+    const { job, evidence } = await verdict(await submit('coq', ['theories/Main.v', 'theories/Lemmas.v'], undefined, commit, project.url));
+    expect(job).toMatchObject({ state: 'verified', stateReason: 'verified: 2 target(s) passed' });
+    expect(evidence.check.projectFile).toBe('_CoqProject');
+    expect(evidence.logs.excerpt).toContain('--- build output of the project (untrusted) ---');
+    expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q theories Arith2 Arith2.Main');
+    // The same development with a proof broken in a file the targets require: rejected, naming where.
+    const broken = project.commit({ 'theories/Lemmas.v': 'From Arith2 Require Import Base.\nLemma double_S (n : nat) : double (S n) = S (double n).\nProof. reflexivity. Qed.\n' });
+    const failed = await verdict(await submit('coq', ['theories/Main.v'], undefined, broken, project.url));
+    expect(failed.job.state).toBe('rejected');
+    expect(failed.job.stateReason).toMatch(/^rejected: theories\/Main\.v \(build failed with exit code 2 at \.\/theories\/Lemmas\.v, line 3\)$/);
+  });
+
+  it('a _CoqProject that binds the standard library\'s names is an error naming the binding', async () => {
+    const project = new FixtureRepo(work.dir('coq-project-stdlib'));
+    const commit = project.commit({ '_CoqProject': '-Q theories Coq\ntheories/Init.v\n', 'theories/Init.v': 'Definition x := 0.\n' });
+    const { job } = await verdict(await submit('coq', ['theories/Init.v'], undefined, commit, project.url));
+    expect(job).toMatchObject({ state: 'error', stateReason: 'reporter reported an error: _CoqProject: -Q theories Coq binds a name of the standard library' });
   });
 
   it('Metamath and SMT: one passing and one failing case each, two jobs at a time', async () => {

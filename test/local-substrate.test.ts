@@ -15,7 +15,8 @@ import { mounts, programPath, volumeNames } from '../contract/pod.js';
 import { buildAttemptPod } from '../scheduler/pod/pod-spec.js';
 import { ImagePullError, defaultImagePaths, imageDigest, resolveImage } from '../scheduler/substrate/local/images.js';
 import { LocalSubstrate } from '../scheduler/substrate/local/local-substrate.js';
-import { ContainerConfigError, containerLimits, limitedCommand, quantityBytes, quantityCores, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
+import { quantityBytes, quantityCores } from '../scheduler/quantity.js';
+import { ContainerConfigError, containerLimits, limitedCommand, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
 import type { AttemptLaunch, AttemptStatus } from '../scheduler/substrate/substrate.js';
 import { buildProbe, writeProbePrograms } from './support/local-programs.js';
 

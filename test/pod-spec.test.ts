@@ -164,7 +164,7 @@ describe('attempt pod spec', () => {
 
 describe('build command', () => {
   /** Runs the build driver for real on a source laid out from `files`; returns what it left in the artifacts volume. */
-  function build(command: string[], files: Record<string, string>, targets: string[], subdirectory: string | null = null) {
+  function build(command: string[], files: Record<string, string>, targets: string[], subdirectory: string | null = null, project?: { file: string; command: string[] }) {
     const root = mkdtempSync(path.join(tmpdir(), 'proofpod-build-'));
     const source = path.join(root, 'source');
     const artifacts = path.join(root, 'artifacts');
@@ -174,7 +174,7 @@ describe('build command', () => {
       mkdirSync(path.dirname(path.join(source, name)), { recursive: true });
       writeFileSync(path.join(source, name), text);
     }
-    const [sh, ...args] = buildCommand(command, subdirectory, targets);
+    const [sh, ...args] = buildCommand(command, subdirectory, targets, project);
     execFileSync(sh!, args, { env: { PATH: process.env.PATH, PROOFPOD_MOUNT_SOURCE: source, PROOFPOD_MOUNT_ARTIFACTS: artifacts } });
     const read = (file: string) => readFileSync(path.join(artifacts, file), 'utf8');
     return { read, artifacts };
@@ -190,6 +190,24 @@ describe('build command', () => {
     expect(read('status/1.log').trim()).toBe(output);
     expect(read('status/1.exit').trim()).toBe('0');
     expect(() => readFileSync(path.join(artifacts, 'tree', 'pwned'))).toThrow();
+  });
+
+  it('with the project file present, runs the project build once instead, with every target', () => {
+    const { read, artifacts } = build(['false'], { '_CoqProject': '-Q . X', 'A.v': '', 'B.v': '' }, ['A.v', 'B.v'], null, { file: '_CoqProject', command: ['sh', '-c', 'echo "$@"; exit 4', 'p', 'A.v', 'B.v'] });
+    expect([read('status/project.log').trim(), read('status/project.exit').trim()]).toEqual(['A.v B.v', '4']);
+    expect(() => readFileSync(path.join(artifacts, 'status', '1.exit'))).toThrow();
+    // Without it, the per-target build runs.
+    const plain = build(['echo', '{target}'], { 'A.v': '' }, ['A.v'], null, { file: '_CoqProject', command: ['false'] });
+    expect(plain.read('status/1.log').trim()).toBe('A.v');
+  });
+
+  it("gives the project build the lane's CPU as {jobs}, 0 when the lane sets none", () => {
+    const jobsOf = (lanes: object[]) => {
+      const cmd = podOf(coq, ['A.v', 'B.v'], parseConfig({ lanes }).lanes[0]).initContainers!.find((c) => c.name === 'build')!.command!;
+      return cmd.slice(-3);
+    };
+    expect(jobsOf([{ name: 'l', trust: 'trusted', concurrency: 1, resources: { limits: { cpu: '3500m' } } }])).toEqual(['4', 'A.v', 'B.v']);
+    expect(jobsOf([{ name: 'l', trust: 'trusted', concurrency: 1 }])).toEqual(['0', 'A.v', 'B.v']);
   });
 
   it('records each target\'s exit code and output, copies the source without .git, and runs in the subdirectory', () => {

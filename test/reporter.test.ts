@@ -69,6 +69,7 @@ function checkResult(log: { digest?: string } = {}) {
     results: [{ path: 'A.v', result: 'pass', exitCode: 0, durationMs: 1, reason: null }],
     findings: [],
     allowedAxioms: [],
+    projectFile: null,
     log: { digest: log.digest ?? `sha256:${'2'.repeat(64)}`, bytes: 3, excerpt: 'ok\n', truncated: false },
     outcome: 'pass', error: null,
   };

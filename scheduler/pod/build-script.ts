@@ -7,10 +7,16 @@ import { moduleOf } from '../../contract/profile.js';
  * each exit code and output under `artifacts.status`. The build container holds no program of
  * ours — nothing in it is trusted, so there is nothing for proof code to subvert — and the script
  * exits 0 once every target was tried, so that a failing proof ends in the check's verdict, not in
- * a failed pod. Untrusted values (subdirectory, targets, modules) reach the script only as
- * positional arguments, never as script text.
+ * a failed pod. With a project file in the (sub)directory it runs the profile's project build once
+ * instead (`artifacts.status/project.*`). Untrusted values (subdirectory, targets, modules) reach
+ * the script only as positional arguments, never as script text.
  */
-export function buildCommand(command: readonly string[], subdirectory: string | null, targets: readonly string[]): string[] {
+export function buildCommand(
+  command: readonly string[],
+  subdirectory: string | null,
+  targets: readonly string[],
+  project?: { file: string; command: readonly string[] },
+): string[] {
   // The mounts, or where a substrate running without a sandbox says they are (contract/pod.ts).
   const src = `"\${PROOFPOD_MOUNT_SOURCE:-${mounts.source}}"`;
   const out = `"\${PROOFPOD_MOUNT_ARTIFACTS:-${mounts.artifacts}}"`;
@@ -30,17 +36,34 @@ export function buildCommand(command: readonly string[], subdirectory: string | 
     `  cp -R -P -- "$entry" ${artifacts.tree}/ || exit ${buildExitCodes.copyFailed}`,
     'done',
     `status=$PWD/${artifacts.status}`,
-    'sub=$1; shift',
+    'sub=$1; project=$2; pairs=$3; shift 3',
     `cd "${artifacts.tree}/$sub" || exit ${buildExitCodes.noWorkdir}`,
+    // A project file: one build of the whole project, whose command follows the target pairs.
+    'if [ -n "$project" ] && [ -f "$project" ]; then',
+    '  i=0; while [ "$i" -lt "$pairs" ]; do shift 2; i=$((i + 1)); done',
+    '  "$@" >"$status/project.log" 2>&1 </dev/null',
+    '  echo "$?" >"$status/project.exit"',
+    `  exit ${buildExitCodes.done}`,
+    'fi',
     'n=0',
-    'while [ "$#" -gt 1 ]; do',
+    'while [ "$n" -lt "$pairs" ]; do',
     '  n=$((n + 1)); t=$1; m=$2; shift 2',
     `  ${command.map(shellWord).join(' ')} >"$status/$n.log" 2>&1 </dev/null`,
     '  echo "$?" >"$status/$n.exit"',
     'done',
     `exit ${buildExitCodes.done}`,
   ].join('\n');
-  return ['/bin/sh', '-c', script, 'proofpod-build', subdirectory ?? '', ...targets.flatMap((t) => [t, moduleOf(t)])];
+  return [
+    '/bin/sh',
+    '-c',
+    script,
+    'proofpod-build',
+    subdirectory ?? '',
+    project?.file ?? '',
+    String(targets.length),
+    ...targets.flatMap((t) => [t, moduleOf(t)]),
+    ...(project?.command ?? []),
+  ];
 }
 
 /** One word of the profile's command: literal parts single-quoted, placeholders as variables. */

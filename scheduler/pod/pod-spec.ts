@@ -2,6 +2,8 @@ import type { V1Container, V1EnvVar, V1ObjectMeta, V1PodSpec, V1SecurityContext,
 import type { Lane } from '../lanes.js';
 import type { ProverProfile } from '../prover-profiles.js';
 import { type ContainerName, containers, env, files, labels, mounts, programPath, tmpVolumeName, volumeNames } from '../../contract/pod.js';
+import { fillCommand } from '../../contract/profile.js';
+import { quantityCores } from '../quantity.js';
 import { buildCommand } from './build-script.js';
 
 /** One attempt, as the builder needs it. */
@@ -51,7 +53,7 @@ export interface AttemptPod {
  * exactly this, Kubernetes inside a Job and the local substrate in sandboxes.
  */
 export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile, lane: Lane, settings: PodSettings): AttemptPod {
-  const init = [fetchContainer(attempt, settings, profile), ...(profile.build ? [withLaneResources(buildContainer(attempt, profile, settings), lane)] : [])];
+  const init = [fetchContainer(attempt, settings, profile), ...(profile.build ? [withLaneResources(buildContainer(attempt, profile, lane, settings), lane)] : [])];
   return {
     metadata: { name: attempt.name, labels: attemptLabels(attempt, profile, lane, settings) },
     spec: {
@@ -169,11 +171,11 @@ function fetchContainer(attempt: AttemptPodInput, settings: PodSettings, profile
  * build scripts). No program of ours runs here, under its own uid; it sees the source read-only,
  * writes only the artifacts volume and its scratch space, and holds nothing of the scheduler's.
  */
-function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, settings: PodSettings): V1Container {
+function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, lane: Lane, settings: PodSettings): V1Container {
   return {
     name: containers.build,
     image: profile.image,
-    command: buildCommand(profile.build!.command, attempt.source.subdirectory, attempt.targets),
+    command: buildCommand(profile.build!.command, attempt.source.subdirectory, attempt.targets, projectBuild(profile, lane, attempt.targets)),
     env: [plain('HOME', mounts.tmp), plain('TMPDIR', mounts.tmp), plain('LANG', 'C.UTF-8')],
     volumeMounts: [
       { name: volumeNames.source, mountPath: mounts.source, readOnly: true },
@@ -183,6 +185,14 @@ function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, settin
     securityContext: { ...restrictedSecurityContext(), runAsUser: settings.buildRunAsUser, runAsGroup: settings.buildRunAsUser },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+}
+
+/** The profile's project build, `{jobs}` the lane's CPU (0: unknown, the command decides) and `{targets}` the targets. */
+function projectBuild(profile: ProverProfile, lane: Lane, targets: readonly string[]): { file: string; command: string[] } | undefined {
+  if (!profile.project) return undefined;
+  const cpu = quantityCores(lane.resources?.limits?.cpu ?? lane.resources?.requests?.cpu);
+  const jobs = String(cpu === undefined ? 0 : Math.max(1, Math.ceil(cpu)));
+  return { file: profile.project.file, command: fillCommand(profile.project.build, '', { words: { '{jobs}': jobs }, lists: { '{targets}': targets } }) };
 }
 
 /**

@@ -31,6 +31,7 @@ export function evidenceFor(
     profile: dispatchedProfile(profile),
     check: {
       version: 'fake-checker 1.0',
+      projectFile: null,
       binaryDigests: { [profile.check.command[0]!]: FAKE_BINARY_DIGEST },
       exitCode: 0,
       startedAt: new Date(now.getTime() - 10).toISOString(),

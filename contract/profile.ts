@@ -71,7 +71,8 @@ export const ProverProfileSchema = z
      * build command — `{jobs}` is the lane's CPU count (0 when the lane sets none: the command
      * decides), `{targets}` every target, as words of their own — and `check` replaces the check
      * command, with `{loadpath}` the project's `-Q`/`-R` bindings (as words of their own, read by our
-     * reader from the committed file) and `{logical}` the target's logical name.
+     * reader from the committed file) and `{logical}` the target's logical name — or `{logicals}`,
+     * every target's, for one run over all of them (its result and findings are every target's).
      */
     project: z
       .strictObject({

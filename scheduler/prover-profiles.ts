@@ -17,7 +17,7 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       audit: { parser: 'coqchk' },
     },
     // A development with a _CoqProject: coq_makefile and make build the targets and what they
-    // require (untrusted, as any build); coqchk checks each under the project's own logical names.
+    // require (untrusted, as any build); coqchk checks them under the project's own logical names.
     project: {
       format: 'coq-project',
       file: '_CoqProject',
@@ -29,7 +29,8 @@ export const defaultProverProfiles: ProverProfileInput[] = [
         '{jobs}',
         '{targets}',
       ],
-      check: ['coqchk', '-silent', '-o', '{loadpath}', '{logical}'],
+      // One coqchk over every target: each module is checked once, however many targets need it.
+      check: ['coqchk', '-silent', '-o', '{loadpath}', '{logicals}'],
     },
   },
   {

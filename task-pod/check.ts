@@ -149,7 +149,18 @@ async function openFifoForWriting(fifo: string): Promise<number | undefined> {
  * The build's word on the n-th target (untrusted): its exit code and output. A missing or garbled
  * status is a failed build: only a build that says it succeeded gets its outputs checked.
  */
-async function buildStatus(artifactsDir: string, n: number | 'project'): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
+/**
+ * The library a failed Coq build says it could not find (`Cannot find a physical path bound to
+ * logical path …`), when that path's root is not one of the development's own; else undefined.
+ */
+export function missingLibrary(output: string, ownRoots: readonly string[]): string | undefined {
+  const found = /Cannot find a physical path bound to logical path\s+([^\s]+?)\.?(?:\s+with prefix\s+([^\s]+?)\.)?\s*$/m.exec(output);
+  if (!found) return undefined;
+  const root = (found[2] ?? found[1]!).split('.')[0]!;
+  return ownRoots.includes(root) || !/^[A-Za-z_][A-Za-z0-9_']*$/.test(root) ? undefined : root;
+}
+
+async function buildStatus(artifactsDir: string, n: number | 'project', ownRoots: readonly string[]): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
   const dir = path.join(artifactsDir, artifacts.status);
   const log = await readUntrusted(path.join(dir, `${n}.log`), { maxBytes: MAX_BUILD_LOG_BYTES, truncate: true }, `build log ${n}`).then(
     (r) => r.content,
@@ -161,8 +172,14 @@ async function buildStatus(artifactsDir: string, n: number | 'project'): Promise
     if (!/^\d{1,3}$/.test(text)) return { exitCode: null, log, problem: 'the build left an unreadable exit status' };
     if (Number(text) === 0) return { exitCode: 0, log, problem: null };
     // Where the build says it failed: its first `File "…", line N` (untrusted text, kept short).
-    const at = /File "([^"\n]{1,200})", line (\d{1,7})/.exec(log.toString('utf8'));
-    return { exitCode: Number(text), log, problem: `build failed with exit code ${text}${at ? ` at ${at[1]!.replace(/[\x00-\x1f]/g, '')}, line ${at[2]}` : ''}` };
+    const output = log.toString('utf8');
+    const at = /File "([^"\n]{1,200})", line (\d{1,7})/.exec(output);
+    const missing = missingLibrary(output, ownRoots);
+    return {
+      exitCode: Number(text),
+      log,
+      problem: `build failed with exit code ${text}${at ? ` at ${at[1]!.replace(/[\x00-\x1f]/g, '')}, line ${at[2]}` : ''}${missing ? `: it requires ${missing}, a library the image does not provide` : ''}`,
+    };
   } catch (error) {
     if (!(error instanceof UntrustedFileError)) throw error;
     return { exitCode: null, log, problem: `the build left no exit status: ${error.message}` };
@@ -221,55 +238,75 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   }
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
-  const projectBuild = project && job.artifactsDir ? await buildStatus(job.artifactsDir, 'project') : undefined;
+  // The development's own logical roots: a module missing under them is no missing library.
+  const ownRoots = project ? project.bindings.map((b) => b.logical.split('.')[0]!) : ['Top'];
+  const projectBuild = project && job.artifactsDir ? await buildStatus(job.artifactsDir, 'project', ownRoots) : undefined;
   if (projectBuild) {
     log.write(`--- build output of the project (untrusted) ---\n`);
     log.write(projectBuild.log);
     log.write(`\n--- end of build output of the project ---\n`);
   }
-  for (const [i, target] of targets.entries()) {
-    let command = check.command;
-    if (project) {
-      // One build for all: a project that did not build whole gives no verdict for any target.
-      if (projectBuild?.problem) {
-        results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: projectBuild.problem });
-        continue;
-      }
-      try {
-        command = fillCommand(profile.project!.check, target, { words: { '{logical}': logicalName(project, target) }, lists: { '{loadpath}': loadPath(project, '.') } });
-      } catch (error) {
-        if (!(error instanceof CoqProjectError)) throw error;
-        results.push({ path: target, result: 'error', exitCode: null, durationMs: 0, reason: error.message });
-        continue;
-      }
-    } else if (profile.build && job.artifactsDir) {
-      const built = await buildStatus(job.artifactsDir, i + 1);
-      log.write(`--- build output of ${target} (untrusted) ---\n`);
-      log.write(built.log);
-      log.write(`\n--- end of build output of ${target} ---\n`);
-      if (built.problem) {
-        results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: built.problem });
-        continue;
-      }
-    }
-    const checked = await run(fillCommand(command, target), workdir, log, job.tmpDir);
+  /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
+  const checkOnce = async (command: string[], target: string | null): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
+    const checked = await run(command, workdir, log, job.tmpDir);
     const reason = passRule(check, checked);
-    results.push({ path: target, result: checked.spawnError ? 'error' : reason ? 'fail' : 'pass', exitCode: checked.exitCode, durationMs: checked.durationMs, reason });
-    if (reason || !check.audit) continue;
+    const result = { result: checked.spawnError ? ('error' as const) : reason ? ('fail' as const) : ('pass' as const), exitCode: checked.exitCode, durationMs: checked.durationMs, reason };
+    if (reason || !check.audit) return { result, findings: [] };
     let output = checked.output;
     if (check.audit.command) {
-      const audited = await run(fillCommand(check.audit.command, target), workdir, log, job.tmpDir);
-      if (audited.spawnError || audited.exitCode !== 0) {
-        results[results.length - 1] = { ...results.at(-1)!, result: 'error', reason: `audit failed: ${audited.spawnError ?? `exit ${audited.exitCode}`}` };
-        continue;
-      }
+      const audited = await run(fillCommand(check.audit.command, target ?? ''), workdir, log, job.tmpDir);
+      if (audited.spawnError || audited.exitCode !== 0) return { result: { ...result, result: 'error', reason: `audit failed: ${audited.spawnError ?? `exit ${audited.exitCode}`}` }, findings: [] };
       output = audited.output;
     }
     try {
-      findings.push(...parseCoqchkSummary(output, target).map((f) => ({ ...f, allowed: f.kind === 'axiom' && job.allowedAxioms.includes(f.name) })));
+      const found = parseCoqchkSummary(output, target, { checkedRoot: path.resolve(workdir) });
+      return { result, findings: found.map((f) => ({ ...f, allowed: f.kind === 'axiom' && job.allowedAxioms.includes(f.name) })) };
     } catch (error) {
       if (!(error instanceof AuditError)) throw error;
-      results[results.length - 1] = { ...results.at(-1)!, result: 'error', reason: `audit: ${error.message}` };
+      return { result: { ...result, result: 'error', reason: `audit: ${error.message}` }, findings: [] };
+    }
+  };
+
+  if (project) {
+    // One build for all: a project that did not build whole gives no verdict for any target.
+    const spec = profile.project!;
+    let names: string[];
+    try {
+      names = targets.map((t) => logicalName(project, t));
+    } catch (error) {
+      if (!(error instanceof CoqProjectError)) throw error;
+      return { ...base, version, binaryDigests, projectFile: spec.file, outcome: 'error', error: error.message };
+    }
+    const lists = { '{loadpath}': loadPath(project, '.'), '{logicals}': names };
+    if (projectBuild?.problem) {
+      for (const target of targets) results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: projectBuild.problem });
+    } else if (spec.check.includes('{logicals}')) {
+      // The whole project in one checker run: each module is checked once, not once per dependent.
+      const { result, findings: found } = await checkOnce(fillCommand(spec.check, '', { lists }), null);
+      for (const target of targets) results.push({ path: target, ...result });
+      findings.push(...found);
+    } else {
+      for (const [i, target] of targets.entries()) {
+        const { result, findings: found } = await checkOnce(fillCommand(spec.check, target, { words: { '{logical}': names[i]! }, lists }), target);
+        results.push({ path: target, ...result });
+        findings.push(...found);
+      }
+    }
+  } else {
+    for (const [i, target] of targets.entries()) {
+      if (profile.build && job.artifactsDir) {
+        const built = await buildStatus(job.artifactsDir, i + 1, ownRoots);
+        log.write(`--- build output of ${target} (untrusted) ---\n`);
+        log.write(built.log);
+        log.write(`\n--- end of build output of ${target} ---\n`);
+        if (built.problem) {
+          results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: built.problem });
+          continue;
+        }
+      }
+      const { result, findings: found } = await checkOnce(fillCommand(check.command, target), target);
+      results.push({ path: target, ...result });
+      findings.push(...found);
     }
   }
   const outcome = results.some((t) => t.result === 'error')

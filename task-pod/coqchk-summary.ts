@@ -25,6 +25,20 @@ const theories: Record<string, FindingKind | null> = {
   'Set is impredicative': 'impredicative-set',
 };
 
+/**
+ * coqchk's warning that a file is found in two places of the load path, with the path it loaded
+ * (8.16 wraps it over three or more lines, as long as the paths are); undefined when the lines at
+ * `i` are not that warning.
+ */
+function ambiguousLoad(lines: readonly string[], i: number): { loaded: string; next: number } | undefined {
+  if (!/^Warning: \S+\.vo has been found in/.test(lines[i] ?? '')) return undefined;
+  const end = lines.slice(i, i + 12).findIndex((l) => l.trimEnd().endsWith('[ambiguous-file-name,filesystem]'));
+  if (end < 0) return undefined;
+  const text = lines.slice(i, i + end + 1).map((l) => l.trim()).join(' ');
+  const loaded = /^Warning: \S+\.vo has been found in \[ [^\]]+ \]; loading (\S+\.vo) \[ambiguous-file-name,filesystem\]$/.exec(text)?.[1];
+  return loaded ? { loaded, next: i + end + 1 } : undefined;
+}
+
 /** A qualified Coq name as coqchk prints it: no spaces, no control characters. */
 const entry = /^ {4}([^\s\p{Cc}]+)$/u;
 
@@ -32,14 +46,24 @@ const entry = /^ {4}([^\s\p{Cc}]+)$/u;
 const shown = (line: string) => JSON.stringify(line.slice(0, 120));
 
 /**
- * The findings of one target's summary, in the order coqchk lists them. Every entry is a finding:
+ * The findings of one summary — of one target, or of all (`target` null) — in the order coqchk lists them. Every entry is a finding:
  * whether an axiom is allowed is the lane's allow-list's to say, not this reader's.
  */
-export function parseCoqchkSummary(output: string, target: string): Omit<Finding, 'allowed'>[] {
+export function parseCoqchkSummary(output: string, target: string | null, options: { checkedRoot?: string } = {}): Omit<Finding, 'allowed'>[] {
   const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
   const blank = (l: string) => l.trim() === '';
   let i = 0;
-  while (i < lines.length && blank(lines[i]!)) i++;
+  for (;;) {
+    while (i < lines.length && blank(lines[i]!)) i++;
+    const ambiguous = ambiguousLoad(lines, i);
+    if (!ambiguous) break;
+    // A module found both where the check staged it and in the image (a project named like one of
+    // the image's libraries): coqchk says which it loaded, and it must be the staged one.
+    if (!options.checkedRoot || !ambiguous.loaded.startsWith(`${options.checkedRoot}/`)) {
+      throw new AuditError(`coqchk loaded ${shown(ambiguous.loaded)}, not the build output it was given`);
+    }
+    i = ambiguous.next;
+  }
   if (lines[i] !== 'CONTEXT SUMMARY' || lines[i + 1] !== '===============') {
     throw new AuditError(`coqchk printed ${i < lines.length ? shown(lines[i]!) : 'nothing'} where its context summary should begin`);
   }

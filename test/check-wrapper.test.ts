@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { type ProverProfile, ProverProfileSchema } from '../contract/profile.js';
 import { buildCommand } from '../scheduler/pod/build-script.js';
 import { parseConfig } from '../scheduler/config.js';
-import { runCheck } from '../task-pod/check.js';
+import { missingLibrary, runCheck } from '../task-pod/check.js';
 import { CheckResultSchema } from '../task-pod/result.js';
 
 const profiles = new Map(parseConfig({}).provers.map((p) => [p.name, p]));
@@ -90,6 +90,22 @@ describe('build driver and check wrapper with real provers', () => {
     expect(allowed).toMatchObject({ outcome: 'pass', exitCode: 0, allowedAxioms: [classic] });
     expect(allowed.findings).toEqual([{ kind: 'axiom', name: classic, target: 'Classical.v', allowed: true }]);
     expect((await check(profile('coq'), ['Classical.v'])).result).toMatchObject({ outcome: 'fail', findings: [{ name: classic, allowed: false }] });
+  });
+
+  it('coq: a development requiring a library the image lacks fails naming the library', async () => {
+    const { result } = await check(profile('coq'), ['NeedsMathcomp.v']);
+    expect(result).toMatchObject({ outcome: 'fail' });
+    expect(result.results[0]?.reason).toBe('build failed with exit code 1 at ./NeedsMathcomp.v, line 2: it requires mathcomp, a library the image does not provide');
+  });
+
+  it.each([
+    ['Error: Cannot find a physical path bound to logical path\nssreflect with prefix mathcomp.\n', 'mathcomp'],
+    ['Error: Cannot find a physical path bound to logical path\nmathcomp.ssreflect.ssreflect.\n', 'mathcomp'],
+    ['Error: Cannot find a physical path bound to logical path stdpp.\n', 'stdpp'],
+    ['Error: Cannot find a physical path bound to logical path Top.Nope.\n', undefined],
+    ['Error: Unable to unify\n', undefined],
+  ])('names the missing library of %j: %s', (output, library) => {
+    expect(missingLibrary(output, ['Top'])).toBe(library);
   });
 
   it('coq: a summary the audit does not recognise is an error, never a pass', async () => {

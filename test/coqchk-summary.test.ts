@@ -34,6 +34,24 @@ describe("the coqchk summary reader", () => {
     expect(parseCoqchkSummary(output, 'A.v').map((f) => [f.kind, f.name])).toEqual(expected);
   });
 
+  const ambiguous = (loaded: string) =>
+    `Warning: base.vo has been found in\n         [ /stage/theories ; /usr/lib/ocaml/coq/user-contrib/stdpp ];\n         loading ${loaded} [ambiguous-file-name,filesystem]\n${summary()}`;
+
+  it('accepts a module found twice when coqchk loaded the staged build output', () => {
+    expect(parseCoqchkSummary(ambiguous('/stage/theories/base.vo'), null, { checkedRoot: '/stage' })).toEqual([]);
+  });
+
+  it('reads the warning however coqchk wraps it', () => {
+    const wrapped = `Warning: base.vo has been found in\n[ /stage/a/very/long/path/theories ;\n/usr/lib/ocaml/coq/user-contrib/stdpp ];\nloading /stage/a/very/long/path/theories/base.vo\n[ambiguous-file-name,filesystem]\n${summary()}`;
+    expect(parseCoqchkSummary(wrapped, null, { checkedRoot: '/stage' })).toEqual([]);
+  });
+
+  it("refuses a module coqchk loaded from the image instead of the build output", () => {
+    expect(() => parseCoqchkSummary(ambiguous('/usr/lib/ocaml/coq/user-contrib/stdpp/base.vo'), null, { checkedRoot: '/stage' })).toThrow(
+      new AuditError('coqchk loaded "/usr/lib/ocaml/coq/user-contrib/stdpp/base.vo", not the build output it was given'),
+    );
+  });
+
   it.each([
     ['no summary at all', '', 'coqchk printed nothing where its context summary should begin'],
     ['output before the summary', `Warning: something\n${summary()}`, 'coqchk printed "Warning: something" where its context summary should begin'],

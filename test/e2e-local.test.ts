@@ -56,6 +56,7 @@ beforeAll(async () => {
     'theories/Axiomatic.v': fixture('Axiomatic.v'),
     'theories/Classical.v': fixture('Classical.v'),
     'theories/Guard.v': fixture('Guard.v'),
+    'theories/NeedsMathcomp.v': fixture('NeedsMathcomp.v'),
     'mm/demo0.mm': fixture('demo0.mm'),
     'mm/broken.mm': fixture('broken.mm'),
     'smt/unsat.smt2': fixture('unsat.smt2'),
@@ -143,6 +144,12 @@ describe('local end to end with real provers', () => {
     expect(rejected.job.stateReason).toBe('rejected: audit found axiom Coq.Logic.Classical_Prop.classic');
   });
 
+  it('a development that needs a library the image lacks is rejected naming the library', async () => {
+    const { job } = await verdict(await submit('coq', ['NeedsMathcomp.v'], 'theories'));
+    expect(job).toMatchObject({ state: 'rejected', stateReason: expect.stringMatching(/it requires mathcomp, a library the image does not provide\)$/) });
+    expect(job.attempts).toHaveLength(1);
+  });
+
   it('False through an unsafe fixpoint is rejected with a finding naming the fixpoint', async () => {
     const { job, evidence } = await verdict(await submit('coq', ['Guard.v'], 'theories'));
     expect(job).toMatchObject({ state: 'rejected', stateReason: 'rejected: audit found unsafe-fixpoint Top.Guard.loop' });
@@ -157,7 +164,8 @@ describe('local end to end with real provers', () => {
     expect(job).toMatchObject({ state: 'verified', stateReason: 'verified: 2 target(s) passed' });
     expect(evidence.check.projectFile).toBe('_CoqProject');
     expect(evidence.logs.excerpt).toContain('--- build output of the project (untrusted) ---');
-    expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q theories Arith2 Arith2.Main');
+    // One coqchk over both targets.
+    expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q theories Arith2 Arith2.Main Arith2.Lemmas');
     // The same development with a proof broken in a file the targets require: rejected, naming where.
     const broken = project.commit({ 'theories/Lemmas.v': 'From Arith2 Require Import Base.\nLemma double_S (n : nat) : double (S n) = S (double n).\nProof. reflexivity. Qed.\n' });
     const failed = await verdict(await submit('coq', ['theories/Main.v'], undefined, broken, project.url));

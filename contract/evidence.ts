@@ -30,6 +30,26 @@ export const FindingSchema = z.strictObject({
 });
 export type Finding = z.infer<typeof FindingSchema>;
 
+/** A theorem a job names, with the statement it must have (elaborated with the standard library only). */
+export const GoalSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_']*(\.[A-Za-z_][A-Za-z0-9_']*)+$/, 'must be a qualified name such as MyLib.Foo.main_thm').max(500),
+  statement: z
+    .string()
+    .min(1)
+    .max(10_000)
+    // One term, never a sentence: no full stop before a space or the end, no comment, nothing unprintable.
+    .refine((s) => !/\.(\s|$)/.test(s) && !s.includes('(*') && !s.includes('*)') && !/[\x00-\x08\x0b-\x1f\x7f]/.test(s), 'must be one Coq term: no sentence end, comment or control character'),
+});
+export type Goal = z.infer<typeof GoalSchema>;
+
+export const GoalResultSchema = z.strictObject({
+  name: z.string().min(1).max(500),
+  statement: z.string().min(1).max(10_000),
+  result: z.enum(['proved', 'failed']),
+  /** Why the named constant does not prove the statement; null when it does. */
+  reason: z.string().max(2000).nullable(),
+});
+
 /** Axioms a lane allows (fully qualified names), as the check was given them. */
 export const AllowedAxiomsSchema = z.array(z.string().min(1).max(500)).max(1000);
 
@@ -93,6 +113,8 @@ export const EvidenceSchema = z
       allowedAxioms: AllowedAxiomsSchema,
       findings: z.array(FindingSchema).max(10_000),
     }),
+    /** One per goal of the job, in its order; empty for a job without goals. */
+    goals: z.array(GoalResultSchema).max(100),
     /** The check wrapper's reading of the result under the profile's rules. */
     outcome: z.enum(['pass', 'fail', 'error']),
     /** Why the outcome is `error` (e.g. the checker produced nothing before the deadline); else null. */

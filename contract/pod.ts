@@ -101,6 +101,8 @@ export const env = {
   subdirectory: 'PROOFPOD_SUBDIRECTORY',
   targets: 'PROOFPOD_TARGETS',
   profile: 'PROOFPOD_PROFILE',
+  /** The job's goals, a JSON array of { name, statement } (check container). */
+  goals: 'PROOFPOD_GOALS',
   /** The lane's allowed axioms, a JSON array of qualified names (check container). */
   allowedAxioms: 'PROOFPOD_ALLOWED_AXIOMS',
   maxSourceBytes: 'PROOFPOD_MAX_SOURCE_BYTES',

@@ -44,6 +44,13 @@ export const ProverProfileSchema = z
       input: z.enum(['source', 'artifacts']),
       artifacts: regex.optional(),
       command,
+      /**
+       * How goals (a job's named theorems and their statements) are bound: `coq` — each statement
+       * is elaborated by coqc with the standard library alone, the named constant is given that type
+       * with exact_no_check so that the kernel alone decides, and coqchk re-checks and audits the
+       * binding (task-pod/coq-goals.ts). A profile without it refuses jobs with goals.
+       */
+      goals: z.literal('coq').optional(),
       /** What counts as a pass besides exit code 0. */
       pass: z
         .strictObject({

@@ -13,6 +13,7 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       input: 'artifacts',
       artifacts: '\\.vo$',
       command: ['coqchk', '-silent', '-o', '-Q', '.', 'Top', 'Top.{module}'],
+      goals: 'coq',
       // coqchk -o prints what the checked modules assume; the audit reads the check's own output.
       audit: { parser: 'coqchk' },
     },

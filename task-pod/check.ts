@@ -19,10 +19,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { coerceError } from '../contract/errors.js';
-import { AllowedAxiomsSchema, type Finding } from '../contract/evidence.js';
+import { AllowedAxiomsSchema, type Finding, type Goal, GoalSchema } from '../contract/evidence.js';
 import { artifacts, checkExitCodes, env, files, mountPath } from '../contract/pod.js';
 import { type ProverProfile, ProverProfileSchema, fillCommand } from '../contract/profile.js';
 import { LogDigest } from './log-digest.js';
+import { type GoalResult, bindGoals } from './coq-goals.js';
 import { CoqProjectError, type CoqProject, loadPath, logicalName, parseCoqProject } from './coq-project.js';
 import { AuditError, parseCoqchkSummary } from './coqchk-summary.js';
 import { type CheckResult, CheckResultSchema } from './result.js';
@@ -40,6 +41,8 @@ export interface CheckRun {
   targets: string[];
   /** The axioms the lane allows; every other finding of the audit rejects the proof. */
   allowedAxioms: readonly string[];
+  /** Theorems the job names, with the statements they must have. */
+  goals: readonly Goal[];
   subdirectory: string | null;
   sourceDir: string;
   /** The artifacts volume, when the profile has a build step. */
@@ -210,7 +213,8 @@ async function readProject(job: CheckRun): Promise<CoqProject | undefined> {
 async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const { profile, targets } = job;
   const { check } = profile;
-  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null };
+  const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
+  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null, goals: notBound('not bound: the check did not run') };
   let version: string;
   const binaryDigests: Record<string, string> = {};
   let workdir: string;
@@ -247,6 +251,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     log.write(`\n--- end of build output of the project ---\n`);
   }
   /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
+  const checkedRoots = [path.resolve(workdir), path.resolve(job.tmpDir, 'check-goals')];
   const checkOnce = async (command: string[], target: string | null): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
     const checked = await run(command, workdir, log, job.tmpDir);
     const reason = passRule(check, checked);
@@ -259,7 +264,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       output = audited.output;
     }
     try {
-      const found = parseCoqchkSummary(output, target, { checkedRoot: path.resolve(workdir) });
+      const found = parseCoqchkSummary(output, target, { checkedRoot: checkedRoots });
       return { result, findings: found.map((f) => ({ ...f, allowed: f.kind === 'axiom' && job.allowedAxioms.includes(f.name) })) };
     } catch (error) {
       if (!(error instanceof AuditError)) throw error;
@@ -309,9 +314,36 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       findings.push(...found);
     }
   }
+  let goals: GoalResult[] = [];
+  if (job.goals.length > 0) {
+    if (check.goals !== 'coq') {
+      return { ...base, version, binaryDigests, projectFile: project ? profile.project!.file : null, results, findings, outcome: 'error', error: `profile ${profile.name} cannot bind goals` };
+    }
+    if (results.some((t) => t.result !== 'pass')) {
+      goals = notBound('not bound: a target did not pass');
+    } else {
+      const root = path.resolve(workdir);
+      const bound = await bindGoals({
+        goals: job.goals,
+        loadPath: project ? loadPath(project, root) : ['-Q', root, 'Top'],
+        goalsDir: path.resolve(job.tmpDir, 'check-goals'),
+        run: (argv, cwd) => run(argv, cwd, log, job.tmpDir),
+      });
+      goals = bound.results;
+      if (bound.recheck) {
+        // The bindings re-checked by coqchk with the development, and audited like the targets.
+        const { result, findings: found } = await checkOnce(bound.recheck, null);
+        if (result.result !== 'pass') {
+          goals = goals.map((g) => (g.result === 'proved' ? { ...g, result: 'failed', reason: `coqchk did not accept the binding: ${result.reason ?? 'no reason'}` } : g));
+          if (result.result === 'error') results.push({ path: '(goals)', ...result });
+        }
+        for (const f of found) if (!findings.some((o) => o.kind === f.kind && o.name === f.name)) findings.push(f);
+      }
+    }
+  }
   const outcome = results.some((t) => t.result === 'error')
     ? 'error'
-    : results.some((t) => t.result === 'fail') || findings.some((f) => !f.allowed)
+    : results.some((t) => t.result === 'fail') || findings.some((f) => !f.allowed) || goals.some((g) => g.result !== 'proved')
       ? 'fail'
       : 'pass';
   return {
@@ -321,6 +353,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     projectFile: project ? profile.project!.file : null,
     results,
     findings,
+    goals,
     outcome,
     error: outcome === 'error' ? (results.find((t) => t.result === 'error')?.reason ?? null) : null,
   };
@@ -373,12 +406,14 @@ export async function main(environment: NodeJS.ProcessEnv = process.env): Promis
     const profile = ProverProfileSchema.parse(JSON.parse(environment[env.profile] ?? 'null'));
     const targets = z.array(z.string().min(1)).min(1).parse(JSON.parse(environment[env.targets] ?? 'null'));
     const allowedAxioms = AllowedAxiomsSchema.parse(JSON.parse(environment[env.allowedAxioms] || '[]'));
+    const goals = z.array(GoalSchema).max(100).parse(JSON.parse(environment[env.goals] || '[]'));
     const resultsDir = mountPath('results', environment);
     await mkdir(resultsDir, { recursive: true });
     const result = await runCheck({
       profile,
       targets,
       allowedAxioms,
+      goals,
       subdirectory: environment[env.subdirectory] || null,
       sourceDir: mountPath('source', environment),
       artifactsDir: profile.build ? mountPath('artifacts', environment) : undefined,

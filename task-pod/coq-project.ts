@@ -29,8 +29,8 @@ const buildOnly: Record<string, number> = {
   '-o': 1,
 };
 
-/** Logical roots the image's libraries own; a project binding them would pass its files off as theirs. */
-const reservedRoots = new Set(['Coq', 'Corelib', 'Stdlib', 'Ltac2']);
+/** Logical roots the image's libraries (and the goals' statements) own; a project binding them would pass its files off as theirs. */
+const reservedRoots = new Set(['Coq', 'Corelib', 'Stdlib', 'Ltac2', 'Proofpod']);
 
 const identifier = /^[A-Za-z_\u00C0-\uFFFF][A-Za-z0-9_'\u00C0-\uFFFF]*$/u;
 

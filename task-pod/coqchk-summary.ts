@@ -49,7 +49,7 @@ const shown = (line: string) => JSON.stringify(line.slice(0, 120));
  * The findings of one summary — of one target, or of all (`target` null) — in the order coqchk lists them. Every entry is a finding:
  * whether an axiom is allowed is the lane's allow-list's to say, not this reader's.
  */
-export function parseCoqchkSummary(output: string, target: string | null, options: { checkedRoot?: string } = {}): Omit<Finding, 'allowed'>[] {
+export function parseCoqchkSummary(output: string, target: string | null, options: { checkedRoot?: string | readonly string[] } = {}): Omit<Finding, 'allowed'>[] {
   const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
   const blank = (l: string) => l.trim() === '';
   let i = 0;
@@ -59,7 +59,8 @@ export function parseCoqchkSummary(output: string, target: string | null, option
     if (!ambiguous) break;
     // A module found both where the check staged it and in the image (a project named like one of
     // the image's libraries): coqchk says which it loaded, and it must be the staged one.
-    if (!options.checkedRoot || !ambiguous.loaded.startsWith(`${options.checkedRoot}/`)) {
+    const roots = typeof options.checkedRoot === 'string' ? [options.checkedRoot] : (options.checkedRoot ?? []);
+    if (!roots.some((root) => ambiguous.loaded.startsWith(`${root}/`))) {
       throw new AuditError(`coqchk loaded ${shown(ambiguous.loaded)}, not the build output it was given`);
     }
     i = ambiguous.next;

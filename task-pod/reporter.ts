@@ -96,6 +96,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
       logs: null,
       results: [],
       audit: { allowedAxioms: [], findings: [] },
+      goals: [],
       outcome: 'error',
       error: result.failure,
     });
@@ -107,6 +108,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
     logs: r.log,
     results: r.results,
     audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },
+    goals: r.goals,
     outcome: r.outcome,
     error: r.error,
   });

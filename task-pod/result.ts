@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AllowedAxiomsSchema, FindingSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../contract/evidence.js';
+import { AllowedAxiomsSchema, FindingSchema, GoalResultSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../contract/evidence.js';
 
 /** What the check wrapper leaves in the results volume (`result.json`), for the reporter. */
 export const CheckResultSchema = z.strictObject({
@@ -15,6 +15,8 @@ export const CheckResultSchema = z.strictObject({
   findings: z.array(FindingSchema),
   /** The project file the check read its logical names from (e.g. `_CoqProject`); null without one. */
   projectFile: z.string().nullable(),
+  /** One per goal of the job. */
+  goals: z.array(GoalResultSchema),
   /** The lane's allow-list the findings were judged under. */
   allowedAxioms: AllowedAxiomsSchema,
   log: LogSummarySchema,

@@ -18,7 +18,7 @@ const fixtures = path.resolve('test/fixtures/proofs');
  * Runs the real build driver (the build container's command) and the real check wrapper with real
  * provers on fixture files, without a sandbox; `tamper` plays a hostile build between the two.
  */
-async function check(profile: ProverProfile, targets: string[], options: { tamper?: (artifacts: string, results: string) => Promise<void>; allowedAxioms?: string[] } = {}) {
+async function check(profile: ProverProfile, targets: string[], options: { tamper?: (artifacts: string, results: string) => Promise<void>; allowedAxioms?: string[]; goals?: { name: string; statement: string }[] } = {}) {
   const work = await mkdtemp(path.join(tmpdir(), 'proofpod-check-'));
   const dir = (name: string) => path.join(work, name);
   await cp(fixtures, dir('source'), { recursive: true });
@@ -32,6 +32,7 @@ async function check(profile: ProverProfile, targets: string[], options: { tampe
     profile,
     targets,
     allowedAxioms: options.allowedAxioms ?? [],
+    goals: options.goals ?? [],
     subdirectory: null,
     sourceDir: dir('source'),
     artifactsDir: profile.build ? dir('artifacts') : undefined,
@@ -106,6 +107,35 @@ describe('build driver and check wrapper with real provers', () => {
     ['Error: Unable to unify\n', undefined],
   ])('names the missing library of %j: %s', (output, library) => {
     expect(missingLibrary(output, ['Top'])).toBe(library);
+  });
+
+  describe('coq: goals, bound to their statements', () => {
+    const goal = (name: string, statement = 'forall n : nat, n + 0 = n') => ({ name, statement });
+
+    it('a theorem that has the statement proves its goal', async () => {
+      const { result } = await check(profile('coq'), ['Goals.v'], { goals: [goal('Top.Goals.main_thm')] });
+      expect(result).toMatchObject({ outcome: 'pass', goals: [{ name: 'Top.Goals.main_thm', result: 'proved', reason: null }] });
+      // Elaborated alone, bound, then re-checked by coqchk with the development.
+      expect(result.log.excerpt).toMatch(/\$ coqc -Q \S+ Proofpod Goal_1\.v/);
+      expect(result.log.excerpt).toMatch(/\$ coqchk -silent -o -Q \S+ Top -Q \S+ Proofpod Proofpod\.Bind_1/);
+    });
+
+    it.each([
+      ['another statement (0 + n = n)', goal('Top.Goals.weak'), /^Top\.Goals\.weak is missing or does not have the goal's type: /],
+      ['a name that is not there', goal('Top.Goals.nope'), /^Top\.Goals\.nope is missing or does not have the goal's type: .*nope/],
+      ['a statement that holds only through a notation of the source (+ as *)', goal('Top.NotationTrick.times_one', 'forall n : nat, n + 1 = n'), /^Top\.NotationTrick\.times_one is missing or does not have the goal's type: /],
+      ['a statement that does not elaborate with the standard library alone', goal('Top.Goals.main_thm', 'forall n : nat, n ⊕ 0 = n'), /^the statement does not elaborate with the standard library alone: /],
+    ])('%s: the goal fails, naming why', async (_name, g, reason) => {
+      const targets = g.name.startsWith('Top.NotationTrick') ? ['NotationTrick.v'] : ['Goals.v'];
+      const { result } = await check(profile('coq'), targets, { goals: [g] });
+      expect(result).toMatchObject({ outcome: 'fail', goals: [{ name: g.name, result: 'failed' }] });
+      expect(result.goals[0]!.reason).toMatch(reason);
+    });
+
+    it('goals are not bound when a target fails', async () => {
+      const { result } = await check(profile('coq'), ['Broken.v'], { goals: [goal('Top.Broken.x')] });
+      expect(result.goals).toEqual([{ ...goal('Top.Broken.x'), result: 'failed', reason: 'not bound: a target did not pass' }]);
+    });
   });
 
   it('coq: a summary the audit does not recognise is an error, never a pass', async () => {

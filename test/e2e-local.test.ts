@@ -57,6 +57,7 @@ beforeAll(async () => {
     'theories/Classical.v': fixture('Classical.v'),
     'theories/Guard.v': fixture('Guard.v'),
     'theories/NeedsMathcomp.v': fixture('NeedsMathcomp.v'),
+    'theories/Goals.v': fixture('Goals.v'),
     'mm/demo0.mm': fixture('demo0.mm'),
     'mm/broken.mm': fixture('broken.mm'),
     'smt/unsat.smt2': fixture('unsat.smt2'),
@@ -148,6 +149,33 @@ describe('local end to end with real provers', () => {
     const { job } = await verdict(await submit('coq', ['NeedsMathcomp.v'], 'theories'));
     expect(job).toMatchObject({ state: 'rejected', stateReason: expect.stringMatching(/it requires mathcomp, a library the image does not provide\)$/) });
     expect(job.attempts).toHaveLength(1);
+  });
+
+  it('goals: a theorem with the statement is verified; one with another statement is rejected naming the goal', async () => {
+    const submitWith = async (goals: { name: string; statement: string }[]) => {
+      const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+        token,
+        body: { source: { url: repo.url, commit: good, subdirectory: 'theories' }, prover: 'coq', targets: ['Goals.v'], goals, lane: 'verify' },
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(201);
+      return verdict(response.body.id);
+    };
+    const proved = await submitWith([{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n' }]);
+    expect(proved.job).toMatchObject({ state: 'verified', stateReason: 'verified: 1 target(s) passed, 1 goal(s) proved', goals: [{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n' }] });
+    expect(proved.evidence.goals).toEqual([{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n', result: 'proved', reason: null }]);
+    const weaker = await submitWith([{ name: 'Top.Goals.weak', statement: 'forall n : nat, n + 0 = n' }]);
+    expect(weaker.job.state).toBe('rejected');
+    expect(weaker.job.stateReason).toMatch(/^rejected: goal Top\.Goals\.weak \(Top\.Goals\.weak is missing or does not have the goal's type: /);
+  });
+
+  it.each([
+    ['a prover that cannot bind goals', { prover: 'smt-z3', targets: ['unsat.smt2'], goals: [{ name: 'Top.A.x', statement: 'True' }] }, 'goals'],
+    ['a statement that is more than one term', { prover: 'coq', targets: ['Goals.v'], goals: [{ name: 'Top.A.x', statement: 'True. Axiom cheat : False' }] }, 'goals.0.statement'],
+    ['a name that is not qualified', { prover: 'coq', targets: ['Goals.v'], goals: [{ name: 'x', statement: 'True' }] }, 'goals.0.name'],
+  ])('goals: %s is a 400 naming the field', async (_name, body, field) => {
+    const response = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: { source: { url: repo.url, commit: good }, lane: 'verify', ...body } });
+    expect(response.status).toBe(400);
+    expect(response.body.fields.map((f: { field: string }) => f.field)).toEqual([field]);
   });
 
   it('False through an unsafe fixpoint is rejected with a finding naming the fixpoint', async () => {

@@ -25,6 +25,7 @@ async function queuedJob(lane = 'verify') {
     subdirectory: null,
     prover: 'coq',
     targets: ['A.v'],
+    goals: [],
     lane,
     priority: 0,
     labels: {},

@@ -140,6 +140,26 @@ describe('a proof that runs code at build time', () => {
   });
 });
 
+describe('a goal bound to a module that declares a plugin', () => {
+  it('the check loads no plugin of the source: the goal is not proved, and the job is rejected naming it', async () => {
+    const files = pluginSource('echo "attack: the plugin ran"\n');
+    const repo = new FixtureRepo(work.dir('repo'));
+    const commit = repo.commit(files);
+    const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token,
+      body: { source: { url: repo.url, commit }, prover: 'coq', targets: ['PluginTrue.v'], goals: [{ name: 'Top.PluginTrue.t', statement: 'True' }], lane: 'verify' },
+    });
+    expect(response.status).toBe(201);
+    let job: { state: string; stateReason: string } = { state: '', stateReason: '' };
+    await waitFor('the job to end', async () => {
+      job = (await call(proofpod.url, 'GET', `/v1/jobs/${response.body.id}`, { token })).body;
+      return ['verified', 'rejected', 'error'].includes(job.state);
+    }, 90_000, 100);
+    expect(job.state).toBe('rejected');
+    expect(job.stateReason).toMatch(/^rejected: goal Top\.PluginTrue\.t \(Top\.PluginTrue\.t is missing or does not have the goal's type: .*evil/);
+  });
+});
+
 describe('a source whose checkout differs from its commit', () => {
   it('.gitattributes ident turns a false claim about a string into a true one: the committed content is checked, and rejected', async () => {
     const outcome = await run(hostileFiles('gitattributes-ident', { '.gitattributes': 'gitattributes', 'Stamp.v': 'Stamp.v' }), 'coq', ['Stamp.v'], true);

@@ -12,7 +12,7 @@ const launch = {
   targets: ['A.v', 'B.v'],
 };
 const coq = defaultProfile('coq');
-const dispatched: Dispatched = { source: launch.source, targets: launch.targets, profile: coq, allowedAxioms: [] };
+const dispatched: Dispatched = { source: launch.source, targets: launch.targets, profile: coq, allowedAxioms: [], goals: [] };
 const pass = evidenceFor(launch);
 const seen: Observation = { check: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST }, build: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } };
 const exited = (code: number): Observation => ({ ...seen, check: { ...seen.check, exitCode: code } });
@@ -102,6 +102,22 @@ describe('judge: the evidence must describe what was dispatched', () => {
     const pinned = ProverProfileSchema.parse({ ...coq, pins: { binaries: { coqchk: other('3') } } });
     const ending = judge(evidenceFor(launch, {}, pinned), seen, { ...dispatched, profile: pinned });
     expect(ending.reason).toBe(`binary digest of coqchk mismatch: evidence says "${FAKE_BINARY_DIGEST}", the profile pins "${other('3')}"`);
+  });
+});
+
+describe('judge: goals', () => {
+  const goal = { name: 'Top.A.main', statement: 'forall n : nat, n + 0 = n' };
+  const withGoals = { ...dispatched, goals: [goal] };
+  it.each<[string, Evidence, string, string]>([
+    ['a proved goal', { ...pass, goals: [{ ...goal, result: 'proved', reason: null }] }, 'verified', 'verified: 2 target(s) passed, 1 goal(s) proved'],
+    ['an unproved goal, named with why', failed({ goals: [{ ...goal, result: 'failed', reason: 'Top.A.main is missing' }] }), 'rejected', 'rejected: goal Top.A.main (Top.A.main is missing)'],
+    ['pass claimed with an unproved goal', { ...pass, goals: [{ ...goal, result: 'failed', reason: 'no' }] }, 'error', 'evidence says pass but not every goal was proved'],
+    ['a goal left out', { ...pass, goals: [] }, 'error', 'goals mismatch: evidence says [], dispatched [{"name":"Top.A.main","statement":"forall n : nat, n + 0 = n"}]'],
+    ['another statement', { ...pass, goals: [{ ...goal, statement: 'True', result: 'proved', reason: null }] }, 'error', 'goals mismatch: evidence says [{"name":"Top.A.main","statement":"True"}]'],
+  ])('%s → %s', (_name, evidence, state, reason) => {
+    const ending = judge(evidence, evidence.outcome === 'fail' ? exited(1) : seen, withGoals);
+    expect('jobState' in ending ? ending.jobState : ending.kind).toBe(state);
+    expect(ending.reason.startsWith(reason), ending.reason).toBe(true);
   });
 });
 

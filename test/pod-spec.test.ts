@@ -19,6 +19,7 @@ const pod = buildAttemptPod(
     attemptNo: 1,
     source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: 'theories' },
     targets: ['A.v'],
+    goals: [],
     deadlineAt,
     uploadUrl: 'http://scheduler:8080/v1/attempts/x/evidence',
     credentialSecretName: 'pp-0123-upload',
@@ -33,7 +34,7 @@ const byName = (name: string) => all.find((c) => c.name === name)!;
 /** The pod spec of a small attempt of `profile` in `inLane`. */
 const podOf = (profile: typeof coq, targets: string[], inLane = lane) =>
   buildAttemptPod(
-    { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets, deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
+    { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets, goals: [], deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
     profile,
     inLane,
     config.pod,
@@ -97,7 +98,7 @@ describe('attempt pod spec', () => {
 
   it("gives build and check nothing of the scheduler's: no upload URL, no job identity", () => {
     const env = (name: string) => Object.fromEntries((byName(name).env ?? []).map((e) => [e.name, e.value]));
-    expect(Object.keys(env('check')).sort()).toEqual(['PROOFPOD_ALLOWED_AXIOMS', 'PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
+    expect(Object.keys(env('check')).sort()).toEqual(['PROOFPOD_ALLOWED_AXIOMS', 'PROOFPOD_GOALS', 'PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
     expect(Object.keys(env('build')).sort()).toEqual(['HOME', 'LANG', 'TMPDIR']);
     for (const c of ['build', 'check']) expect(JSON.stringify(env(c)), c).not.toContain('scheduler');
   });

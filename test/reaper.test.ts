@@ -85,6 +85,7 @@ describe('reaper and watcher against a FAKE cluster', () => {
       prover: 'coq',
       source: { url: 'x', commit: 'a'.repeat(40), subdirectory: null },
       targets: ['A.v'],
+      goals: [],
       deadlineAt: new Date(),
       uploadCredential: 'none',
       uploadUrl: 'http://127.0.0.1:9/none',

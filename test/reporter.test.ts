@@ -70,6 +70,7 @@ function checkResult(log: { digest?: string } = {}) {
     findings: [],
     allowedAxioms: [],
     projectFile: null,
+    goals: [],
     log: { digest: log.digest ?? `sha256:${'2'.repeat(64)}`, bytes: 3, excerpt: 'ok\n', truncated: false },
     outcome: 'pass', error: null,
   };

@@ -64,6 +64,7 @@ jobs.promote_to text
 jobs.concurrency_group text
 jobs.cancel_in_progress boolean not null default false
 jobs.superseded_by uuid
+jobs.goals jsonb not null default '[]'::jsonb
 lane_usage.lane text not null
 lane_usage.submitter_id text not null
 lane_usage.usage double precision not null
@@ -132,6 +133,7 @@ jobs jobs_cancel_in_progress_not_null: NOT NULL cancel_in_progress
 jobs jobs_commit_sha_check: CHECK ((commit_sha ~ '^[0-9a-f]{40}$'::text))
 jobs jobs_commit_sha_not_null: NOT NULL commit_sha
 jobs jobs_created_at_not_null: NOT NULL created_at
+jobs jobs_goals_not_null: NOT NULL goals
 jobs jobs_id_not_null: NOT NULL id
 jobs jobs_labels_not_null: NOT NULL labels
 jobs jobs_lane_not_null: NOT NULL lane

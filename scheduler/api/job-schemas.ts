@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GoalSchema } from '../../contract/evidence.js';
 import { attemptStates, jobStates } from '../job-states.js';
 
 const relativePath = z
@@ -22,6 +23,11 @@ export function submitJobBody(provers: readonly string[], lanes: readonly string
     }),
     prover: z.enum(provers as [string, ...string[]]).describe('Prover profile name'),
     targets: z.array(relativePath).min(1).max(1000).describe('Files to check, relative to the subdirectory'),
+    goals: z
+      .array(GoalSchema)
+      .max(100)
+      .default([])
+      .describe('Theorems the checked files must prove, each with its statement (elaborated with the standard library only)'),
     lane: z.enum(lanes as [string, ...string[]]),
     priority: z.number().int().min(-1000).max(1000).default(0),
     labels: z
@@ -75,6 +81,7 @@ export const JobViewSchema = z.object({
   source: z.object({ url: z.string(), commit: z.string(), subdirectory: z.string().nullable() }),
   prover: z.string(),
   targets: z.array(z.string()),
+  goals: z.array(z.object({ name: z.string(), statement: z.string() })),
   lane: z.string(),
   priority: z.number().int(),
   labels: z.record(z.string(), z.string()),

@@ -13,6 +13,7 @@ export function toJobView(job: JobRow, attempts?: AttemptRow[]): JobView {
     source: { url: job.sourceUrl, commit: job.commitSha, subdirectory: job.subdirectory },
     prover: job.prover,
     targets: job.targets,
+    goals: job.goals,
     lane: job.lane,
     priority: job.priority,
     labels: job.labels,

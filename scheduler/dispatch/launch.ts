@@ -27,6 +27,7 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
         prover: target.prover,
         source: { url: target.sourceUrl, commit: target.commitSha, subdirectory: target.subdirectory },
         targets: target.targets,
+        goals: target.goals,
         deadlineAt: target.deadlineAt,
         uploadCredential,
         uploadUrl: `${ctx.uploadBaseUrl}/v1/attempts/${target.attemptId}/evidence`,

@@ -79,7 +79,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
           return;
         }
         const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
-        await end(judge(evidence.data, observed, { source, targets: attempt.targets, profile: profile.data, allowedAxioms: attempt.allowedAxioms }));
+        await end(judge(evidence.data, observed, { source, targets: attempt.targets, profile: profile.data, allowedAxioms: attempt.allowedAxioms, goals: attempt.goals }));
         return;
       }
     }

@@ -22,6 +22,8 @@ export interface Dispatched {
   profile: ProverProfile;
   /** The lane's allow-list of axioms when the attempt started. */
   allowedAxioms: readonly string[];
+  /** The job's goals: theorems and the statements they must have. */
+  goals: readonly { name: string; statement: string }[];
 }
 
 const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value) ?? 'null').slice(0, 300);
@@ -65,6 +67,8 @@ function disagreement(evidence: Evidence, observed: Observation, dispatched: Dis
     if (canonicalJson(evidence.audit.allowedAxioms) !== canonicalJson(dispatched.allowedAxioms)) {
       return mismatch('allowed axioms', evidence.audit.allowedAxioms, dispatched.allowedAxioms);
     }
+    const goals = evidence.goals.map((g) => ({ name: g.name, statement: g.statement }));
+    if (canonicalJson(goals) !== canonicalJson(dispatched.goals)) return mismatch('goals', goals, dispatched.goals);
     // `allowed` is the allow-list's word on each finding, recomputed here rather than taken.
     const misjudged = evidence.audit.findings.find((f) => f.allowed !== (f.kind === 'axiom' && dispatched.allowedAxioms.includes(f.name)));
     if (misjudged) return error(`evidence marks ${misjudged.kind} ${misjudged.name} ${misjudged.allowed ? 'allowed' : 'not allowed'}, against the lane's allow-list`);
@@ -96,10 +100,17 @@ export function judge(evidence: Evidence, observed: Observation, dispatched: Dis
     if (observed.check.exitCode !== 0) return error(`evidence says pass but the check container exited ${observed.check.exitCode}`);
     if (evidence.results.some((t) => t.result !== 'pass')) return error('evidence says pass but not every target passed');
     if (refused.length > 0) return error('evidence says pass but the audit has findings the lane does not allow');
+    if (evidence.goals.some((g) => g.result !== 'proved')) return error('evidence says pass but not every goal was proved');
     const allowed = evidence.audit.findings.length;
-    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed${allowed ? `, relying on ${allowed} allowed axiom(s)` : ''}` };
+    const goals = evidence.goals.length ? `, ${evidence.goals.length} goal(s) proved` : '';
+    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed${goals}${allowed ? `, relying on ${allowed} allowed axiom(s)` : ''}` };
   }
   const failed = evidence.results.filter((t) => t.result !== 'pass').map((t) => `${t.path}${t.reason ? ` (${t.reason})` : ''}`);
-  const parts = [...(failed.length ? [failed.join(', ')] : []), ...(refused.length ? [`audit found ${refused.map((f) => `${f.kind} ${f.name}`).join(', ')}`] : [])];
+  const unproved = evidence.goals.filter((g) => g.result !== 'proved').map((g) => `goal ${g.name} (${g.reason ?? 'not proved'})`);
+  const parts = [
+    ...(failed.length ? [failed.join(', ')] : []),
+    ...(refused.length ? [`audit found ${refused.map((f) => `${f.kind} ${f.name}`).join(', ')}`] : []),
+    ...unproved,
+  ];
   return { kind: 'verdict', jobState: 'rejected', reason: `rejected: ${parts.join('; ') || 'by the profile policy'}` };
 }

@@ -13,6 +13,7 @@ export interface AttemptPodInput {
   attemptNo: number;
   source: { url: string; commit: string; subdirectory: string | null };
   targets: string[];
+  goals: { name: string; statement: string }[];
   deadlineAt: Date;
   uploadUrl: string;
   /** Name of the Secret (Kubernetes) or file set (local) holding the upload credential. */
@@ -210,6 +211,7 @@ function checkContainer(attempt: AttemptPodInput, profile: ProverProfile, lane: 
       plain(env.targets, JSON.stringify(attempt.targets)),
       plain(env.subdirectory, attempt.source.subdirectory ?? ''),
       plain(env.allowedAxioms, JSON.stringify(lane.allowedAxioms)),
+      plain(env.goals, JSON.stringify(attempt.goals)),
     ],
     volumeMounts: [
       { name: volumeNames.source, mountPath: mounts.source, readOnly: true },

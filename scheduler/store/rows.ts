@@ -10,6 +10,7 @@ export interface JobRow {
   subdirectory: string | null;
   prover: string;
   targets: string[];
+  goals: { name: string; statement: string }[];
   lane: string;
   priority: number;
   labels: Record<string, string>;
@@ -57,6 +58,7 @@ export const jobColumns = [
   'subdirectory',
   'prover',
   'targets',
+  'goals',
   'lane',
   'priority',
   'labels',

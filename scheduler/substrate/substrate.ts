@@ -16,6 +16,8 @@ export interface AttemptLaunch {
   prover: string;
   source: { url: string; commit: string; subdirectory: string | null };
   targets: string[];
+  /** Theorems the checked files must prove, with their statements. */
+  goals: { name: string; statement: string }[];
   deadlineAt: Date;
   /** Per-attempt upload credential; must reach the reporter alone. */
   uploadCredential: string;

@@ -256,6 +256,7 @@ describe.skipIf(skipReason !== undefined)(`Kubernetes substrate on the local con
         prover: 'coq',
         source: { url: repo.url, commit, subdirectory: null },
         targets: ['Arith.v'],
+        goals: [],
         deadlineAt: new Date(Date.now() + 60_000),
         uploadUrl: 'http://127.0.0.1:1/unused',
         uploadCredential: 'ppu_unused',

@@ -41,6 +41,7 @@ export function evidenceFor(
     logs: { digest: `sha256:${createHash('sha256').update(log).digest('hex')}`, bytes: log.length, excerpt: log, truncated: false },
     results: launch.targets.map((path) => ({ path, result: 'pass' as const, exitCode: 0, durationMs: 10, reason: null })),
     audit: { allowedAxioms: [], findings: [] },
+    goals: [],
     outcome: 'pass',
     error: null,
     ...overrides,

@@ -19,6 +19,7 @@ export function pluginSource(payload: string): Record<string, FileSpec> {
     execFileSync('ocamlopt', ['-shared', '-o', 'evil.cmxs', 'evil.ml'], { cwd: build, stdio: 'pipe' });
     return {
       'Evil.v': readFileSync(path.join(plugin, 'Evil.v')),
+      'PluginTrue.v': readFileSync(path.join(plugin, 'PluginTrue.v')),
       'attack.mjs': readFileSync(path.join(plugin, 'attack.mjs')),
       'evil.cmxs': readFileSync(path.join(build, 'evil.cmxs')),
       'payload.sh': payload,

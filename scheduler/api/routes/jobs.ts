@@ -82,6 +82,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         ]);
       }
       const profile = config.provers.find((p) => p.name === input.prover);
+      if (profile && input.goals.length > 0 && !profile.check.goals) {
+        return sendError(reply, 400, `prover ${input.prover} cannot bind goals to statements`, [{ field: 'goals', message: `not supported by prover ${input.prover}` }]);
+      }
       if (profile && !profile.local && substrate?.kind === 'local') {
         return sendError(reply, 400, `prover ${input.prover} does not run on the local substrate (it needs its Kubernetes image)`, [
           { field: 'prover', message: 'not runnable on the local substrate' },
@@ -96,6 +99,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         subdirectory: input.source.subdirectory ?? null,
         prover: input.prover,
         targets: input.targets,
+        goals: input.goals,
         lane: input.lane,
         priority: input.priority,
         labels: input.labels,

@@ -2,6 +2,9 @@
 -- container. The scheduler records what it observed of each (the old observed_* columns are the
 -- check container's), and the prover profile it dispatched, which the evidence must repeat.
 
+-- Goals (statement binding): theorems a job names with the statements they must have.
+alter table jobs add column goals jsonb not null default '[]';
+
 alter table attempts
   -- Null when the profile has no build step.
   add column observed_build_exit_code integer,

@@ -125,7 +125,7 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
       )
       select made.id as attempt_id, made.job_id, made.attempt_no, made.name, made.lane, leased.epoch,
              made.deadline_at, taken.prover, taken.source_url, taken.commit_sha, taken.subdirectory,
-             taken.targets, taken.created_at as submitted_at, taken.submitter_id
+             taken.targets, taken.goals, taken.created_at as submitted_at, taken.submitter_id
       from made
       join leased on leased.attempt_id = made.id
       join taken on taken.id = made.job_id

@@ -18,6 +18,7 @@ export interface HeldAttempt {
   commitSha: string;
   subdirectory: string | null;
   targets: string[];
+  goals: { name: string; statement: string }[];
   /** Null until the attempt started. */
   profile: unknown;
   allowedAxioms: string[] | null;
@@ -28,7 +29,7 @@ export async function heldAttempts(sql: Queryable, holder: string): Promise<Held
   return sql<HeldAttempt[]>`
     select a.id as attempt_id, a.job_id, a.attempt_no, a.name, a.lane, j.prover, a.state, c.epoch,
            a.deadline_at, a.observed_at, (e.attempt_id is not null) as has_evidence,
-           j.source_url, j.commit_sha, j.subdirectory, j.targets, a.profile, a.allowed_axioms
+           j.source_url, j.commit_sha, j.subdirectory, j.targets, j.goals, a.profile, a.allowed_axioms
     from claims c
     join attempts a on a.id = c.attempt_id
     join jobs j on j.id = a.job_id

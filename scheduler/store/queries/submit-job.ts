@@ -9,6 +9,7 @@ export interface NewJob {
   subdirectory: string | null;
   prover: string;
   targets: string[];
+  goals: { name: string; statement: string }[];
   lane: string;
   priority: number;
   labels: Record<string, string>;
@@ -60,11 +61,11 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
     if (waiting!.n >= quota.maxQueued) return { outcome: 'quota', waiting: waiting!.n };
 
     const [created] = await tx<JobRow[]>`
-      insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, lane, priority,
+      insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, goals, lane, priority,
                         labels, idempotency_key, request_hash, promote_to, concurrency_group, cancel_in_progress,
                         state, state_reason, state_actor)
       values (${job.submitterId}, ${job.sourceUrl}, ${job.commitSha}, ${job.subdirectory}, ${job.prover},
-              ${job.targets}, ${job.lane}, ${job.priority}, ${tx.json(job.labels)}, ${job.idempotencyKey},
+              ${job.targets}, ${tx.json(job.goals)}, ${job.lane}, ${job.priority}, ${tx.json(job.labels)}, ${job.idempotencyKey},
               ${job.requestHash}, ${job.promoteTo}, ${job.concurrency?.group ?? null}, ${job.concurrency?.cancelInProgress ?? false},
               'queued', 'submitted', ${job.submitterId})
       returning ${tx(jobColumns)}`;

@@ -95,6 +95,7 @@ export class LocalSubstrate implements Substrate {
         attemptNo: launch.attemptNo,
         source: launch.source,
         targets: launch.targets,
+        goals: launch.goals,
         deadlineAt: launch.deadlineAt,
         uploadUrl: launch.uploadUrl,
         credentialSecretName: `${launch.name}-upload`,

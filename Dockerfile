@@ -58,9 +58,10 @@ USER 65532:65532
 
 FROM task AS prover-coq
 USER root
-# make: project builds run coq_makefile's Makefile (profile coq, project).
+# make: project builds run coq_makefile's Makefile (profile coq, project); libcoq-stdpp: the
+# library the coq profile lists (its version and digest go into the evidence).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends coq make \
+ && apt-get install -y --no-install-recommends coq make libcoq-stdpp \
  && rm -rf /var/lib/apt/lists/*
 USER 65532:65532
 
@@ -83,7 +84,7 @@ USER 65532:65532
 # unprivileged uids of each attempt's own).
 FROM runtime AS local
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates bubblewrap coq make metamath z3 \
+ && apt-get install -y --no-install-recommends git ca-certificates bubblewrap coq make libcoq-stdpp metamath z3 \
  && rm -rf /var/lib/apt/lists/*
 ENV HOST=0.0.0.0 PORT=8080 PROOFPOD_HOME=/var/lib/proofpod PROOFPOD_SUBSTRATE=local
 CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]

@@ -73,6 +73,7 @@ export const DispatchedProfileSchema = z.strictObject({
   check: command,
   audit: z.strictObject({ parser: z.literal('coqchk'), command: command.nullable() }).nullable(),
   project: z.strictObject({ format: z.literal('coq-project'), file: z.string().min(1).max(200), build: command, check: command }).nullable(),
+  libraries: z.array(z.string().min(1).max(100)).max(100),
 });
 
 /**
@@ -98,6 +99,8 @@ export const EvidenceSchema = z
       version: z.string().min(1).max(2000).nullable(),
       /** The project file the check read its logical names from (e.g. `_CoqProject`); null without one. */
       projectFile: z.string().max(200).nullable(),
+      /** The profile's libraries as installed in the image: package version and a digest of their `.vo` files. */
+      libraries: z.array(z.strictObject({ name: z.string().min(1).max(100), package: z.string().min(1).max(200), version: z.string().min(1).max(200), digest: sha256Digest })).max(100),
       /** SHA-256 of each checker program that ran, by the name its command gives. */
       binaryDigests: z.record(z.string().min(1).max(200), sha256Digest),
       /** The check container's exit code, as its wrapper exited. */
@@ -144,6 +147,7 @@ export function dispatchedProfile(profile: {
   build?: { command: string[] } | undefined;
   check: { input: 'source' | 'artifacts'; command: string[]; audit?: { parser: 'coqchk'; command?: string[] | undefined } | undefined };
   project?: { format: 'coq-project'; file: string; build: string[]; check: string[] } | undefined;
+  libraries?: { name: string }[] | undefined;
 }): DispatchedProfile {
   return {
     name: profile.name,
@@ -152,5 +156,6 @@ export function dispatchedProfile(profile: {
     check: profile.check.command,
     audit: profile.check.audit ? { parser: profile.check.audit.parser, command: profile.check.audit.command ?? null } : null,
     project: profile.project ? { format: profile.project.format, file: profile.project.file, build: profile.project.build, check: profile.project.check } : null,
+    libraries: (profile.libraries ?? []).map((l) => l.name),
   };
 }

@@ -73,6 +73,15 @@ export const ProverProfileSchema = z
         .optional(),
     }),
     /**
+     * Libraries the image provides (as Debian packages), which the check records in the evidence
+     * with the installed package version and a digest of their compiled files: what a verdict
+     * relied on besides the source.
+     */
+    libraries: z
+      .array(z.strictObject({ name: z.string().min(1).max(100), package: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name'), path: z.string().startsWith('/') }))
+      .max(100)
+      .default([]),
+    /**
      * A project format our own code reads (`coq-project`: a `_CoqProject` file, task-pod/coq-project.ts).
      * When `file` exists in the source's (sub)directory, `build` runs once instead of the per-target
      * build command — `{jobs}` is the lane's CPU count (0 when the lane sets none: the command

@@ -22,6 +22,11 @@ export const LaneSchema = z.strictObject({
   trust: z.enum(['untrusted', 'trusted']),
   concurrency: z.number().int().min(1).max(10_000),
   maxDeadlineSeconds: z.number().int().min(10).max(7 * 24 * 3600).default(3600),
+  /**
+   * Longest a build step may take (each target's, or the project's), in seconds: past it the build
+   * is stopped and its targets fail, naming the limit. Unset: only the attempt's deadline bounds it.
+   */
+  buildTimeoutSeconds: z.number().int().min(10).max(7 * 24 * 3600).optional(),
   /** Infrastructure retries after the first attempt in this lane (lease expiry, vanished attempt, …). */
   retryLimit: z.number().int().min(0).max(20).default(2),
   /** Requests and limits of the build and check containers of this lane's attempts (on the local substrate: their memory and CPU limits). */

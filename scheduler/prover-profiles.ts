@@ -8,6 +8,8 @@ export const defaultProverProfiles: ProverProfileInput[] = [
     description: 'Coq/Rocq: coqc builds each target (untrusted), then coqchk re-checks the .vo files and the audit reads everything they assume',
     image: 'proofpod/prover-coq:latest',
     versionCommand: ['coqchk', '--version'],
+    // Debian's stdpp (the image installs it): developments may require it; the evidence records it.
+    libraries: [{ name: 'stdpp', package: 'libcoq-stdpp', path: '/usr/lib/ocaml/coq/user-contrib/stdpp' }],
     build: { command: ['coqc', '-Q', '.', 'Top', '{target}'] },
     check: {
       input: 'artifacts',

@@ -163,6 +163,13 @@ export function missingLibrary(output: string, ownRoots: readonly string[]): str
   return ownRoots.includes(root) || !/^[A-Za-z_][A-Za-z0-9_']*$/.test(root) ? undefined : root;
 }
 
+/** Exit codes of a build stopped by a limit: the lane's build time (timeout), memory, CPU time. */
+const limitReasons: Record<number, string> = {
+  124: "past the lane's build time limit",
+  137: 'killed, e.g. out of memory',
+  152: 'past its CPU time limit',
+};
+
 async function buildStatus(artifactsDir: string, n: number | 'project', ownRoots: readonly string[]): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
   const dir = path.join(artifactsDir, artifacts.status);
   const log = await readUntrusted(path.join(dir, `${n}.log`), { maxBytes: MAX_BUILD_LOG_BYTES, truncate: true }, `build log ${n}`).then(
@@ -178,10 +185,11 @@ async function buildStatus(artifactsDir: string, n: number | 'project', ownRoots
     const output = log.toString('utf8');
     const at = /File "([^"\n]{1,200})", line (\d{1,7})/.exec(output);
     const missing = missingLibrary(output, ownRoots);
+    const limit = limitReasons[Number(text)];
     return {
       exitCode: Number(text),
       log,
-      problem: `build failed with exit code ${text}${at ? ` at ${at[1]!.replace(/[\x00-\x1f]/g, '')}, line ${at[2]}` : ''}${missing ? `: it requires ${missing}, a library the image does not provide` : ''}`,
+      problem: `build failed with exit code ${text}${limit ? ` (${limit})` : ''}${at ? ` at ${at[1]!.replace(/[\x00-\x1f]/g, '')}, line ${at[2]}` : ''}${missing ? `: it requires ${missing}, a library the image does not provide` : ''}`,
     };
   } catch (error) {
     if (!(error instanceof UntrustedFileError)) throw error;
@@ -190,6 +198,36 @@ async function buildStatus(artifactsDir: string, n: number | 'project', ownRoots
 }
 
 type Verdict = Omit<CheckResult, 'log' | 'exitCode' | 'startedAt' | 'finishedAt' | 'durationMs'>;
+
+/**
+ * The profile's libraries as the image has them: the Debian package's installed version and the
+ * SHA-256 over the sorted relative paths and SHA-256s of their `.vo` files. A library the profile
+ * lists and the image lacks is an error of the configuration, never skipped.
+ */
+async function libraryFacts(libraries: ProverProfile['libraries'], log: CheckLog, home: string): Promise<CheckResult['libraries']> {
+  const facts: CheckResult['libraries'] = [];
+  for (const library of libraries) {
+    const files: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (entry.isFile() && entry.name.endsWith('.vo')) files.push(full);
+      }
+    };
+    try {
+      await walk(library.path);
+    } catch {
+      throw new Error(`library ${library.name} (${library.path}) is not in the image`);
+    }
+    const digest = createHash('sha256');
+    for (const file of files.sort()) digest.update(`${path.relative(library.path, file)}\0${createHash('sha256').update(readFileSync(file)).digest('hex')}\n`);
+    const query = await run(['dpkg-query', '-W', '-f=${Version}', library.package], '/', log, home);
+    if (query.spawnError || query.exitCode !== 0 || query.output.trim() === '') throw new Error(`library ${library.name}: package ${library.package} is not installed in the image`);
+    facts.push({ name: library.name, package: library.package, version: query.output.trim().split('\n')[0]!.slice(0, 200), digest: `sha256:${digest.digest('hex')}` });
+  }
+  return facts;
+}
 
 /**
  * The profile's project file in the read-only source, read by our own reader; undefined when the
@@ -214,13 +252,15 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const { profile, targets } = job;
   const { check } = profile;
   const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
-  const base = { profile: profile.name, binaryDigests: {}, results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null, goals: notBound('not bound: the check did not run') };
+  const base = { profile: profile.name, binaryDigests: {}, libraries: [], results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null, goals: notBound('not bound: the check did not run') };
+  let libraries: CheckResult['libraries'] = [];
   let version: string;
   const binaryDigests: Record<string, string> = {};
   let workdir: string;
   let project: CoqProject | undefined;
   try {
     project = await readProject(job);
+    libraries = await libraryFacts(profile.libraries, log, job.tmpDir);
     const checkCommand = project ? profile.project!.check : check.command;
     for (const command of [checkCommand, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
     if (check.input === 'artifacts') {
@@ -350,6 +390,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     ...base,
     version,
     binaryDigests,
+    libraries,
     projectFile: project ? profile.project!.file : null,
     results,
     findings,

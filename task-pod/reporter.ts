@@ -92,7 +92,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
   if ('failure' in result) {
     return EvidenceSchema.parse({
       ...base,
-      check: { version: null, projectFile: null, binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
+      check: { version: null, projectFile: null, libraries: [], binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
       logs: null,
       results: [],
       audit: { allowedAxioms: [], findings: [] },
@@ -104,7 +104,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
   const r = result;
   return EvidenceSchema.parse({
     ...base,
-    check: { version: r.version, projectFile: r.projectFile, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
+    check: { version: r.version, projectFile: r.projectFile, libraries: r.libraries, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
     logs: r.log,
     results: r.results,
     audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },

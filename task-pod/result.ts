@@ -7,6 +7,7 @@ export const CheckResultSchema = z.strictObject({
   /** Null only with outcome `error`, when the checker could not even be found or asked. */
   version: z.string().min(1).nullable(),
   binaryDigests: z.record(z.string(), sha256Digest),
+  libraries: z.array(z.strictObject({ name: z.string(), package: z.string(), version: z.string(), digest: sha256Digest })),
   exitCode: z.number().int(),
   startedAt: z.iso.datetime({ offset: true }),
   finishedAt: z.iso.datetime({ offset: true }),

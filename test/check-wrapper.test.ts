@@ -178,6 +178,13 @@ describe('build driver and check wrapper with real provers', () => {
     expect(onDisk.outcome).toBe('fail');
   });
 
+  it("a build stopped by the lane's build time limit fails its target, naming the limit", async () => {
+    const coq = profile('coq');
+    const slow = ProverProfileSchema.parse({ ...coq, build: { command: ['timeout', '-k', '1', '1', 'sleep', '5'] } });
+    const { result } = await check(slow, ['Arith.v']);
+    expect(result.results[0]).toMatchObject({ result: 'fail', reason: "build failed with exit code 124 (past the lane's build time limit)" });
+  });
+
   it('a build that claims success for a target it never built: the check fails it', async () => {
     const { result } = await check(profile('coq'), ['Broken.v'], {
       tamper: async (artifacts) => writeFile(path.join(artifacts, 'status', '1.exit'), '0\n'),
@@ -193,6 +200,14 @@ describe('build driver and check wrapper with real provers', () => {
     const { result } = await check(profile('coq'), ['Arith.v'], { tamper: (artifacts) => plant(path.join(artifacts, 'tree', 'Planted.vo')) });
     expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
     expect(result.error).toBe('build output Planted.vo is not a regular file');
+  });
+
+  it("records the profile's libraries with their package version and digest; a listed library the image lacks is an error", async () => {
+    const { result } = await check(profile('coq'), ['Arith.v']);
+    expect(result.libraries).toEqual([{ name: 'stdpp', package: 'libcoq-stdpp', version: expect.stringMatching(/^1\./), digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) }]);
+    const coq = profile('coq');
+    const lacking = ProverProfileSchema.parse({ ...coq, libraries: [{ name: 'mathcomp', package: 'libcoq-mathcomp', path: '/usr/lib/ocaml/coq/user-contrib/mathcomp' }] });
+    expect((await check(lacking, ['Arith.v'])).result).toMatchObject({ outcome: 'error', error: 'library mathcomp (/usr/lib/ocaml/coq/user-contrib/mathcomp) is not in the image' });
   });
 
   it('a missing prover binary is an error, not a failure of the proof', async () => {

@@ -108,6 +108,8 @@ describe('local end to end with real provers', () => {
     });
     expect(evidence.check).toMatchObject({ exitCode: 0, binaryDigests: { coqchk: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
     expect(evidence.check.version).toMatch(/8\.\d+/);
+    // What the verdict relied on besides the source: the image's stdpp, by package version and digest.
+    expect(evidence.check.libraries).toEqual([{ name: 'stdpp', package: 'libcoq-stdpp', version: expect.stringMatching(/^1\./), digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) }]);
     expect(evidence.logs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // The build's output is in the log, marked as what it is; the check ran coqchk over the staged .vo.
     expect(evidence.logs.excerpt).toContain('--- build output of Arith.v (untrusted) ---');

@@ -202,6 +202,14 @@ describe('build command', () => {
     expect(plain.read('status/1.log').trim()).toBe('A.v');
   });
 
+  it("puts each build step under the lane's build time limit", () => {
+    const timed = parseConfig({ lanes: [{ name: 't', trust: 'trusted', concurrency: 1, buildTimeoutSeconds: 300 }] }).lanes[0]!;
+    const cmd = podOf(coq, ['A.v'], timed).initContainers!.find((c) => c.name === 'build')!.command!;
+    expect(cmd[2]).toContain("'timeout' '-k' '10' '300' 'coqc'");
+    expect(cmd.join(' ')).toContain(' timeout -k 10 300 sh -c ');
+    expect(podOf(coq, ['A.v']).initContainers!.find((c) => c.name === 'build')!.command!.join(' ')).not.toContain('timeout');
+  });
+
   it("gives the project build the lane's CPU as {jobs}, 0 when the lane sets none", () => {
     const jobsOf = (lanes: object[]) => {
       const cmd = podOf(coq, ['A.v', 'B.v'], parseConfig({ lanes }).lanes[0]).initContainers!.find((c) => c.name === 'build')!.command!;

@@ -65,7 +65,7 @@ const CREDENTIAL = 'ppu_Zq3xW8rT5yU1iO9pA2sD4fG6hJ7kL0mN';
 function checkResult(log: { digest?: string } = {}) {
   const now = new Date().toISOString();
   return {
-    profile: 'coq', version: 'coq 8', binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` }, exitCode: 0, startedAt: now, finishedAt: now, durationMs: 1,
+    profile: 'coq', version: 'coq 8', libraries: [], binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` }, exitCode: 0, startedAt: now, finishedAt: now, durationMs: 1,
     results: [{ path: 'A.v', result: 'pass', exitCode: 0, durationMs: 1, reason: null }],
     findings: [],
     allowedAxioms: [],

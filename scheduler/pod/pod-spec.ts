@@ -176,7 +176,7 @@ function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, lane: 
   return {
     name: containers.build,
     image: profile.image,
-    command: buildCommand(profile.build!.command, attempt.source.subdirectory, attempt.targets, projectBuild(profile, lane, attempt.targets)),
+    command: buildCommand(timeLimited(profile.build!.command, lane), attempt.source.subdirectory, attempt.targets, projectBuild(profile, lane, attempt.targets)),
     env: [plain('HOME', mounts.tmp), plain('TMPDIR', mounts.tmp), plain('LANG', 'C.UTF-8')],
     volumeMounts: [
       { name: volumeNames.source, mountPath: mounts.source, readOnly: true },
@@ -193,7 +193,12 @@ function projectBuild(profile: ProverProfile, lane: Lane, targets: readonly stri
   if (!profile.project) return undefined;
   const cpu = quantityCores(lane.resources?.limits?.cpu ?? lane.resources?.requests?.cpu);
   const jobs = String(cpu === undefined ? 0 : Math.max(1, Math.ceil(cpu)));
-  return { file: profile.project.file, command: fillCommand(profile.project.build, '', { words: { '{jobs}': jobs }, lists: { '{targets}': targets } }) };
+  return { file: profile.project.file, command: timeLimited(fillCommand(profile.project.build, '', { words: { '{jobs}': jobs }, lists: { '{targets}': targets } }), lane) };
+}
+
+/** A build command under the lane's build time limit (coreutils timeout: exit 124 when it hit it). */
+function timeLimited(command: readonly string[], lane: Lane): string[] {
+  return lane.buildTimeoutSeconds ? ['timeout', '-k', '10', String(lane.buildTimeoutSeconds), ...command] : [...command];
 }
 
 /**

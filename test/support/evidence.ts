@@ -32,6 +32,7 @@ export function evidenceFor(
     check: {
       version: 'fake-checker 1.0',
       projectFile: null,
+      libraries: [],
       binaryDigests: { [profile.check.command[0]!]: FAKE_BINARY_DIGEST },
       exitCode: 0,
       startedAt: new Date(now.getTime() - 10).toISOString(),

@@ -30,6 +30,8 @@ export const defaultImagePaths: readonly string[] = [
   '/etc/group',
   // OCaml-built provers (Coq) find their plugins through findlib's configuration.
   '/etc/ocamlfind.conf',
+  // The package database: the check records the installed version of the profile's libraries.
+  '/var/lib/dpkg',
 ];
 
 /** One image as a sandbox sees it: what to bind and which symlinks to recreate. */

@@ -93,7 +93,8 @@ export const EvidenceSchema = z
       subdirectory: z.string().max(1024).nullable(),
     }),
     /** The targets the attempt was given, in order. */
-    targets: z.array(z.string().min(1).max(1024)).min(1).max(1000),
+    /** The targets the attempt was given, in order; empty when a project build checks every file of its project. */
+    targets: z.array(z.string().min(1).max(1024)).max(1000),
     profile: DispatchedProfileSchema,
     check: z.strictObject({
       version: z.string().min(1).max(2000).nullable(),

@@ -249,7 +249,8 @@ async function readProject(job: CheckRun): Promise<CoqProject | undefined> {
 }
 
 async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
-  const { profile, targets } = job;
+  const { profile } = job;
+  let targets = job.targets;
   const { check } = profile;
   const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
   const base = { profile: profile.name, binaryDigests: {}, libraries: [], results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null, goals: notBound('not bound: the check did not run') };
@@ -279,6 +280,12 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     version = v.output.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
   } catch (error) {
     return { ...base, version: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
+  }
+  // No targets given: a project build checks every file its project lists.
+  if (job.targets.length === 0) {
+    if (!project) return { ...base, version, binaryDigests, libraries, outcome: 'error', error: `no targets were given, and the source has no ${profile.project?.file ?? 'project file'} to take them from` };
+    targets = project.files;
+    if (targets.length === 0) return { ...base, version, binaryDigests, libraries, projectFile: profile.project!.file, outcome: 'error', error: `${profile.project!.file} lists no files to check` };
   }
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
@@ -445,7 +452,7 @@ export async function main(environment: NodeJS.ProcessEnv = process.env): Promis
   process.on('SIGUSR1', () => {});
   try {
     const profile = ProverProfileSchema.parse(JSON.parse(environment[env.profile] ?? 'null'));
-    const targets = z.array(z.string().min(1)).min(1).parse(JSON.parse(environment[env.targets] ?? 'null'));
+    const targets = z.array(z.string().min(1)).parse(JSON.parse(environment[env.targets] ?? 'null'));
     const allowedAxioms = AllowedAxiomsSchema.parse(JSON.parse(environment[env.allowedAxioms] || '[]'));
     const goals = z.array(GoalSchema).max(100).parse(JSON.parse(environment[env.goals] || '[]'));
     const resultsDir = mountPath('results', environment);

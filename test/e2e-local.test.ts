@@ -196,6 +196,11 @@ describe('local end to end with real provers', () => {
     expect(evidence.logs.excerpt).toContain('--- build output of the project (untrusted) ---');
     // One coqchk over both targets.
     expect(evidence.logs.excerpt).toContain('$ coqchk -silent -o -Q theories Arith2 Arith2.Main Arith2.Lemmas');
+    // Without targets: every file the _CoqProject lists, as the check read them from it.
+    const all = await verdict(await submit('coq', [], undefined, commit, project.url));
+    expect(all.job).toMatchObject({ state: 'verified', stateReason: 'verified: 3 target(s) passed' });
+    expect(all.evidence.targets).toEqual([]);
+    expect(all.evidence.results.map((r: { path: string }) => r.path)).toEqual(['theories/Base.v', 'theories/Lemmas.v', 'theories/Main.v']);
     // The same development with a proof broken in a file the targets require: rejected, naming where.
     const broken = project.commit({ 'theories/Lemmas.v': 'From Arith2 Require Import Base.\nLemma double_S (n : nat) : double (S n) = S (double n).\nProof. reflexivity. Qed.\n' });
     const failed = await verdict(await submit('coq', ['theories/Main.v'], undefined, broken, project.url));

@@ -105,6 +105,18 @@ describe('judge: the evidence must describe what was dispatched', () => {
   });
 });
 
+describe('judge: a job without targets', () => {
+  const none = { ...dispatched, targets: [] };
+  it('takes the results of every file of the project the check read', () => {
+    const project = { ...pass, targets: [], check: { ...pass.check, projectFile: '_CoqProject' } };
+    expect(judge(project, seen, none)).toMatchObject({ jobState: 'verified' });
+  });
+  it('refuses results without a project file, or none at all', () => {
+    expect(judge({ ...pass, targets: [] }, seen, none).reason).toBe('a job without targets needs results for the files of its project, and the evidence has none');
+    expect(judge({ ...pass, targets: [], check: { ...pass.check, projectFile: '_CoqProject' }, results: [] }, seen, none).kind).toBe('error');
+  });
+});
+
 describe('judge: goals', () => {
   const goal = { name: 'Top.A.main', statement: 'forall n : nat, n + 0 = n' };
   const withGoals = { ...dispatched, goals: [goal] };

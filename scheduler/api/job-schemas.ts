@@ -22,7 +22,11 @@ export function submitJobBody(provers: readonly string[], lanes: readonly string
       subdirectory: relativePath.optional().describe('Directory inside the repository to verify in'),
     }),
     prover: z.enum(provers as [string, ...string[]]).describe('Prover profile name'),
-    targets: z.array(relativePath).min(1).max(1000).describe('Files to check, relative to the subdirectory'),
+    targets: z
+      .array(relativePath)
+      .max(1000)
+      .default([])
+      .describe('Files to check, relative to the subdirectory; for a prover with project builds, omitted: every file the project lists'),
     goals: z
       .array(GoalSchema)
       .max(100)

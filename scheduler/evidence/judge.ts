@@ -94,7 +94,12 @@ export function judge(evidence: Evidence, observed: Observation, dispatched: Dis
     return mismatch('exit code', evidence.check.exitCode, observed.check.exitCode, 'substrate observed');
   }
   const paths = evidence.results.map((r) => r.path);
-  if (canonicalJson(paths) !== canonicalJson(dispatched.targets)) return mismatch('result targets', paths, dispatched.targets);
+  if (dispatched.targets.length === 0) {
+    // Every file of the project: the check read which from the committed project file.
+    if (evidence.check.projectFile === null || paths.length === 0) return error('a job without targets needs results for the files of its project, and the evidence has none');
+  } else if (canonicalJson(paths) !== canonicalJson(dispatched.targets)) {
+    return mismatch('result targets', paths, dispatched.targets);
+  }
   const refused = evidence.audit.findings.filter((f) => !f.allowed);
   if (evidence.outcome === 'pass') {
     if (observed.check.exitCode !== 0) return error(`evidence says pass but the check container exited ${observed.check.exitCode}`);

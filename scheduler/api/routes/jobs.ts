@@ -82,6 +82,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         ]);
       }
       const profile = config.provers.find((p) => p.name === input.prover);
+      if (profile && input.targets.length === 0 && !profile.project) {
+        return sendError(reply, 400, `prover ${input.prover} needs targets`, [{ field: 'targets', message: `required: prover ${input.prover} has no project builds to take them from` }]);
+      }
       if (profile && input.goals.length > 0 && !profile.check.goals) {
         return sendError(reply, 400, `prover ${input.prover} cannot bind goals to statements`, [{ field: 'goals', message: `not supported by prover ${input.prover}` }]);
       }

@@ -149,10 +149,6 @@ async function openFifoForWriting(fifo: string): Promise<number | undefined> {
 }
 
 /**
- * The build's word on the n-th target (untrusted): its exit code and output. A missing or garbled
- * status is a failed build: only a build that says it succeeded gets its outputs checked.
- */
-/**
  * The library a failed Coq build says it could not find (`Cannot find a physical path bound to
  * logical path …`), when that path's root is not one of the development's own; else undefined.
  */
@@ -170,6 +166,11 @@ const limitReasons: Record<number, string> = {
   152: 'past its CPU time limit',
 };
 
+/**
+ * The build's word on the n-th target, or on the whole project (untrusted): its exit code and
+ * output. A missing or garbled status is a failed build: only a build that says it succeeded gets
+ * its outputs checked.
+ */
 async function buildStatus(artifactsDir: string, n: number | 'project', ownRoots: readonly string[]): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
   const dir = path.join(artifactsDir, artifacts.status);
   const log = await readUntrusted(path.join(dir, `${n}.log`), { maxBytes: MAX_BUILD_LOG_BYTES, truncate: true }, `build log ${n}`).then(
@@ -281,14 +282,17 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   } catch (error) {
     return { ...base, version: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
   }
-  // No targets given: a project build checks every file its project lists.
-  if (job.targets.length === 0) {
-    if (!project) return { ...base, version, binaryDigests, libraries, outcome: 'error', error: `no targets were given, and the source has no ${profile.project?.file ?? 'project file'} to take them from` };
-    targets = project.files;
-    if (targets.length === 0) return { ...base, version, binaryDigests, libraries, projectFile: profile.project!.file, outcome: 'error', error: `${profile.project!.file} lists no files to check` };
-  }
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
+  const projectFile = project ? profile.project!.file : null;
+  /** An error once the checker is known: what was found so far goes with it. */
+  const failed = (error: string, extra: Partial<Verdict> = {}): Verdict => ({ ...base, version, binaryDigests, libraries, projectFile, results, findings, ...extra, outcome: 'error', error });
+  // No targets given: a project build checks every file its project lists.
+  if (job.targets.length === 0) {
+    if (!project) return failed(`no targets were given, and the source has no ${profile.project?.file ?? 'project file'} to take them from`);
+    targets = project.files;
+    if (targets.length === 0) return failed(`${profile.project!.file} lists no files to check`);
+  }
   // The development's own logical roots: a module missing under them is no missing library.
   const ownRoots = project ? project.bindings.map((b) => b.logical.split('.')[0]!) : ['Top'];
   const projectBuild = project && job.artifactsDir ? await buildStatus(job.artifactsDir, 'project', ownRoots) : undefined;
@@ -297,8 +301,10 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     log.write(projectBuild.log);
     log.write(`\n--- end of build output of the project ---\n`);
   }
+  const goalsDir = path.resolve(job.tmpDir, 'check-goals');
+  // The directories coqchk may load from: the staged build outputs and the goals' bindings.
+  const checkedRoots = [path.resolve(workdir), goalsDir];
   /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
-  const checkedRoots = [path.resolve(workdir), path.resolve(job.tmpDir, 'check-goals')];
   const checkOnce = async (command: string[], target: string | null): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
     const checked = await run(command, workdir, log, job.tmpDir);
     const reason = passRule(check, checked);
@@ -327,7 +333,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       names = targets.map((t) => logicalName(project, t));
     } catch (error) {
       if (!(error instanceof CoqProjectError)) throw error;
-      return { ...base, version, binaryDigests, projectFile: spec.file, outcome: 'error', error: error.message };
+      return failed(error.message);
     }
     const lists = { '{loadpath}': loadPath(project, '.'), '{logicals}': names };
     if (projectBuild?.problem) {
@@ -363,9 +369,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   }
   let goals: GoalResult[] = [];
   if (job.goals.length > 0) {
-    if (check.goals !== 'coq') {
-      return { ...base, version, binaryDigests, projectFile: project ? profile.project!.file : null, results, findings, outcome: 'error', error: `profile ${profile.name} cannot bind goals` };
-    }
+    if (check.goals !== 'coq') return failed(`profile ${profile.name} cannot bind goals`);
     if (results.some((t) => t.result !== 'pass')) {
       goals = notBound('not bound: a target did not pass');
     } else {
@@ -373,17 +377,17 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       const bound = await bindGoals({
         goals: job.goals,
         loadPath: project ? loadPath(project, root) : ['-Q', root, 'Top'],
-        goalsDir: path.resolve(job.tmpDir, 'check-goals'),
+        goalsDir,
         run: (argv, cwd) => run(argv, cwd, log, job.tmpDir),
       });
       goals = bound.results;
       if (bound.recheck) {
         // The bindings re-checked by coqchk with the development, and audited like the targets.
         const { result, findings: found } = await checkOnce(bound.recheck, null);
-        if (result.result !== 'pass') {
-          goals = goals.map((g) => (g.result === 'proved' ? { ...g, result: 'failed', reason: `coqchk did not accept the binding: ${result.reason ?? 'no reason'}` } : g));
-          if (result.result === 'error') results.push({ path: '(goals)', ...result });
-        }
+        const reason = `coqchk did not accept the binding: ${result.reason ?? 'no reason'}`;
+        const unaccepted = goals.map((g): GoalResult => (g.result === 'proved' ? { ...g, result: 'failed', reason } : g));
+        if (result.result === 'error') return failed(reason, { goals: unaccepted });
+        if (result.result === 'fail') goals = unaccepted;
         for (const f of found) if (!findings.some((o) => o.kind === f.kind && o.name === f.name)) findings.push(f);
       }
     }
@@ -398,7 +402,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     version,
     binaryDigests,
     libraries,
-    projectFile: project ? profile.project!.file : null,
+    projectFile,
     results,
     findings,
     goals,

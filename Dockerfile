@@ -4,8 +4,9 @@
 #   docker build --target scheduler       -t proofpod/scheduler:0.1.0 .        the scheduler (Kubernetes substrate)
 #   docker build --target task            -t proofpod/task:0.1.0 .             fetch and reporter containers
 #   docker build --target prover-coq      -t proofpod/prover-coq:0.1.0 .       Coq (Debian's coq), on the task image: build and check
-#   docker build --target prover-metamath -t proofpod/prover-metamath:0.1.0 .
-#   docker build --target prover-z3       -t proofpod/prover-z3:0.1.0 .
+#   docker build --target prover-metamath -t proofpod/prover-metamath:0.1.0 .  metamath-rs (ours) and metamath C, set.mm and iset.mm
+#   docker build --target prover-smt      -t proofpod/prover-smt:0.1.0 .       z3 and cvc5
+#   docker build --target prover-agda     -t proofpod/prover-agda:0.1.0 .      Agda and its standard library
 #   docker build --target local           -t proofpod/local:0.1.0 .            scheduler + bubblewrap + provers (substrate=local)
 #
 # Every image keeps the programs at /opt/proofpod (dist/, node_modules/, package.json): the pod
@@ -13,6 +14,13 @@
 # The task and prover images hold only the task-pod programs and the contract they share with the
 # scheduler (dist/contract, dist/task-pod, zod): no scheduler code runs where proofs are checked.
 ARG NODE_IMAGE=node:26-trixie-slim
+ARG RUST_IMAGE=rust:1-slim-trixie
+
+# proofpod-metamath-verify, our program around metamath-rs, with the crates Cargo.lock pins.
+FROM ${RUST_IMAGE} AS metamath-verify
+WORKDIR /src
+COPY task-pod/metamath-verify ./
+RUN cargo build --release --locked && install -m 0755 target/release/proofpod-metamath-verify /proofpod-metamath-verify
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /opt/proofpod
@@ -67,15 +75,29 @@ USER 65532:65532
 
 FROM task AS prover-metamath
 USER root
+# metamath-databases: the reference databases the profiles pin by digest (scheduler/prover-profiles.ts);
+# a Debian release with other files fails here rather than in every check.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends metamath \
+ && apt-get install -y --no-install-recommends metamath metamath-databases \
+ && rm -rf /var/lib/apt/lists/* \
+ && printf '%s  %s\n' \
+   4d93307bc81337a621031739acfffb4159175f94fb90e727f4a231401091e45b /usr/share/metamath/databases/set.mm \
+   dc494d817dc1c0fe6874c0969ee79fdebd0967382cd7c42d3ba1da078d2d3bd8 /usr/share/metamath/databases/iset.mm \
+   | sha256sum -c -
+COPY --from=metamath-verify /proofpod-metamath-verify /opt/proofpod/dist/bin/proofpod-metamath-verify
+USER 65532:65532
+
+FROM task AS prover-smt
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends z3 cvc5 \
  && rm -rf /var/lib/apt/lists/*
 USER 65532:65532
 
-FROM task AS prover-z3
+FROM task AS prover-agda
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends z3 \
+ && apt-get install -y --no-install-recommends agda agda-stdlib \
  && rm -rf /var/lib/apt/lists/*
 USER 65532:65532
 
@@ -84,7 +106,8 @@ USER 65532:65532
 # unprivileged uids of each attempt's own).
 FROM runtime AS local
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates bubblewrap coq make libcoq-stdpp metamath z3 \
+ && apt-get install -y --no-install-recommends git ca-certificates bubblewrap coq make libcoq-stdpp metamath metamath-databases z3 cvc5 agda agda-stdlib \
  && rm -rf /var/lib/apt/lists/*
+COPY --from=metamath-verify /proofpod-metamath-verify /opt/proofpod/dist/bin/proofpod-metamath-verify
 ENV HOST=0.0.0.0 PORT=8080 PROOFPOD_HOME=/var/lib/proofpod PROOFPOD_SUBSTRATE=local
 CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]

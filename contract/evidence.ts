@@ -4,14 +4,25 @@ export const sha256Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be s
 const timestamp = z.iso.datetime({ offset: true });
 const command = z.array(z.string().max(4096)).min(1).max(256);
 
-export const TargetResultSchema = z.strictObject({
-  path: z.string().min(1).max(1024),
+const checkerRun = {
   result: z.enum(['pass', 'fail', 'error']),
-  /** The checker's exit code; null when it did not run (the build failed, or it could not start). */
+  /** The checker's exit code; null when it did not run (the build failed, our reader refused the target, or it could not start). */
   exitCode: z.number().int().nullable(),
   durationMs: z.number().int().min(0),
-  /** Why a target did not pass (the build failed, or the pass rule it broke); null when it passed. */
-  reason: z.string().max(1000).nullable(),
+  /** Why a target did not pass (the build failed, the reader refused it, the pass rule it broke); null when it passed. */
+  reason: z.string().max(2000).nullable(),
+  /** SHA-256 of the proof the checker printed after its answer (cvc5's), when its pass rule has one; else null. */
+  proofDigest: sha256Digest.nullable(),
+};
+
+/** The second checker's run over one target (profile `check.second`, in lanes that require it). */
+export const SecondCheckSchema = z.strictObject(checkerRun);
+
+export const TargetResultSchema = z.strictObject({
+  path: z.string().min(1).max(1024),
+  ...checkerRun,
+  /** The second checker's run; null when the lane requires none, or when the first never ran. */
+  second: SecondCheckSchema.nullable(),
 });
 
 /**
@@ -71,6 +82,10 @@ export const DispatchedProfileSchema = z.strictObject({
   build: command.nullable(),
   checkInput: z.enum(['source', 'artifacts']),
   check: command,
+  /** The second checker's command; null when the attempt's lane requires none. */
+  second: command.nullable(),
+  /** Our reader of the source targets, with the reference database's digest it pins; null without one. */
+  read: z.strictObject({ format: z.enum(['smt-lib', 'metamath']), reference: sha256Digest.nullable() }).nullable(),
   audit: z.strictObject({ parser: z.literal('coqchk'), command: command.nullable() }).nullable(),
   project: z.strictObject({ format: z.literal('coq-project'), file: z.string().min(1).max(200), build: command, check: command }).nullable(),
   libraries: z.array(z.string().min(1).max(100)).max(100),
@@ -83,7 +98,7 @@ export const DispatchedProfileSchema = z.strictObject({
  */
 export const EvidenceSchema = z
   .strictObject({
-    schemaVersion: z.literal(2),
+    schemaVersion: z.literal(3),
     jobId: z.uuid(),
     attemptNo: z.number().int().min(1),
     source: z.strictObject({
@@ -98,6 +113,8 @@ export const EvidenceSchema = z
     profile: DispatchedProfileSchema,
     check: z.strictObject({
       version: z.string().min(1).max(2000).nullable(),
+      /** The second checker's version; null when the lane requires none. */
+      secondVersion: z.string().min(1).max(2000).nullable(),
       /** The project file the check read its logical names from (e.g. `_CoqProject`); null without one. */
       projectFile: z.string().max(200).nullable(),
       /** The profile's libraries as installed in the image: package version and a digest of their `.vo` files. */
@@ -146,7 +163,13 @@ export type DispatchedProfile = z.infer<typeof DispatchedProfileSchema>;
 export function dispatchedProfile(profile: {
   name: string;
   build?: { command: string[] } | undefined;
-  check: { input: 'source' | 'artifacts'; command: string[]; audit?: { parser: 'coqchk'; command?: string[] | undefined } | undefined };
+  check: {
+    input: 'source' | 'artifacts';
+    command: string[];
+    second?: { command: string[] } | undefined;
+    read?: { format: 'smt-lib' } | { format: 'metamath'; reference: { digest: string } } | undefined;
+    audit?: { parser: 'coqchk'; command?: string[] | undefined } | undefined;
+  };
   project?: { format: 'coq-project'; file: string; build: string[]; check: string[] } | undefined;
   libraries?: { name: string }[] | undefined;
 }): DispatchedProfile {
@@ -155,6 +178,8 @@ export function dispatchedProfile(profile: {
     build: profile.build?.command ?? null,
     checkInput: profile.check.input,
     check: profile.check.command,
+    second: profile.check.second?.command ?? null,
+    read: profile.check.read ? { format: profile.check.read.format, reference: profile.check.read.format === 'metamath' ? profile.check.read.reference.digest : null } : null,
     audit: profile.check.audit ? { parser: profile.check.audit.parser, command: profile.check.audit.command ?? null } : null,
     project: profile.project ? { format: profile.project.format, file: profile.project.file, build: profile.project.build, check: profile.project.check } : null,
     libraries: (profile.libraries ?? []).map((l) => l.name),

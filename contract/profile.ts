@@ -11,6 +11,25 @@ const regex = z.string().max(500).refine((source) => {
   }
 }, 'must be a valid regular expression');
 
+const passRule = z
+  .strictObject({
+    /** The target's output must match this (e.g. `^All proofs in the database were verified`). */
+    outputMatches: regex.optional(),
+    /** Any match in the output fails the target (for provers that exit 0 on errors). */
+    outputRejects: regex.optional(),
+    /** The checker's whole output, less one final newline, must be exactly this (e.g. `unsat`). */
+    outputEquals: z.string().min(1).max(200).optional(),
+    /**
+     * With `outputEquals`: only the output's first line must be it; what follows is the checker's
+     * proof, whose SHA-256 the evidence records.
+     */
+    proofFollows: z.boolean().default(false),
+    /** For a target that did not pass: the first match of this in the output goes into its reason (e.g. the checker naming a postulate). */
+    explain: regex.optional(),
+  })
+  .default({ proofFollows: false })
+  .refine((pass) => !pass.proofFollows || pass.outputEquals !== undefined, { path: ['proofFollows'], message: 'needs outputEquals: the line the proof follows' });
+
 /**
  * How to verify with one prover. Profiles are data: adding a prover is a configuration change,
  * never a code branch. In commands, `{target}` stands for one target path and `{module}` for it
@@ -37,6 +56,30 @@ export const ProverProfileSchema = z
     /** Trusted: the checker, once per target, in the check container. */
     check: z.strictObject({
       /**
+       * Our own reader of each source target, run before any checker sees it (docs/security.md,
+       * "Readers"): `smt-lib` — one obligation in a safe subset of SMT-LIB, re-printed by us, and that
+       * re-printing is what the checkers read (task-pod/smtlib-obligation.ts); `metamath` — includes
+       * stay inside the source, and every logical axiom (`$a` with typecode `|-`) must be identical
+       * to one of the pinned `reference` database's (task-pod/metamath-database.ts); any other is an
+       * `axiom` finding.
+       */
+      read: z
+        .discriminatedUnion('format', [
+          z.strictObject({ format: z.literal('smt-lib') }),
+          z.strictObject({
+            format: z.literal('metamath'),
+            reference: z.strictObject({ path: z.string().startsWith('/'), digest: sha256Digest }),
+          }),
+        ])
+        .optional(),
+      /**
+       * Source files (paths matching this) the checker needs a writable copy of — e.g. Agda writes
+       * interface files beside the modules it checks: they are copied, as regular files only, into
+       * the check's scratch space, and the checker runs there. Nothing else of the source is copied
+       * (no interface file a source ships can be taken for a checked one).
+       */
+      copySource: regex.optional(),
+      /**
        * What the checker reads: `source`, the fetched source (read-only); `artifacts`, the build's
        * outputs whose paths match `artifacts` (regular files only, copied by the check wrapper into
        * its own scratch space first, so nothing the build left can be a link or a FIFO).
@@ -52,14 +95,12 @@ export const ProverProfileSchema = z
        */
       goals: z.literal('coq').optional(),
       /** What counts as a pass besides exit code 0. */
-      pass: z
-        .strictObject({
-          /** The target's output must match this (e.g. `^unsat` for an SMT obligation). */
-          outputMatches: regex.optional(),
-          /** Any match in the output fails the target (for provers that exit 0 on errors). */
-          outputRejects: regex.optional(),
-        })
-        .default({}),
+      pass: passRule,
+      /**
+       * A second, independent checker of the same targets. Run only in lanes that set
+       * `secondChecker`; there both must pass, and a disagreement is an `error` naming both outputs.
+       */
+      second: z.strictObject({ versionCommand: command, command, pass: passRule }).optional(),
       /**
        * Reads what each passing target assumes, from the output of `command`, or of the check
        * command itself when there is none: `coqchk`, our fail-closed reader of coqchk's context
@@ -78,7 +119,15 @@ export const ProverProfileSchema = z
      * relied on besides the source.
      */
     libraries: z
-      .array(z.strictObject({ name: z.string().min(1).max(100), package: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name'), path: z.string().startsWith('/') }))
+      .array(
+        z.strictObject({
+          name: z.string().min(1).max(100),
+          package: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name'),
+          path: z.string().startsWith('/'),
+          /** Which of its files the digest covers: its compiled files. */
+          files: regex.default('\\.vo$'),
+        }),
+      )
       .max(100)
       .default([]),
     /**
@@ -121,12 +170,26 @@ export const ProverProfileSchema = z
     if (profile.project && !profile.build) {
       ctx.addIssue({ code: 'custom', path: ['project'], message: 'a project is built by the build step: the profile needs one' });
     }
+    if (profile.check.input === 'artifacts' && (profile.check.read || profile.check.copySource)) {
+      ctx.addIssue({ code: 'custom', path: ['check', profile.check.read ? 'read' : 'copySource'], message: 'reads the source: needs check.input source' });
+    }
     if (profile.check.input === 'artifacts' && !profile.check.artifacts) {
       ctx.addIssue({ code: 'custom', path: ['check', 'artifacts'], message: 'required when check.input is artifacts: which build outputs the checker reads' });
     }
   });
 export type ProverProfile = z.infer<typeof ProverProfileSchema>;
 export type ProverProfileInput = z.input<typeof ProverProfileSchema>;
+export type PassRule = z.infer<typeof passRule>;
+
+/**
+ * The profile an attempt in this lane runs: its second checker only where the lane requires one
+ * (the evidence repeats it, and the judge compares it with what was dispatched).
+ */
+export function profileForLane(profile: ProverProfile, lane: { secondChecker: boolean }): ProverProfile {
+  if (lane.secondChecker || !profile.check.second) return profile;
+  const { second: _, ...check } = profile.check;
+  return { ...profile, check };
+}
 
 /** A target's module: its path without extension, with `/` turned into `.` (Coq's logical names). */
 export function moduleOf(target: string): string {

@@ -37,6 +37,12 @@ export const LaneSchema = z.strictObject({
    * unsafe fixpoint, assumed positivity, an impredicative Set — rejects it.
    */
   allowedAxioms: z.array(z.string().min(1).max(500)).max(1000).default([]),
+  /**
+   * Whether the profile's second, independent checker (metamath C beside metamath-rs, cvc5 beside
+   * z3) also checks every target, and both must pass: a disagreement is an `error` naming both
+   * outputs. Profiles without one check as before.
+   */
+  secondChecker: z.boolean().default(false),
   /** Placement of this lane's attempt pods: e.g. a node pool of its own. */
   nodeSelector: z.record(z.string().min(1), z.string()).optional(),
   tolerations: z.array(TolerationSchema).optional(),
@@ -44,10 +50,10 @@ export const LaneSchema = z.strictObject({
 export type Lane = z.infer<typeof LaneSchema>;
 
 export const defaultLanes: Lane[] = [
-  { name: 'intake', trust: 'untrusted', concurrency: 4, maxDeadlineSeconds: 900, retryLimit: 1, allowedAxioms: [] },
-  { name: 'verify', trust: 'trusted', concurrency: 8, maxDeadlineSeconds: 3600, retryLimit: 2, allowedAxioms: [] },
-  { name: 'audit', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2, allowedAxioms: [] },
-  { name: 'replay', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2, allowedAxioms: [] },
+  { name: 'intake', trust: 'untrusted', concurrency: 4, maxDeadlineSeconds: 900, retryLimit: 1, allowedAxioms: [], secondChecker: false },
+  { name: 'verify', trust: 'trusted', concurrency: 8, maxDeadlineSeconds: 3600, retryLimit: 2, allowedAxioms: [], secondChecker: false },
+  { name: 'audit', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2, allowedAxioms: [], secondChecker: true },
+  { name: 'replay', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 7200, retryLimit: 2, allowedAxioms: [], secondChecker: true },
 ];
 
 /**

@@ -36,23 +36,37 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       check: ['coqchk', '-silent', '-o', '{loadpath}', '{logicals}'],
     },
   },
+  metamathProfile('metamath', 'set.mm', 'sha256:4d93307bc81337a621031739acfffb4159175f94fb90e727f4a231401091e45b'),
+  metamathProfile('metamath-iset', 'iset.mm', 'sha256:dc494d817dc1c0fe6874c0969ee79fdebd0967382cd7c42d3ba1da078d2d3bd8'),
   {
-    name: 'metamath',
-    description: 'Metamath: read the database and verify every proof in it',
-    image: 'proofpod/prover-metamath:latest',
-    versionCommand: ['metamath', 'exit'],
+    name: 'smt-z3',
+    description: 'SMT obligation in a safe subset of SMT-LIB, read and re-printed by us; z3 (and cvc5 too where the lane requires a second checker) must answer exactly unsat',
+    image: 'proofpod/prover-smt:latest',
+    versionCommand: ['z3', '--version'],
     check: {
       input: 'source',
-      command: ['metamath', 'read "{target}"', 'verify proof *', 'exit'],
-      pass: { outputMatches: '^All proofs in the database were verified', outputRejects: '\\?(Error|Warning)' },
+      read: { format: 'smt-lib' },
+      command: ['z3', '-smt2', '{target}'],
+      pass: { outputEquals: 'unsat' },
+      // cvc5 prints its proof after the answer; the evidence records the proof's digest.
+      second: { versionCommand: ['cvc5', '--version'], command: ['cvc5', '--lang=smt2', '--dump-proofs', '{target}'], pass: { outputEquals: 'unsat', proofFollows: true } },
     },
   },
   {
-    name: 'smt-z3',
-    description: 'SMT obligation checked by z3: it passes when z3 answers unsat',
-    image: 'proofpod/prover-z3:latest',
-    versionCommand: ['z3', '--version'],
-    check: { input: 'source', command: ['z3', '{target}'], pass: { outputMatches: '^unsat\\s*$' } },
+    name: 'agda',
+    description: "Agda with Debian's standard library, checked with --safe: no postulate, no unsafe pragma or option",
+    image: 'proofpod/prover-agda:latest',
+    versionCommand: ['agda', '--version'],
+    // The digest covers the library's modules and the interface files the image compiled them to.
+    libraries: [{ name: 'agda-stdlib', package: 'agda-stdlib', path: '/usr/share/agda-stdlib', files: '\\.(agda|agdai)$' }],
+    check: {
+      input: 'source',
+      // Agda writes interface files beside the modules: it checks a copy of the modules alone, so
+      // no interface file a source ships is ever loaded. --no-libraries: no .agda-lib is read.
+      copySource: '\\.(agda|lagda|lagda\\.md|lagda\\.tex|lagda\\.rst|lagda\\.org)$',
+      command: ['agda', '--safe', '--no-libraries', '-i', '.', '-i', '/usr/share/agda-stdlib', '{target}'],
+      pass: { explain: '^(Cannot .*|Unsolved .*|Termination checking failed.*|.*with safe flag.*)$' },
+    },
   },
   {
     name: 'lean',
@@ -64,3 +78,28 @@ export const defaultProverProfiles: ProverProfileInput[] = [
     local: false,
   },
 ];
+
+/**
+ * Metamath against one reference database of Debian's metamath-databases: metamath-rs (our
+ * proofpod-metamath-verify) verifies every proof, metamath C too where the lane requires a second
+ * checker, and every logical axiom must be the reference's own, pinned by digest.
+ */
+function metamathProfile(name: string, reference: string, digest: string): ProverProfileInput {
+  return {
+    name,
+    description: `Metamath: every proof verified by metamath-rs, and by metamath C too where the lane requires a second checker; the logical axioms must be those of Debian's ${reference}`,
+    image: 'proofpod/prover-metamath:latest',
+    versionCommand: ['proofpod-metamath-verify', '--version'],
+    check: {
+      input: 'source',
+      read: { format: 'metamath', reference: { path: `/usr/share/metamath/databases/${reference}`, digest } },
+      command: ['proofpod-metamath-verify', '{target}'],
+      pass: { outputMatches: '^verified: \\d+ statements, no diagnostics$' },
+      second: {
+        versionCommand: ['metamath', 'exit'],
+        command: ['metamath', 'read "{target}"', 'verify proof *', 'exit'],
+        pass: { outputMatches: '^All proofs in the database were verified', outputRejects: '\\?(Error|Warning)' },
+      },
+    },
+  };
+}

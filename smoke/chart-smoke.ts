@@ -205,7 +205,7 @@ async function main(): Promise<void> {
         targets: [target],
         lane: 'verify',
       });
-    const jobs = await Promise.all([submit('coq', 'Arith.v'), submit('metamath', 'demo0.mm'), submit('coq', 'Broken.v')]);
+    const jobs = await Promise.all([submit('coq', 'Arith.v'), submit('metamath', 'setmm-prop.mm'), submit('coq', 'Broken.v')]);
     const expected = ['verified', 'verified', 'rejected'];
     log(`submitted ${jobs.map((j) => j.id).join(', ')}`);
 

@@ -14,21 +14,33 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, realpath as realpathAsync, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { coerceError } from '../contract/errors.js';
 import { AllowedAxiomsSchema, type Finding, type Goal, GoalSchema } from '../contract/evidence.js';
 import { artifacts, checkExitCodes, env, files, mountPath } from '../contract/pod.js';
-import { type ProverProfile, ProverProfileSchema, fillCommand } from '../contract/profile.js';
+import { type PassRule, type ProverProfile, ProverProfileSchema, fillCommand } from '../contract/profile.js';
 import { LogDigest } from './log-digest.js';
 import { type GoalResult, bindGoals } from './coq-goals.js';
 import { CoqProjectError, type CoqProject, loadPath, logicalName, parseCoqProject } from './coq-project.js';
 import { AuditError, parseCoqchkSummary } from './coqchk-summary.js';
+import { MetamathReadError, type MetamathAxiom, includesWithin, readMetamathAxioms, unpinnedAxioms } from './metamath-database.js';
+import { SmtObligationError, readSmtObligation } from './smtlib-obligation.js';
 import { type CheckResult, CheckResultSchema } from './result.js';
 import { stageArtifacts } from './stage-artifacts.js';
 import { UntrustedFileError, readUntrusted } from './untrusted-file.js';
+
+/**
+ * Where checkers are looked up: our own checker programs (dist/bin, beside the compiled task-pod
+ * programs, or from this module's TypeScript source as the tests run it: proofpod-metamath-verify)
+ * first, then the image's PATH.
+ */
+const checkerPath = [
+  ...['../bin', '../dist/bin'].map((dir) => fileURLToPath(new URL(dir, import.meta.url))).filter((dir) => existsSync(dir)),
+  process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+].join(':');
 
 /** Output kept per command for the pass rules and the audit parser. */
 const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
@@ -56,7 +68,11 @@ export interface CheckRun {
 
 interface CommandOutcome {
   exitCode: number | null;
+  /** Standard output and error as they came, up to MAX_OUTPUT_BYTES. */
   output: string;
+  /** Standard output alone, up to MAX_OUTPUT_BYTES, and the SHA-256 of all of it. */
+  stdout: string;
+  stdoutDigest: string;
   durationMs: number;
   spawnError?: string;
 }
@@ -81,11 +97,14 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let kept = 0;
+    const stdoutChunks: Buffer[] = [];
+    let stdoutKept = 0;
+    const stdoutHash = createHash('sha256');
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+      env: { PATH: checkerPath, HOME: home, LANG: 'C.UTF-8' },
     });
     const take = (chunk: Buffer) => {
       log.write(chunk);
@@ -94,9 +113,18 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<
         kept += chunk.length;
       }
     };
-    child.stdout.on('data', take);
+    child.stdout.on('data', (chunk: Buffer) => {
+      take(chunk);
+      stdoutHash.update(chunk);
+      if (stdoutKept < MAX_OUTPUT_BYTES) {
+        stdoutChunks.push(chunk);
+        stdoutKept += chunk.length;
+      }
+    });
     child.stderr.on('data', take);
-    child.on('error', (error) => resolve({ exitCode: null, output: '', durationMs: Date.now() - started, spawnError: `${argv[0]}: ${error.message}` }));
+    child.on('error', (error) =>
+      resolve({ exitCode: null, output: '', stdout: '', stdoutDigest: `sha256:${stdoutHash.digest('hex')}`, durationMs: Date.now() - started, spawnError: `${argv[0]}: ${error.message}` }),
+    );
     child.on('close', (code, signal) => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -104,26 +132,49 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<
         // The group is gone already.
       }
       log.write(`[exit ${code ?? signal}]\n`);
-      resolve({ exitCode: code ?? 128, output: Buffer.concat(chunks).toString('utf8'), durationMs: Date.now() - started });
+      resolve({
+        exitCode: code ?? 128,
+        output: Buffer.concat(chunks).toString('utf8'),
+        stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+        stdoutDigest: `sha256:${stdoutHash.digest('hex')}`,
+        durationMs: Date.now() - started,
+      });
     });
   });
 }
 
-function passRule(check: ProverProfile['check'], outcome: CommandOutcome): string | null {
-  if (outcome.spawnError) return outcome.spawnError;
-  if (outcome.exitCode !== 0) return `exit code ${outcome.exitCode}`;
-  if (check.pass.outputMatches && !new RegExp(check.pass.outputMatches, 'm').test(outcome.output)) {
-    return `output does not match ${check.pass.outputMatches}`;
+/** One line of a checker's output for a reason: control characters out, at most 200 characters. */
+const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200);
+
+/**
+ * A checker's run read under a pass rule: why it did not pass (null when it did), and the digest
+ * of its standard output when the rule says a proof follows the answer.
+ */
+export function readOutcome(pass: PassRule, outcome: CommandOutcome): { reason: string | null; proofDigest: string | null } {
+  const failed = (reason: string) => {
+    const explained = pass.explain ? new RegExp(pass.explain, 'm').exec(outcome.output) : null;
+    return { reason: explained ? `${reason}: ${oneLine(explained[0])}` : reason, proofDigest: null };
+  };
+  if (outcome.spawnError) return { reason: outcome.spawnError, proofDigest: null };
+  if (outcome.exitCode !== 0) return failed(`exit code ${outcome.exitCode}`);
+  if (pass.outputEquals !== undefined) {
+    // Standard output alone: what a solver writes to standard error (warnings) goes to the log only.
+    const answer = pass.proofFollows ? outcome.stdout.split('\n', 1)[0]! : outcome.stdout.replace(/\n$/, '');
+    if (answer !== pass.outputEquals) return failed(`output is not exactly ${JSON.stringify(pass.outputEquals)}${pass.proofFollows ? ' on its first line' : ''}: ${JSON.stringify(oneLine(outcome.stdout.slice(0, 200)))}`);
+    if (pass.proofFollows && outcome.stdout.length <= answer.length + 1) return failed('no proof followed the answer');
   }
-  if (check.pass.outputRejects) {
-    const bad = new RegExp(check.pass.outputRejects, 'm').exec(outcome.output);
-    if (bad) return `output matches ${check.pass.outputRejects}: ${outcome.output.slice(bad.index, bad.index + 200).split('\n')[0]}`;
+  if (pass.outputMatches && !new RegExp(pass.outputMatches, 'm').test(outcome.output)) {
+    return failed(`output does not match ${pass.outputMatches}`);
   }
-  return null;
+  if (pass.outputRejects) {
+    const bad = new RegExp(pass.outputRejects, 'm').exec(outcome.output);
+    if (bad) return failed(`output matches ${pass.outputRejects}: ${outcome.output.slice(bad.index, bad.index + 200).split('\n')[0]}`);
+  }
+  return { reason: null, proofDigest: pass.proofFollows ? outcome.stdoutDigest : null };
 }
 
 function binaryDigest(program: string): string {
-  const candidates = program.includes('/') ? [program] : (process.env.PATH ?? '').split(':').map((dir) => path.join(dir, program));
+  const candidates = program.includes('/') ? [program] : checkerPath.split(':').map((dir) => path.join(dir, program));
   const found = candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
   if (!found) throw new Error(`${program} not found on PATH`);
   return `sha256:${createHash('sha256').update(readFileSync(realpathSync(found))).digest('hex')}`;
@@ -202,18 +253,19 @@ type Verdict = Omit<CheckResult, 'log' | 'exitCode' | 'startedAt' | 'finishedAt'
 
 /**
  * The profile's libraries as the image has them: the Debian package's installed version and the
- * SHA-256 over the sorted relative paths and SHA-256s of their `.vo` files. A library the profile
+ * SHA-256 over the sorted relative paths and SHA-256s of their files that match `files` (compiled ones). A library the profile
  * lists and the image lacks is an error of the configuration, never skipped.
  */
 async function libraryFacts(libraries: ProverProfile['libraries'], log: CheckLog, home: string): Promise<CheckResult['libraries']> {
   const facts: CheckResult['libraries'] = [];
   for (const library of libraries) {
     const files: string[] = [];
+    const pattern = new RegExp(library.files);
     const walk = async (dir: string): Promise<void> => {
       for (const entry of await readdir(dir, { withFileTypes: true })) {
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) await walk(full);
-        else if (entry.isFile() && entry.name.endsWith('.vo')) files.push(full);
+        else if (entry.isFile() && pattern.test(path.relative(library.path, full))) files.push(full);
       }
     };
     try {
@@ -249,6 +301,70 @@ async function readProject(job: CheckRun): Promise<CoqProject | undefined> {
   return parseCoqProject(text);
 }
 
+/** Largest source target our readers take (set.mm is 41 MB). */
+const MAX_READ_BYTES = 256 * 1024 * 1024;
+
+type CheckerRun = Omit<TargetResult, 'path' | 'second'>;
+
+/** The first non-empty line of a version command's output. */
+async function versionOf(command: string[], what: string, cwd: string, log: CheckLog, home: string): Promise<string> {
+  const v = await run(command, cwd, log, home);
+  if (v.spawnError || v.exitCode !== 0) throw new Error(`${what} failed: ${v.spawnError ?? `exit ${v.exitCode}`}`);
+  return v.output.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
+}
+
+/**
+ * Two independent checkers' runs as one result: both must pass; both failing is a fail with the
+ * first's reason; any other pair is a disagreement, an error naming both outputs.
+ */
+export function agreement(firstName: string, first: { run: CheckerRun; output: string }, secondName: string, second: { run: CheckerRun; output: string }): Omit<TargetResult, 'path'> {
+  const combined = { ...first.run, second: second.run };
+  if (first.run.result === 'pass' && second.run.result === 'pass') return combined;
+  if (first.run.result === 'fail' && second.run.result === 'fail') return combined;
+  const said = (name: string, c: { run: CheckerRun; output: string }) => `${name} ${c.run.result === 'pass' ? 'passed' : `did not pass (${c.run.reason})`}, saying ${JSON.stringify(excerpt(c.output))}`;
+  return { ...combined, result: 'error', reason: `the checkers disagree: ${said(firstName, first)}; ${said(secondName, second)}`.slice(0, 2000) };
+}
+
+/** Head and tail of a checker's output, for a disagreement's reason. */
+function excerpt(output: string): string {
+  const text = output.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').trim();
+  return text.length <= 400 ? text : `${text.slice(0, 200)} … ${text.slice(-200)}`;
+}
+
+/**
+ * A target filled into a word of a command with more around it (metamath's `read "{target}"`) must
+ * not carry the quoting of that word: only names of plain characters go in there.
+ */
+function commandCanQuote(command: readonly string[], target: string): boolean {
+  const embedded = command.some((word) => word.includes('{target}') && word !== '{target}');
+  return !embedded || /^[A-Za-z0-9._/+-]+$/.test(target);
+}
+
+/** `target` under `root`, refusing a path whose directories lead out of it through a link. */
+async function insideSource(root: string, target: string): Promise<string> {
+  const file = path.resolve(root, target);
+  const dir = await realpathAsync(path.dirname(file)).catch(() => null);
+  const realRoot = await realpathAsync(root);
+  if (dir === null) throw new UntrustedFileError(`${target} is missing`);
+  if (dir !== realRoot && !dir.startsWith(`${realRoot}${path.sep}`)) throw new UntrustedFileError(`${target} leads out of the source through a link`);
+  return path.join(dir, path.basename(file));
+}
+
+/**
+ * The pinned reference database's logical axioms: its digest must be the one the profile pins, or
+ * the check is an error of the image, naming both digests.
+ */
+async function referenceAxioms(pin: { path: string; digest: string }, log: CheckLog): Promise<MetamathAxiom[]> {
+  const content = await readFile(pin.path).catch(() => {
+    throw new Error(`the reference database ${pin.path} is not in the image`);
+  });
+  const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+  if (digest !== pin.digest) throw new Error(`reference database digest mismatch: ${pin.path} is ${digest}, the profile pins ${pin.digest}`);
+  const axioms = await readMetamathAxioms(content, includesWithin(path.dirname(pin.path), MAX_READ_BYTES));
+  log.write(`[reference ${pin.path} (${digest}): ${axioms.length} logical axioms]\n`);
+  return axioms;
+}
+
 async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const { profile } = job;
   let targets = job.targets;
@@ -257,14 +373,17 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const base = { profile: profile.name, binaryDigests: {}, libraries: [], results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null, goals: notBound('not bound: the check did not run') };
   let libraries: CheckResult['libraries'] = [];
   let version: string;
+  let secondVersion: string | null = null;
   const binaryDigests: Record<string, string> = {};
   let workdir: string;
   let project: CoqProject | undefined;
+  let reference: MetamathAxiom[] | undefined;
   try {
     project = await readProject(job);
     libraries = await libraryFacts(profile.libraries, log, job.tmpDir);
     const checkCommand = project ? profile.project!.check : check.command;
-    for (const command of [checkCommand, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
+    for (const command of [checkCommand, check.second?.command, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
+    if (check.read?.format === 'metamath') reference = await referenceAxioms(check.read.reference, log);
     if (check.input === 'artifacts') {
       if (!job.artifactsDir) throw new Error('the profile checks build outputs but the pod has no artifacts volume');
       const staged = path.join(job.tmpDir, 'check-input');
@@ -273,20 +392,26 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       log.write(`[staged ${copied.length} build output(s) matching ${check.artifacts}]\n`);
       workdir = path.join(staged, job.subdirectory ?? '.');
       await mkdir(workdir, { recursive: true });
+    } else if (check.copySource) {
+      // The checker writes beside the sources: a copy of only the files it reads, as regular files.
+      const copy = path.join(job.tmpDir, 'check-source');
+      const copied = await stageArtifacts(path.join(job.sourceDir, job.subdirectory ?? '.'), new RegExp(check.copySource), copy, stageLimits);
+      log.write(`[copied ${copied.length} source file(s) matching ${check.copySource}]\n`);
+      workdir = copy;
+      await mkdir(workdir, { recursive: true });
     } else {
       workdir = path.join(job.sourceDir, job.subdirectory ?? '.');
     }
-    const v = await run(profile.versionCommand, workdir, log, job.tmpDir);
-    if (v.spawnError || v.exitCode !== 0) throw new Error(`version command failed: ${v.spawnError ?? `exit ${v.exitCode}`}`);
-    version = v.output.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
+    version = await versionOf(profile.versionCommand, 'version command', workdir, log, job.tmpDir);
+    if (check.second) secondVersion = await versionOf(check.second.versionCommand, 'second checker version command', workdir, log, job.tmpDir);
   } catch (error) {
-    return { ...base, version: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
+    return { ...base, version: null, secondVersion: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
   }
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
   const projectFile = project ? profile.project!.file : null;
   /** An error once the checker is known: what was found so far goes with it. */
-  const failed = (error: string, extra: Partial<Verdict> = {}): Verdict => ({ ...base, version, binaryDigests, libraries, projectFile, results, findings, ...extra, outcome: 'error', error });
+  const failed = (error: string, extra: Partial<Verdict> = {}): Verdict => ({ ...base, version, secondVersion, binaryDigests, libraries, projectFile, results, findings, ...extra, outcome: 'error', error });
   // No targets given: a project build checks every file its project lists.
   if (job.targets.length === 0) {
     if (!project) return failed(`no targets were given, and the source has no ${profile.project?.file ?? 'project file'} to take them from`);
@@ -304,13 +429,18 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const goalsDir = path.resolve(job.tmpDir, 'check-goals');
   // The directories coqchk may load from: the staged build outputs and the goals' bindings.
   const checkedRoots = [path.resolve(workdir), goalsDir];
-  /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
-  const checkOnce = async (command: string[], target: string | null): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
+  const runChecker = async (command: string[], pass: PassRule): Promise<{ run: CheckerRun; output: string }> => {
     const checked = await run(command, workdir, log, job.tmpDir);
-    const reason = passRule(check, checked);
-    const result = { result: checked.spawnError ? ('error' as const) : reason ? ('fail' as const) : ('pass' as const), exitCode: checked.exitCode, durationMs: checked.durationMs, reason };
-    if (reason || !check.audit) return { result, findings: [] };
-    let output = checked.output;
+    const { reason, proofDigest } = readOutcome(pass, checked);
+    const result = checked.spawnError ? ('error' as const) : reason ? ('fail' as const) : ('pass' as const);
+    return { run: { result, exitCode: checked.exitCode, durationMs: checked.durationMs, reason, proofDigest }, output: checked.output };
+  };
+  /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
+  const checkOnce = async (command: string[], target: string | null, second?: string[]): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
+    const first = await runChecker(command, check.pass);
+    const result: Omit<TargetResult, 'path'> = second ? agreement(command[0]!, first, second[0]!, await runChecker(second, check.second!.pass)) : { ...first.run, second: null };
+    if (result.reason || !check.audit) return { result, findings: [] };
+    let output = first.output;
     if (check.audit.command) {
       const audited = await run(fillCommand(check.audit.command, target ?? ''), workdir, log, job.tmpDir);
       if (audited.spawnError || audited.exitCode !== 0) return { result: { ...result, result: 'error', reason: `audit failed: ${audited.spawnError ?? `exit ${audited.exitCode}`}` }, findings: [] };
@@ -322,6 +452,45 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     } catch (error) {
       if (!(error instanceof AuditError)) throw error;
       return { result: { ...result, result: 'error', reason: `audit: ${error.message}` }, findings: [] };
+    }
+  };
+
+  /**
+   * Our reader of one source target: what the checkers are given instead (the SMT-LIB obligation as
+   * we re-printed it), the findings (Metamath axioms not in the reference), or why it is refused.
+   */
+  const readTarget = async (format: 'smt-lib' | 'metamath', target: string, n: number): Promise<{ refused: string; durationMs: number } | { refused: null; checkedPath: string; findings: Finding[] }> => {
+    const started = Date.now();
+    const refuse = (why: string) => ({ refused: why, durationMs: Date.now() - started });
+    let content: Buffer;
+    try {
+      content = (await readUntrusted(await insideSource(workdir, target), { maxBytes: MAX_READ_BYTES, timeoutMs: 60_000 }, target)).content;
+    } catch (error) {
+      if (!(error instanceof UntrustedFileError)) throw error;
+      return refuse(error.message);
+    }
+    if (format === 'smt-lib') {
+      try {
+        const obligation = readSmtObligation(content.toString('latin1'));
+        const file = path.join(job.tmpDir, 'check-read', `${n}.smt2`);
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(file, obligation.canonical, { mode: 0o444, flag: 'wx' });
+        log.write(`[read ${target}: ${obligation.commands.length} commands; the checkers read our re-printing, ${file}]\n`);
+        return { refused: null, checkedPath: file, findings: [] };
+      } catch (error) {
+        if (!(error instanceof SmtObligationError)) throw error;
+        return refuse(`not a safe SMT-LIB obligation: ${error.message}`);
+      }
+    }
+    try {
+      const axioms = await readMetamathAxioms(content, includesWithin(workdir, MAX_READ_BYTES));
+      const unpinned = unpinnedAxioms(axioms, reference!);
+      for (const u of unpinned) log.write(`[axiom ${u.label} of ${target}: ${u.reason}]\n`);
+      log.write(`[read ${target}: ${axioms.length} logical axioms, ${unpinned.length} not in the reference]\n`);
+      return { refused: null, checkedPath: target, findings: unpinned.map((u) => ({ kind: 'axiom' as const, name: u.label, target, allowed: job.allowedAxioms.includes(u.label) })) };
+    } catch (error) {
+      if (!(error instanceof MetamathReadError)) throw error;
+      return refuse(`not a database our reader accepts: ${error.message}`);
     }
   };
 
@@ -337,7 +506,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     }
     const lists = { '{loadpath}': loadPath(project, '.'), '{logicals}': names };
     if (projectBuild?.problem) {
-      for (const target of targets) results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: projectBuild.problem });
+      for (const target of targets) results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: projectBuild.problem, proofDigest: null, second: null });
     } else if (spec.check.includes('{logicals}')) {
       // The whole project in one checker run: each module is checked once, not once per dependent.
       const { result, findings: found } = await checkOnce(fillCommand(spec.check, '', { lists }), null);
@@ -358,11 +527,27 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
         log.write(built.log);
         log.write(`\n--- end of build output of ${target} ---\n`);
         if (built.problem) {
-          results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: built.problem });
+          results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: built.problem, proofDigest: null, second: null });
           continue;
         }
       }
-      const { result, findings: found } = await checkOnce(fillCommand(check.command, target), target);
+      // Our reader first: a target it refuses reaches no checker.
+      let checkedPath = target;
+      if (check.read) {
+        const read = await readTarget(check.read.format, target, i + 1);
+        if (read.refused !== null) {
+          results.push({ path: target, result: 'fail', exitCode: null, durationMs: read.durationMs, reason: read.refused, proofDigest: null, second: null });
+          continue;
+        }
+        checkedPath = read.checkedPath;
+        findings.push(...read.findings);
+      }
+      if (!commandCanQuote(check.command, checkedPath) || (check.second && !commandCanQuote(check.second.command, checkedPath))) {
+        results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: 'the target name has characters the checker command cannot quote', proofDigest: null, second: null });
+        continue;
+      }
+      const second = check.second ? fillCommand(check.second.command, checkedPath) : undefined;
+      const { result, findings: found } = await checkOnce(fillCommand(check.command, checkedPath), target, second);
       results.push({ path: target, ...result });
       findings.push(...found);
     }
@@ -400,6 +585,7 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   return {
     ...base,
     version,
+    secondVersion,
     binaryDigests,
     libraries,
     projectFile,

@@ -82,7 +82,7 @@ interface NoResult {
 
 export function buildEvidence(input: ReportInput, manifest: Manifest, result: CheckResult | NoResult): Evidence {
   const base = {
-    schemaVersion: 2 as const,
+    schemaVersion: 3 as const,
     jobId: input.jobId,
     attemptNo: input.attemptNo,
     source: { url: manifest.url, commit: manifest.commit, treeHash: manifest.treeHash, subdirectory: manifest.subdirectory },
@@ -92,7 +92,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
   if ('failure' in result) {
     return EvidenceSchema.parse({
       ...base,
-      check: { version: null, projectFile: null, libraries: [], binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
+      check: { version: null, secondVersion: null, projectFile: null, libraries: [], binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
       logs: null,
       results: [],
       audit: { allowedAxioms: [], findings: [] },
@@ -104,7 +104,7 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
   const r = result;
   return EvidenceSchema.parse({
     ...base,
-    check: { version: r.version, projectFile: r.projectFile, libraries: r.libraries, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
+    check: { version: r.version, secondVersion: r.secondVersion, projectFile: r.projectFile, libraries: r.libraries, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
     logs: r.log,
     results: r.results,
     audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },

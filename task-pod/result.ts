@@ -6,6 +6,8 @@ export const CheckResultSchema = z.strictObject({
   profile: z.string(),
   /** Null only with outcome `error`, when the checker could not even be found or asked. */
   version: z.string().min(1).nullable(),
+  /** The second checker's; null when the lane requires none, or with outcome `error` before it was asked. */
+  secondVersion: z.string().min(1).nullable(),
   binaryDigests: z.record(z.string(), sha256Digest),
   libraries: z.array(z.strictObject({ name: z.string(), package: z.string(), version: z.string(), digest: sha256Digest })),
   exitCode: z.number().int(),

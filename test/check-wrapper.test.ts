@@ -1,48 +1,16 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ProverProfile, ProverProfileSchema } from '../contract/profile.js';
-import { buildCommand } from '../scheduler/pod/build-script.js';
+import { ProverProfileSchema } from '../contract/profile.js';
 import { parseConfig } from '../scheduler/config.js';
-import { missingLibrary, runCheck } from '../task-pod/check.js';
-import { CheckResultSchema } from '../task-pod/result.js';
+import { missingLibrary } from '../task-pod/check.js';
+import { check } from './support/check-run.js';
 
 const profiles = new Map(parseConfig({}).provers.map((p) => [p.name, p]));
-const fixtures = path.resolve('test/fixtures/proofs');
-
-/**
- * Runs the real build driver (the build container's command) and the real check wrapper with real
- * provers on fixture files, without a sandbox; `tamper` plays a hostile build between the two.
- */
-async function check(profile: ProverProfile, targets: string[], options: { tamper?: (artifacts: string, results: string) => Promise<void>; allowedAxioms?: string[]; goals?: { name: string; statement: string }[] } = {}) {
-  const work = await mkdtemp(path.join(tmpdir(), 'proofpod-check-'));
-  const dir = (name: string) => path.join(work, name);
-  await cp(fixtures, dir('source'), { recursive: true });
-  for (const name of ['artifacts', 'results', 'tmp']) await mkdir(dir(name));
-  if (profile.build) {
-    const [command, ...args] = buildCommand(profile.build.command, null, targets);
-    execFileSync(command!, args, { env: { PATH: process.env.PATH, PROOFPOD_MOUNT_SOURCE: dir('source'), PROOFPOD_MOUNT_ARTIFACTS: dir('artifacts') }, stdio: 'pipe' });
-  }
-  await options.tamper?.(dir('artifacts'), dir('results'));
-  const result = await runCheck({
-    profile,
-    targets,
-    allowedAxioms: options.allowedAxioms ?? [],
-    goals: options.goals ?? [],
-    subdirectory: null,
-    sourceDir: dir('source'),
-    artifactsDir: profile.build ? dir('artifacts') : undefined,
-    resultsDir: dir('results'),
-    tmpDir: dir('tmp'),
-  });
-  const onDisk = CheckResultSchema.parse(JSON.parse(await readFile(path.join(dir('results'), 'result.json'), 'utf8')));
-  const log = await readFile(path.join(dir('results'), 'check.log'), 'utf8');
-  return { result, onDisk, log };
-}
 const profile = (name: string) => profiles.get(name)!;
 
 describe('build driver and check wrapper with real provers', () => {
@@ -148,21 +116,6 @@ describe('build driver and check wrapper with real provers', () => {
     const { result } = await check(odd, ['Arith.v']);
     expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
     expect(result.error).toBe('audit: unknown section in coqchk\'s summary: "* Rewrite rules: allowed"');
-  });
-
-  it('metamath: a valid database passes and a broken proof fails', async () => {
-    expect((await check(profile('metamath'), ['demo0.mm'])).result).toMatchObject({ outcome: 'pass', exitCode: 0 });
-    const broken = (await check(profile('metamath'), ['broken.mm'])).result;
-    expect(broken).toMatchObject({ outcome: 'fail', exitCode: 1 });
-    expect(broken.results[0]?.reason).toMatch(/^output (does not match|matches)/);
-    expect(broken.log.excerpt).toContain('?Error');
-  });
-
-  it('smt-z3: unsat passes, sat fails', async () => {
-    expect((await check(profile('smt-z3'), ['unsat.smt2'])).result).toMatchObject({ outcome: 'pass' });
-    const sat = (await check(profile('smt-z3'), ['sat.smt2'])).result;
-    expect(sat).toMatchObject({ outcome: 'fail', exitCode: 1 });
-    expect(sat.results[0]?.reason).toBe('output does not match ^unsat\\s*$');
   });
 
   it('files in the results volume before the run cannot pass for results', async () => {

@@ -24,9 +24,16 @@ const fixtures = path.resolve('test/fixtures/proofs');
 const fixture = (name: string) => readFileSync(path.join(fixtures, name));
 
 const coq = defaultProverProfiles.find((p) => p.name === 'coq')!;
+const metamath = defaultProverProfiles.find((p) => p.name === 'metamath')!;
 const provers: ProverProfileInput[] = [
   ...defaultProverProfiles,
   { ...coq, name: 'coq-pinned', pins: { imageDigest: `sha256:${'9'.repeat(64)}` } },
+  // A second checker that always passes, standing in for one that disagrees with metamath-rs.
+  {
+    ...metamath,
+    name: 'metamath-stand-in',
+    check: { ...metamath.check, second: { versionCommand: ['echo', 'stand-in 1'], command: ['echo', 'All proofs in the database were verified (stand-in that always passes)', '{target}'], pass: { outputMatches: '^All proofs in the database were verified' } } },
+  },
 ];
 
 let proofpod: Proofpod;
@@ -45,6 +52,7 @@ beforeAll(async () => {
     lanes: [
       { name: 'verify', trust: 'trusted', concurrency: 4, maxDeadlineSeconds: 120 },
       { name: 'classical', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 120, allowedAxioms: ['Coq.Logic.Classical_Prop.classic'] },
+      { name: 'audit', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 120, secondChecker: true },
     ],
     dispatch: { intervalSeconds: 0.2, batchSize: 10 },
     reaper: { intervalSeconds: 0.5, evidenceGraceSeconds: 20 },
@@ -58,8 +66,12 @@ beforeAll(async () => {
     'theories/Guard.v': fixture('Guard.v'),
     'theories/NeedsMathcomp.v': fixture('NeedsMathcomp.v'),
     'theories/Goals.v': fixture('Goals.v'),
+    'mm/setmm-prop.mm': fixture('setmm-prop.mm'),
+    'mm/broken.mm': fixture('setmm-prop.mm').toString('latin1').replace('AAABZAAACAECD', 'AAABZAAACAECC'),
     'mm/demo0.mm': fixture('demo0.mm'),
-    'mm/broken.mm': fixture('broken.mm'),
+    'smt/echo-unsat.smt2': readFileSync('test/fixtures/hostile/smt-commands/echo-unsat.smt2'),
+    'agda/Plus.agda': readFileSync('test/fixtures/agda/Plus.agda'),
+    'agda/Postulated.agda': readFileSync('test/fixtures/agda/Postulated.agda'),
     'smt/unsat.smt2': fixture('unsat.smt2'),
     'smt/sat.smt2': fixture('sat.smt2'),
   });
@@ -217,13 +229,47 @@ describe('local end to end with real provers', () => {
 
   it('Metamath and SMT: one passing and one failing case each, two jobs at a time', async () => {
     const ids = await Promise.all([
-      submit('metamath', ['demo0.mm'], 'mm'),
+      submit('metamath', ['setmm-prop.mm'], 'mm'),
       submit('metamath', ['broken.mm'], 'mm'),
       submit('smt-z3', ['unsat.smt2'], 'smt'),
       submit('smt-z3', ['sat.smt2'], 'smt'),
     ]);
     const states = await Promise.all(ids.map(async (id) => (await verdict(id)).job.state));
     expect(states).toEqual(['verified', 'rejected', 'verified', 'rejected']);
+  });
+
+  it('in a lane with a second checker both run and agree; their versions and cvc5\'s proof digest are in the evidence', async () => {
+    const [mm, smt] = await Promise.all([submit('metamath', ['setmm-prop.mm'], 'mm', good, repo.url, 'audit'), submit('smt-z3', ['unsat.smt2'], 'smt', good, repo.url, 'audit')]);
+    const m = await verdict(mm);
+    expect(m.job.state).toBe('verified');
+    expect(m.evidence.profile.second).toEqual(['metamath', 'read "{target}"', 'verify proof *', 'exit']);
+    expect(m.evidence.check).toMatchObject({ version: expect.stringMatching(/^proofpod-metamath-verify/), secondVersion: expect.stringMatching(/^Metamath - Version/) });
+    const z = await verdict(smt);
+    expect(z.job.state).toBe('verified');
+    expect(z.evidence.check).toMatchObject({ version: expect.stringMatching(/^Z3 version/), secondVersion: expect.stringMatching(/^This is cvc5 version/) });
+    expect(z.evidence.results[0].second).toMatchObject({ result: 'pass', proofDigest: expect.stringMatching(/^sha256:/) });
+  });
+
+  it('checkers that disagree end the job in error naming both (a stand-in second checker that always passes)', async () => {
+    const { job } = await verdict(await submit('metamath-stand-in', ['broken.mm'], 'mm', good, repo.url, 'audit'));
+    expect(job.state).toBe('error');
+    expect(job.stateReason).toMatch(/^reporter reported an error: the checkers disagree: proofpod-metamath-verify did not pass .*; echo passed, saying "All proofs in the database were verified \(stand-in/);
+  });
+
+  it('hostile Metamath and SMT sources are rejected naming the axiom or the command', async () => {
+    const [axioms, echo] = await Promise.all([submit('metamath', ['demo0.mm'], 'mm'), submit('smt-z3', ['echo-unsat.smt2'], 'smt')]);
+    expect((await verdict(axioms)).job).toMatchObject({ state: 'rejected', stateReason: 'rejected: audit found axiom a1, axiom a2, axiom mp' });
+    expect((await verdict(echo)).job).toMatchObject({ state: 'rejected', stateReason: 'rejected: echo-unsat.smt2 (not a safe SMT-LIB obligation: line 5: echo is not allowed in an obligation)' });
+  });
+
+  it('Agda: a module using agda-stdlib is verified, one with a postulate rejected naming it', async () => {
+    const [plus, postulated] = await Promise.all([submit('agda', ['Plus.agda'], 'agda'), submit('agda', ['Postulated.agda'], 'agda')]);
+    const ok = await verdict(plus);
+    expect(ok.job.state).toBe('verified');
+    expect(ok.evidence.check.libraries).toEqual([expect.objectContaining({ name: 'agda-stdlib', version: expect.stringMatching(/^1\./) })]);
+    const bad = await verdict(postulated);
+    expect(bad.job).toMatchObject({ state: 'rejected' });
+    expect(bad.job.stateReason).toContain('Cannot postulate all-zero with safe flag');
   });
 
   it('two jobs run in parallel and both reach their verdicts', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type Evidence, EvidenceSchema } from '../contract/evidence.js';
 import { ProverProfileSchema } from '../contract/profile.js';
 import { type Dispatched, type Observation, judge } from '../scheduler/evidence/judge.js';
-import { FAKE_BINARY_DIGEST, FAKE_IMAGE_DIGEST, defaultProfile, evidenceFor } from './support/evidence.js';
+import { FAKE_BINARY_DIGEST, FAKE_IMAGE_DIGEST, defaultProfile, evidenceFor, laneProfile } from './support/evidence.js';
 
 const launch = {
   jobId: '11111111-1111-4111-8111-111111111111',
@@ -42,6 +42,26 @@ describe('judge', () => {
   ])('%s → %s', (_name, evidence, observed, what, state) => {
     const ending = judge(evidence, observed, what);
     expect('jobState' in ending ? ending.jobState : ending.kind).toBe(state);
+  });
+
+  describe('a lane with a second checker', () => {
+    const smtLaunch = { ...launch, prover: 'smt-z3', targets: ['a.smt2'] };
+    const both = laneProfile('smt-z3', { secondChecker: true });
+    const onlyFirst = laneProfile('smt-z3');
+    const dispatchedBoth: Dispatched = { source: launch.source, targets: smtLaunch.targets, profile: both, allowedAxioms: [], goals: [] };
+    const agreed = evidenceFor(smtLaunch, {}, both);
+    const noBuild: Observation = { ...seen, build: null };
+    it.each<[string, Evidence, Dispatched, string]>([
+      ['both checkers passed', agreed, dispatchedBoth, 'verified: 1 target(s) passed'],
+      ['the evidence ran the first checker alone', evidenceFor(smtLaunch, {}, onlyFirst), dispatchedBoth, 'profile second mismatch: evidence says null, dispatched ["cvc5","--lang=smt2","--dump-proofs","{target}"]'],
+      ['a second checker the lane does not run', agreed, { ...dispatchedBoth, profile: onlyFirst }, 'profile second mismatch: evidence says ["cvc5","--lang=smt2","--dump-proofs","{target}"], dispatched null'],
+      ['pass with the second run missing', { ...agreed, results: [{ ...agreed.results[0]!, second: null }] }, dispatchedBoth, 'evidence says pass but the second checker the lane requires did not pass every target'],
+      ['pass with the second checker failing', { ...agreed, results: [{ ...agreed.results[0]!, second: { ...agreed.results[0]!.second!, result: 'fail' } }] }, dispatchedBoth, 'evidence says pass but the second checker the lane requires did not pass every target'],
+      ['pass without the second version', { ...agreed, check: { ...agreed.check, secondVersion: null } }, dispatchedBoth, 'evidence says pass but names no version of the second checker the lane requires'],
+      ['another reader', { ...agreed, profile: { ...agreed.profile, read: null } }, dispatchedBoth, 'profile read mismatch: evidence says null, dispatched {"format":"smt-lib","reference":null}'],
+    ])('%s', (_name, evidence, what, reason) => {
+      expect(judge(evidence, noBuild, what).reason).toBe(reason);
+    });
   });
 
   it('names both values on a disagreement', () => {

@@ -65,8 +65,8 @@ const CREDENTIAL = 'ppu_Zq3xW8rT5yU1iO9pA2sD4fG6hJ7kL0mN';
 function checkResult(log: { digest?: string } = {}) {
   const now = new Date().toISOString();
   return {
-    profile: 'coq', version: 'coq 8', libraries: [], binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` }, exitCode: 0, startedAt: now, finishedAt: now, durationMs: 1,
-    results: [{ path: 'A.v', result: 'pass', exitCode: 0, durationMs: 1, reason: null }],
+    profile: 'coq', version: 'coq 8', secondVersion: null, libraries: [], binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` }, exitCode: 0, startedAt: now, finishedAt: now, durationMs: 1,
+    results: [{ path: 'A.v', result: 'pass', exitCode: 0, durationMs: 1, reason: null, proofDigest: null, second: null }],
     findings: [],
     allowedAxioms: [],
     projectFile: null,

@@ -4,6 +4,7 @@ import { endAttempt } from '../store/queries/end-attempt.js';
 import type { LaunchTarget } from '../store/queries/launch-target.js';
 import { markAttemptStarted } from '../store/queries/start-attempt.js';
 import { mintUploadCredential } from '../store/queries/upload-credentials.js';
+import { profileForLane } from '../../contract/profile.js';
 import { type ReplicaContext, laneOf, profileOf } from './context.js';
 
 /**
@@ -41,7 +42,8 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
       if (!(error instanceof DuplicateError)) throw error;
       log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
     }
-    await markAttemptStarted(ctx.sql, fence, { profile: profileOf(ctx, target.prover), allowedAxioms: lane.allowedAxioms }, log);
+    // The profile as this lane runs it (buildAttemptPod applies the same rule): what the judge holds the evidence to.
+    await markAttemptStarted(ctx.sql, fence, { profile: profileForLane(profileOf(ctx, target.prover), lane), allowedAxioms: lane.allowedAxioms }, log);
   } catch (error) {
     if (error instanceof StaleError) {
       ctx.metrics.staleWrites.inc();

@@ -106,6 +106,10 @@ export function judge(evidence: Evidence, observed: Observation, dispatched: Dis
     if (evidence.results.some((t) => t.result !== 'pass')) return error('evidence says pass but not every target passed');
     if (refused.length > 0) return error('evidence says pass but the audit has findings the lane does not allow');
     if (evidence.goals.some((g) => g.result !== 'proved')) return error('evidence says pass but not every goal was proved');
+    if (dispatched.profile.check.second) {
+      if (evidence.check.secondVersion === null) return error("evidence says pass but names no version of the second checker the lane requires");
+      if (evidence.results.some((t) => t.second?.result !== 'pass')) return error('evidence says pass but the second checker the lane requires did not pass every target');
+    }
     const allowed = evidence.audit.findings.length;
     const goals = evidence.goals.length ? `, ${evidence.goals.length} goal(s) proved` : '';
     return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed${goals}${allowed ? `, relying on ${allowed} allowed axiom(s)` : ''}` };

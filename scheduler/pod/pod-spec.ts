@@ -2,7 +2,7 @@ import type { V1Container, V1EnvVar, V1ObjectMeta, V1PodSpec, V1SecurityContext,
 import type { Lane } from '../lanes.js';
 import type { ProverProfile } from '../prover-profiles.js';
 import { type ContainerName, containers, env, files, labels, mounts, programPath, tmpVolumeName, volumeNames } from '../../contract/pod.js';
-import { fillCommand } from '../../contract/profile.js';
+import { fillCommand, profileForLane } from '../../contract/profile.js';
 import { quantityCores } from '../quantity.js';
 import { buildCommand } from './build-script.js';
 
@@ -53,7 +53,8 @@ export interface AttemptPod {
  * the profile has a build step, `build`; then `check` and `reporter`. Pure: both substrates run
  * exactly this, Kubernetes inside a Job and the local substrate in sandboxes.
  */
-export function buildAttemptPod(attempt: AttemptPodInput, profile: ProverProfile, lane: Lane, settings: PodSettings): AttemptPod {
+export function buildAttemptPod(attempt: AttemptPodInput, configured: ProverProfile, lane: Lane, settings: PodSettings): AttemptPod {
+  const profile = profileForLane(configured, lane);
   const init = [fetchContainer(attempt, settings, profile), ...(profile.build ? [withLaneResources(buildContainer(attempt, profile, lane, settings), lane)] : [])];
   return {
     metadata: { name: attempt.name, labels: attemptLabels(attempt, profile, lane, settings) },

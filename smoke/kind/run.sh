@@ -11,7 +11,7 @@
 set -euo pipefail
 substrate=${1:-}
 case "$substrate" in
-  kubernetes) targets=(scheduler task prover-coq prover-metamath prover-z3) ;;
+  kubernetes) targets=(scheduler task prover-coq prover-metamath prover-smt prover-agda) ;;
   local) targets=(local) ;;
   *) echo "usage: $0 kubernetes|local" >&2; exit 2 ;;
 esac

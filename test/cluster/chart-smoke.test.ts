@@ -43,7 +43,7 @@ describe.skipIf(skipReason !== undefined)(`chart smoke on the local control plan
       throw new Error(`the smoke failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
     });
     console.log(result.stdout);
-    expect(result.stdout).toMatch(/verdicts: Arith\.v verified, demo0\.mm verified, Broken\.v rejected/);
+    expect(result.stdout).toMatch(/verdicts: Arith\.v verified, setmm-prop\.mm verified, Broken\.v rejected/);
     expect(result.stdout).toMatch(/nothing of the release is left; passed/);
     return result.stdout;
   };

@@ -1,6 +1,7 @@
 import { DuplicateError } from '../../scheduler/errors.js';
 import type { Evidence } from '../../contract/evidence.js';
-import type { ProverProfile } from '../../contract/profile.js';
+import { type ProverProfile, profileForLane } from '../../contract/profile.js';
+import { defaultLanes } from '../../scheduler/lanes.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../../scheduler/substrate/substrate.js';
 import { FAKE_IMAGE_DIGEST, defaultProfile, evidenceFor } from './evidence.js';
 
@@ -89,7 +90,9 @@ export class FakeCluster implements Substrate {
   private async upload(object: FakeObject): Promise<void> {
     const { launch } = object;
     const path = new URL(launch.uploadUrl).pathname;
-    const honest = evidenceFor(launch, {}, this.profile(launch.prover));
+    // The profile as the attempt's lane runs it (the default lanes: a second checker in audit and replay).
+    const lane = { secondChecker: defaultLanes.find((l) => l.name === launch.lane)?.secondChecker ?? false };
+    const honest = evidenceFor(launch, {}, profileForLane(this.profile(launch.prover), lane));
     const body = JSON.stringify(this.options.forge ? this.options.forge(launch, honest) : honest);
     for (let round = 0; round < 100 && !this.closed; round++) {
       const endpoints = this.options.endpoints?.() ?? [new URL(launch.uploadUrl).origin];

@@ -65,7 +65,7 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       // no interface file a source ships is ever loaded. --no-libraries: no .agda-lib is read.
       copySource: '\\.(agda|lagda|lagda\\.md|lagda\\.tex|lagda\\.rst|lagda\\.org)$',
       command: ['agda', '--safe', '--no-libraries', '-i', '.', '-i', '/usr/share/agda-stdlib', '{target}'],
-      pass: { explain: '^(Cannot .*|Unsolved .*|Termination checking failed.*|.*with safe flag.*)$' },
+      pass: { explain: '^(Cannot .*|Unsolved .*|Termination checking failed.*|.*\\bsafe (flag|mode)\\b.*)$' },
     },
   },
   {

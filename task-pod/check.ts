@@ -44,6 +44,8 @@ const checkerPath = [
 
 /** Output kept per command for the pass rules and the audit parser. */
 const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+/** Log output a command run beside another may hold back, to keep its part of the log together. */
+const MAX_HELD_LOG_BYTES = 64 * 1024 * 1024;
 /** Of each target's build output, what goes into our log. */
 const MAX_BUILD_LOG_BYTES = 64 * 1024;
 const stageLimits = { maxFiles: 100_000, maxBytes: 8 * 1024 * 1024 * 1024, maxDepth: 64 };
@@ -91,9 +93,23 @@ class CheckLog {
 }
 
 /** Runs one command in its own process group; the group is killed when the command exits. */
-function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<CommandOutcome> {
+function run(argv: string[], cwd: string, log: CheckLog, home: string, options: { buffered?: boolean } = {}): Promise<CommandOutcome> {
   const started = Date.now();
-  log.write(`$ ${argv.join(' ')}\n`);
+  // A command run beside another keeps its part of the log together: held back until it ends (up
+  // to MAX_HELD_LOG_BYTES; past that it streams, interleaved).
+  const held: (Buffer | string)[] = [];
+  let heldBytes = options.buffered ? 0 : Infinity;
+  const write = (chunk: Buffer | string) => {
+    if (heldBytes + chunk.length > MAX_HELD_LOG_BYTES) {
+      for (const c of held.splice(0)) log.write(c);
+      heldBytes = Infinity;
+      log.write(chunk);
+    } else {
+      held.push(chunk);
+      heldBytes += chunk.length;
+    }
+  };
+  write(`$ ${argv.join(' ')}\n`);
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let kept = 0;
@@ -107,7 +123,7 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<
       env: { PATH: checkerPath, HOME: home, LANG: 'C.UTF-8' },
     });
     const take = (chunk: Buffer) => {
-      log.write(chunk);
+      write(chunk);
       if (kept < MAX_OUTPUT_BYTES) {
         chunks.push(chunk);
         kept += chunk.length;
@@ -122,16 +138,21 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string): Promise<
       }
     });
     child.stderr.on('data', take);
-    child.on('error', (error) =>
-      resolve({ exitCode: null, output: '', stdout: '', stdoutDigest: `sha256:${stdoutHash.digest('hex')}`, durationMs: Date.now() - started, spawnError: `${argv[0]}: ${error.message}` }),
-    );
+    const flush = () => {
+      for (const c of held.splice(0)) log.write(c);
+    };
+    child.on('error', (error) => {
+      flush();
+      resolve({ exitCode: null, output: '', stdout: '', stdoutDigest: `sha256:${stdoutHash.digest('hex')}`, durationMs: Date.now() - started, spawnError: `${argv[0]}: ${error.message}` });
+    });
     child.on('close', (code, signal) => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
         // The group is gone already.
       }
-      log.write(`[exit ${code ?? signal}]\n`);
+      write(`[exit ${code ?? signal}]\n`);
+      flush();
       resolve({
         exitCode: code ?? 128,
         output: Buffer.concat(chunks).toString('utf8'),
@@ -383,7 +404,6 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     libraries = await libraryFacts(profile.libraries, log, job.tmpDir);
     const checkCommand = project ? profile.project!.check : check.command;
     for (const command of [checkCommand, check.second?.command, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
-    if (check.read?.format === 'metamath') reference = await referenceAxioms(check.read.reference, log);
     if (check.input === 'artifacts') {
       if (!job.artifactsDir) throw new Error('the profile checks build outputs but the pod has no artifacts volume');
       const staged = path.join(job.tmpDir, 'check-input');
@@ -429,16 +449,17 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const goalsDir = path.resolve(job.tmpDir, 'check-goals');
   // The directories coqchk may load from: the staged build outputs and the goals' bindings.
   const checkedRoots = [path.resolve(workdir), goalsDir];
-  const runChecker = async (command: string[], pass: PassRule): Promise<{ run: CheckerRun; output: string }> => {
-    const checked = await run(command, workdir, log, job.tmpDir);
+  const runChecker = async (command: string[], pass: PassRule, buffered = false): Promise<{ run: CheckerRun; output: string }> => {
+    const checked = await run(command, workdir, log, job.tmpDir, { buffered });
     const { reason, proofDigest } = readOutcome(pass, checked);
     const result = checked.spawnError ? ('error' as const) : reason ? ('fail' as const) : ('pass' as const);
     return { run: { result, exitCode: checked.exitCode, durationMs: checked.durationMs, reason, proofDigest }, output: checked.output };
   };
   /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
   const checkOnce = async (command: string[], target: string | null, second?: string[]): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
-    const first = await runChecker(command, check.pass);
-    const result: Omit<TargetResult, 'path'> = second ? agreement(command[0]!, first, second[0]!, await runChecker(second, check.second!.pass)) : { ...first.run, second: null };
+    // Independent checkers run side by side (the lane's CPU is theirs); each part of the log stays whole.
+    const [first, other] = await Promise.all([runChecker(command, check.pass), second ? runChecker(second, check.second!.pass, true) : undefined]);
+    const result: Omit<TargetResult, 'path'> = other ? agreement(command[0]!, first, second![0]!, other) : { ...first.run, second: null };
     if (result.reason || !check.audit) return { result, findings: [] };
     let output = first.output;
     if (check.audit.command) {
@@ -531,25 +552,46 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
           continue;
         }
       }
-      // Our reader first: a target it refuses reaches no checker.
-      let checkedPath = target;
-      if (check.read) {
-        const read = await readTarget(check.read.format, target, i + 1);
-        if (read.refused !== null) {
-          results.push({ path: target, result: 'fail', exitCode: null, durationMs: read.durationMs, reason: read.refused, proofDigest: null, second: null });
-          continue;
-        }
-        checkedPath = read.checkedPath;
-        findings.push(...read.findings);
-      }
-      if (!commandCanQuote(check.command, checkedPath) || (check.second && !commandCanQuote(check.second.command, checkedPath))) {
-        results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: 'the target name has characters the checker command cannot quote', proofDigest: null, second: null });
+      const refused = (reason: string, durationMs = 0) => results.push({ path: target, result: 'fail', exitCode: null, durationMs, reason, proofDigest: null, second: null });
+      if (!commandCanQuote(check.command, target) || (check.second && !commandCanQuote(check.second.command, target))) {
+        refused('the target name has characters the checker command cannot quote');
         continue;
       }
-      const second = check.second ? fillCommand(check.second.command, checkedPath) : undefined;
-      const { result, findings: found } = await checkOnce(fillCommand(check.command, checkedPath), target, second);
-      results.push({ path: target, ...result });
-      findings.push(...found);
+      const checking = (checkedPath: string) => checkOnce(fillCommand(check.command, checkedPath), target, check.second ? fillCommand(check.second.command, checkedPath) : undefined);
+      if (check.read?.format === 'smt-lib') {
+        // Our reader first: the checkers read what it re-printed, and a target it refuses reaches none.
+        const read = await readTarget('smt-lib', target, i + 1);
+        if (read.refused !== null) {
+          refused(read.refused, read.durationMs);
+          continue;
+        }
+        const { result, findings: found } = await checking(read.checkedPath);
+        results.push({ path: target, ...result });
+        findings.push(...found);
+      } else if (check.read?.format === 'metamath') {
+        // Our reader beside the verifiers (they read the committed file itself, which nothing can
+        // change): a database it refuses fails, whatever they say, and their word is not recorded.
+        const checked = checking(target);
+        let read: Awaited<ReturnType<typeof readTarget>>;
+        try {
+          reference ??= await referenceAxioms(check.read.reference, log);
+          read = await readTarget('metamath', target, i + 1);
+        } catch (error) {
+          await checked;
+          return failed(coerceError(error).message);
+        }
+        const { result, findings: found } = await checked;
+        if (read.refused !== null) {
+          refused(read.refused, read.durationMs);
+          continue;
+        }
+        results.push({ path: target, ...result });
+        findings.push(...read.findings, ...found);
+      } else {
+        const { result, findings: found } = await checking(target);
+        results.push({ path: target, ...result });
+        findings.push(...found);
+      }
     }
   }
   let goals: GoalResult[] = [];

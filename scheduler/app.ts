@@ -6,7 +6,7 @@ import { adminTokenBanner, bootstrapAdminToken, registerAdminTokenFile } from '.
 import type { Config } from './config.js';
 import { type Sql, connect } from './database/connect.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded.js';
-import { migrate, readMigrations } from './database/migrate.js';
+import { migrate, readMigrations } from './store/migrate.js';
 import type { ReplicaContext } from './dispatch/context.js';
 import { createLogger } from './log.js';
 import { type Metrics, createMetrics } from './metrics.js';

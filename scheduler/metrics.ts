@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from './database/connect.js';
-import { type LaneStats, laneStats } from './store/queries/lane-stats.js';
+import { type LaneStats, laneStats, openJobCounts } from './store/queries/lane-stats.js';
 
 /** One registry per scheduler instance, so that two instances in one process do not collide. */
 export function createMetrics(sql: Sql, lanes: readonly string[] = []) {
@@ -50,11 +50,7 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = []) {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await sql<{ lane: string; state: string; n: number }[]>`
-        select lane, state, count(*)::int as n from jobs
-        where state in ('queued', 'awaiting_approval', 'dispatching', 'running')
-        group by lane, state`;
-      for (const row of rows) this.set({ lane: row.lane, state: row.state }, row.n);
+      for (const row of await openJobCounts(sql)) this.set({ lane: row.lane, state: row.state }, row.n);
     },
   });
   // Per lane, from Postgres at scrape time as well. A scrape collects the gauges together, so they

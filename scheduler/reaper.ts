@@ -2,34 +2,34 @@ import { StaleError, coerceError } from './errors.js';
 import { type ReplicaContext, forEachLimit, laneOf, profileOf } from './dispatch/context.js';
 import { launchAttempt } from './dispatch/launch.js';
 import type { Fence } from './store/fence.js';
-import { endAttempt } from './store/queries/end-attempt.js';
+import { finishAttempt } from './dispatch/finish-attempt.js';
 import { getLaunchTarget } from './store/queries/launch-target.js';
 import { findUnreportedAttempts, liveAttemptNames } from './store/queries/reaper-scans.js';
 import { markAttemptStarted } from './store/queries/start-attempt.js';
+import { withReaperLock } from './store/locks.js';
 import { type ExpiredClaim, findExpiredClaims, takeOverClaim } from './store/queries/take-over-claim.js';
 
-// Shared by every replica: only the one holding it sweeps.
-export const REAPER_LOCK = 0x72656170; // "reap"
 const SWEEP_LIMIT = 500;
 
 /**
- * One reaper sweep, run by whichever replica holds the reaper advisory lock:
+ * One reaper sweep, run by whichever replica holds the reaper lock:
  *  1. expired leases: take over, then adopt what the substrate still has, start what it never got,
  *     and retry (or fail) what vanished;
  *  2. attempts that finished without evidence within the grace window: error;
  *  3. substrate objects of ours with no attempt in flight: delete.
+ * Leadership is a session-level advisory lock on a connection of its own, held for the sweep and
+ * released after it: no transaction stays open while the sweep calls the substrate (an idle
+ * transaction would be killed by `idle_in_transaction_session_timeout`). Every write of the sweep
+ * is fenced, so a second sweeper after a lost connection would change nothing twice.
  * Returns false when another replica holds the lock.
  */
 export async function reaperSweep(ctx: ReplicaContext): Promise<boolean> {
   const log = ctx.log.child({ component: 'reaper' });
-  return ctx.sql.begin(async (tx) => {
-    const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${REAPER_LOCK}) as locked`;
-    if (!lock?.locked) return false;
+  return withReaperLock(ctx.sql, async () => {
     const expired = await findExpiredClaims(ctx.sql, SWEEP_LIMIT);
     await forEachLimit(expired, 8, (claim) => recoverExpired(ctx, claim));
     await failUnreported(ctx);
     await deleteOrphans(ctx, log);
-    return true;
   });
 }
 
@@ -60,13 +60,7 @@ async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): Promise
       return;
     }
     ctx.metrics.takeovers.inc({ action: 'retried' });
-    await endAttempt(
-      ctx.sql,
-      fence,
-      { kind: 'infrastructure', reason: `lease of ${claim.holder} expired and the attempt is gone from the substrate` },
-      laneOf(ctx, claim.lane).retryLimit,
-      log,
-    );
+    await finishAttempt(ctx, fence, { kind: 'infrastructure', reason: `lease of ${claim.holder} expired and the attempt is gone from the substrate` }, claim, log);
   } catch (error) {
     if (error instanceof StaleError) ctx.metrics.staleWrites.inc();
     else log.error({ err: error }, `recovering an expired lease failed: ${coerceError(error).message}`);
@@ -87,13 +81,7 @@ async function failUnreported(ctx: ReplicaContext): Promise<void> {
     });
     if (epoch === undefined) continue;
     const reason = `no evidence: the attempt finished at ${attempt.observedAt.toISOString()} and nothing was uploaded within ${grace}s`;
-    try {
-      await endAttempt(ctx.sql, { attemptId: attempt.attemptId, epoch, holder: ctx.holder }, { kind: 'error', jobState: 'error', reason }, 0, log);
-      log.warn({ reason }, 'attempt ended without evidence');
-    } catch (error) {
-      if (error instanceof StaleError) ctx.metrics.staleWrites.inc();
-      else throw error;
-    }
+    await finishAttempt(ctx, { attemptId: attempt.attemptId, epoch, holder: ctx.holder }, { kind: 'error', jobState: 'error', reason }, attempt, log);
   }
 }
 

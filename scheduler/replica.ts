@@ -5,7 +5,8 @@ import { dispatchCycle } from './dispatch/dispatcher.js';
 import { watchCycle } from './dispatch/watcher.js';
 import { Loop } from './loop.js';
 import { reaperSweep } from './reaper.js';
-import { renewClaims } from './store/queries/renew-claims.js';
+import { releaseClaims, renewClaims } from './store/queries/renew-claims.js';
+import { listenForWork } from './store/notify.js';
 
 /** A holder identity unique to this process start, so that a restarted replica never mistakes old leases for its own. */
 export function newHolderId(): string {
@@ -42,9 +43,7 @@ export class Replica {
 
   async start(): Promise<void> {
     // Notifications are hints to look now; the loops poll on their intervals regardless.
-    const jobs = await this.ctx.sql.listen('proofpod_jobs', () => this.dispatch.wake());
-    const evidence = await this.ctx.sql.listen('proofpod_evidence', () => this.watch.wake());
-    this.unlisten = [jobs.unlisten, evidence.unlisten];
+    this.unlisten = [await listenForWork(this.ctx.sql, () => this.dispatch.wake(), () => this.watch.wake())];
     for (const loop of this.loops) loop.start();
     this.ctx.log.info({ holder: this.ctx.holder, substrate: this.ctx.substrate.kind }, 'replica started');
   }
@@ -56,7 +55,7 @@ export class Replica {
   async stop(): Promise<void> {
     await Promise.all(this.loops.map((loop) => loop.stop()));
     await Promise.all(this.unlisten.map((f) => f().catch(() => {})));
-    await this.ctx.sql`update claims set expires_at = now() where holder = ${this.ctx.holder}`;
+    await releaseClaims(this.ctx.sql, this.ctx.holder);
   }
 
   /** Stops every loop at once, releasing nothing: what a killed process leaves behind. */

@@ -3,7 +3,11 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { StaleError } from '../scheduler/errors.js';
 import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
-import { endAttempt } from '../scheduler/store/queries/end-attempt.js';
+import type { Logger } from 'pino';
+import type { AttemptEnding } from '../scheduler/job-states.js';
+import { attemptTransition } from '../scheduler/policy/attempt-transition.js';
+import type { Fence } from '../scheduler/store/fence.js';
+import { writeAttemptEnd } from '../scheduler/store/queries/end-attempt.js';
 import { recordFinishObservation } from '../scheduler/store/queries/record-observation.js';
 import { renewClaims } from '../scheduler/store/queries/renew-claims.js';
 import { markAttemptStarted } from '../scheduler/store/queries/start-attempt.js';
@@ -13,6 +17,10 @@ import { submitJob } from '../scheduler/store/queries/submit-job.js';
 import { takeOverClaim } from '../scheduler/store/queries/take-over-claim.js';
 import { mintUploadCredential } from '../scheduler/store/queries/upload-credentials.js';
 import { createTestDatabase, createToken } from './support/database.js';
+
+/** The store's end-of-attempt write under the lane policy's decision, as finishAttempt makes it (no promotion rules). */
+const endAttempt = (sql: Parameters<typeof writeAttemptEnd>[0], fence: Fence, ending: AttemptEnding, retryLimit: number, log?: Logger) =>
+  writeAttemptEnd(sql, fence, (facts) => attemptTransition(ending, facts, { retryLimit, promotion: [] }), log);
 
 const { sql } = await createTestDatabase();
 await createToken(sql, { id: 'alice' });
@@ -151,7 +159,7 @@ describe('fencing', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       await claimer`commit`;
       const result = await cancelling;
-      expect(result).toMatchObject({ outcome: 'cancelled', stopAttempt: attempt!.name });
+      expect(result).toMatchObject({ outcome: 'cancelled', stopAttempt: { name: attempt!.name } });
       const [after] = await sql<{ jobState: string; attemptState: string; leases: number }[]>`
         select j.state as job_state, a.state as attempt_state, (select count(*)::int from claims where attempt_id = a.id) as leases
         from jobs j join attempts a on a.job_id = j.id where j.id = ${job.id}`;

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Sql } from '../scheduler/database/connect.js';
 import { connect } from '../scheduler/database/connect.js';
-import { migrate, readMigrations } from '../scheduler/database/migrate.js';
+import { migrate, readMigrations } from '../scheduler/store/migrate.js';
 import { createTestDatabase } from './support/database.js';
 
 /** A stable text dump of the schema: tables and columns, constraints, indexes, triggers. */

@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { REAPER_LOCK, reaperSweep } from '../scheduler/reaper.js';
+import { reaperSweep } from '../scheduler/reaper.js';
+import { lockKeys } from '../scheduler/store/locks.js';
+import { connect } from '../scheduler/database/connect.js';
 import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
 import type { Proofpod } from '../scheduler/app.js';
 import { createTestDatabase, createToken } from './support/database.js';
@@ -110,6 +112,33 @@ describe('reaper and watcher against a FAKE cluster', () => {
   });
 });
 
+describe('reaper leadership holds no open transaction', () => {
+  it('a sweep longer than idle_in_transaction_session_timeout (1 s) passes', async () => {
+    const name = new URL(db.url).pathname.slice(1);
+    await db.sql.unsafe(`alter database ${name} set idle_in_transaction_session_timeout = '1s'`);
+    // New connections get the setting; the sweep waits 1.5 s on the substrate's list.
+    const sql = connect(db.url, { max: 3 });
+    class SlowList extends FakeCluster {
+      override async list() {
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        return super.list();
+      }
+    }
+    const cluster = new SlowList();
+    try {
+      const [setting] = await sql<{ timeout: string }[]>`select current_setting('idle_in_transaction_session_timeout') as timeout`;
+      expect(setting?.timeout).toBe('1s');
+      expect(await reaperSweep(replicaContext(db.url, sql, cluster, 'slow-sweeper'))).toBe(true);
+      // The lock is released after the sweep: the next one takes it again.
+      expect(await reaperSweep(replicaContext(db.url, sql, cluster, 'slow-sweeper'))).toBe(true);
+    } finally {
+      cluster.shutdown();
+      await sql.end();
+      await db.sql.unsafe(`alter database ${name} reset idle_in_transaction_session_timeout`);
+    }
+  });
+});
+
 describe('the reaper is a singleton', () => {
   it('sweeps only while no other replica holds the reaper lock', async () => {
     // No scheduler runs now: every job of the tests above has ended.
@@ -127,7 +156,7 @@ describe('the reaper is a singleton', () => {
     const other = await db.sql.reserve();
     try {
       await other`begin`;
-      await other`select pg_advisory_xact_lock(${REAPER_LOCK})`;
+      await other`select pg_advisory_xact_lock(${lockKeys.reaper})`;
       expect(await reaperSweep(ctx)).toBe(false);
       const [still] = await db.sql`select holder from claims where attempt_id = ${claimed!.attemptId}`;
       expect(still?.holder).toBe('dead');

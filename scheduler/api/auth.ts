@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken } from '../auth/secrets.js';
 import type { Sql } from '../database/connect.js';
-import type { Lane } from '../lanes.js';
 import { type Submitter, authenticateToken } from '../store/queries/submitters.js';
 import { sendError } from './errors.js';
 
@@ -30,11 +29,6 @@ export function requireSubmitter(sql: Sql) {
 
 export function mayUseLane(submitter: Submitter, lane: string): boolean {
   return submitter.lanes.includes('*') || submitter.lanes.includes(lane);
-}
-
-/** The lanes a submitter may submit to: those its token names, and only untrusted ones when it is untrusted. */
-export function usableLanes(submitter: Submitter, lanes: readonly Lane[]): string[] {
-  return lanes.filter((l) => mayUseLane(submitter, l.name) && (submitter.trust === 'trusted' || l.trust === 'untrusted')).map((l) => l.name);
 }
 
 /** Approvers promote intake-passed jobs to trusted lanes; admins may too. */

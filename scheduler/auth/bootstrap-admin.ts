@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Sql } from '../database/connect.js';
 import { ConfigError, coerceError } from '../errors.js';
-import { type Submitter, countTokens, createSubmitterToken, registerSubmitterToken } from '../store/queries/submitters.js';
+import { type Submitter, mintFirstToken, registerSubmitterToken } from '../store/queries/submitters.js';
 
 const admin: Submitter = { id: 'admin', trust: 'trusted', lanes: ['*'], roles: ['admin'] };
 
@@ -26,14 +26,7 @@ export async function registerAdminTokenFile(sql: Sql, file: string): Promise<vo
  * token is printed once. Returns the token when one was minted.
  */
 export async function bootstrapAdminToken(sql: Sql, home: string): Promise<string | undefined> {
-  return sql.begin(async (tx) => {
-    // Serialise replicas starting together so that only one of them mints.
-    await tx`select pg_advisory_xact_lock(${0x61646d6e})`; // "admn"
-    if ((await countTokens(tx)) > 0) return undefined;
-    const token = await createSubmitterToken(tx, admin, 'bootstrap');
-    await writeFile(path.join(home, 'admin-token'), `${token}\n`, { mode: 0o600 });
-    return token;
-  });
+  return mintFirstToken(sql, admin, 'bootstrap', (token) => writeFile(path.join(home, 'admin-token'), `${token}\n`, { mode: 0o600 }));
 }
 
 export function adminTokenBanner(token: string, baseUrl: string, home: string): string {

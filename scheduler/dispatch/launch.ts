@@ -1,11 +1,11 @@
 import { DuplicateError, StaleError, coerceError } from '../errors.js';
 import type { Fence } from '../store/fence.js';
-import { endAttempt } from '../store/queries/end-attempt.js';
 import type { LaunchTarget } from '../store/queries/launch-target.js';
 import { markAttemptStarted } from '../store/queries/start-attempt.js';
 import { mintUploadCredential } from '../store/queries/upload-credentials.js';
 import { profileForLane } from '../../contract/profile.js';
 import { type ReplicaContext, laneOf, profileOf } from './context.js';
+import { finishAttempt } from './finish-attempt.js';
 
 /**
  * The create stage: mint the attempt's upload credential, create it in the substrate, mark it
@@ -51,9 +51,8 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
     }
     const reason = `could not start attempt: ${coerceError(error).message}`;
     log.error({ err: error }, reason);
-    await endAttempt(ctx.sql, fence, { kind: 'infrastructure', reason }, lane.retryLimit, log).catch((endError: unknown) => {
-      if (endError instanceof StaleError) ctx.metrics.staleWrites.inc();
-      else log.error({ err: endError }, 'could not record the failed start; the lease will expire and the reaper retries');
+    await finishAttempt(ctx, fence, { kind: 'infrastructure', reason }, target, log).catch((endError: unknown) => {
+      log.error({ err: endError }, 'could not record the failed start; the lease will expire and the reaper retries');
     });
   }
 }

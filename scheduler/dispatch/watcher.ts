@@ -4,11 +4,11 @@ import { judge } from '../evidence/judge.js';
 import { StaleError, coerceError } from '../errors.js';
 import type { AttemptEnding } from '../job-states.js';
 import type { Fence } from '../store/fence.js';
-import { endAttempt } from '../store/queries/end-attempt.js';
 import { type HeldAttempt, heldAttempts } from '../store/queries/held-attempts.js';
 import { recordFinishObservation } from '../store/queries/record-observation.js';
 import { getEvidenceBody } from '../store/queries/store-evidence.js';
-import { type ReplicaContext, forEachLimit, laneOf } from './context.js';
+import { type ReplicaContext, forEachLimit } from './context.js';
+import { finishAttempt } from './finish-attempt.js';
 
 /**
  * The watch and judge stages: for every attempt this replica holds, ask the substrate how it is
@@ -25,12 +25,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
   if (attempt.state !== 'running') return;
   const log = ctx.log.child({ jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
   const fence: Fence = { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder };
-  const end = async (ending: AttemptEnding) => {
-    const state = await endAttempt(ctx.sql, fence, ending, laneOf(ctx, attempt.lane).retryLimit, log, ctx.config.promotion);
-    ctx.metrics.attemptsEnded.inc({ lane: attempt.lane, prover: attempt.prover, state });
-    log.info({ state, reason: ending.reason }, 'attempt ended');
-    return state;
-  };
+  const end = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, attempt, log);
   const pastDeadline = Date.now() > attempt.deadlineAt.getTime();
   const timedOut = (detail?: string): AttemptEnding => ({
     kind: 'error',

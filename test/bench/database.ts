@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { type Sql, connect } from '../../scheduler/database/connect.js';
 import { startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
-import { migrate } from '../../scheduler/database/migrate.js';
+import { migrate } from '../../scheduler/store/migrate.js';
 
 export interface BenchDatabase {
   /** A scratch directory for the run (the embedded Postgres lives in it). */

@@ -5,7 +5,7 @@ import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { connect } from '../../scheduler/database/connect.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
-import { migrate } from '../../scheduler/database/migrate.js';
+import { migrate } from '../../scheduler/store/migrate.js';
 
 export const TEMPLATE_DATABASE = 'proofpod_template';
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from '../../database/connect.js';
-import { migrationsCurrent } from '../../database/migrate.js';
+import { migrationsCurrent } from '../../store/migrate.js';
 import { coerceError } from '../../errors.js';
 import type { Metrics } from '../../metrics.js';
 import type { Substrate } from '../../substrate/substrate.js';

@@ -13,7 +13,8 @@ import { submitJob } from '../../store/queries/submit-job.js';
 import type { JobRow } from '../../store/rows.js';
 import type { Substrate } from '../../substrate/substrate.js';
 import { quotaFor } from '../../lanes.js';
-import { isAdmin, isApprover, requireSubmitter, submitterOf, usableLanes } from '../auth.js';
+import { isAdmin, isApprover, requireSubmitter, submitterOf } from '../auth.js';
+import { admissionRefusal } from '../../policy/admission.js';
 import { ErrorBodySchema, sendError } from '../errors.js';
 import {
   EventViewSchema,
@@ -26,6 +27,7 @@ import {
   submitJobBody,
 } from '../job-schemas.js';
 import { toEventView, toJobView } from '../views.js';
+import { recordAttemptEnded } from '../../dispatch/finish-attempt.js';
 
 export interface JobRoutesDeps {
   sql: Sql;
@@ -43,8 +45,6 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
     config.provers.map((p) => p.name),
     config.lanes.map((l) => l.name),
   );
-
-  const laneTrust = (name: string) => config.lanes.find((l) => l.name === name)?.trust;
 
   /**
    * A job the caller may see: its own, or any for an admin, or any for an approver (who reviews
@@ -70,29 +70,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
     async (request, reply) => {
       const submitter = submitterOf(request);
       const input = request.body;
-      const usable = usableLanes(submitter, config.lanes);
-      if (!usable.includes(input.lane)) {
-        const allowed = usable.join(', ') || 'none';
-        const why = submitter.trust === 'untrusted' && laneTrust(input.lane) === 'trusted' ? `untrusted submitter ${submitter.id} may not use trusted lane ${input.lane}` : `submitter ${submitter.id} may not use lane ${input.lane}`;
-        return sendError(reply, 403, `${why}; allowed lanes: ${allowed}`, [{ field: 'lane', message: `not allowed for this token (allowed: ${allowed})` }]);
-      }
-      if (input.promoteTo !== undefined && (laneTrust(input.lane) !== 'untrusted' || laneTrust(input.promoteTo) !== 'trusted')) {
-        return sendError(reply, 400, `promoteTo moves a job from an untrusted lane to a trusted one; ${input.lane} is ${laneTrust(input.lane)} and ${input.promoteTo} is ${laneTrust(input.promoteTo)}`, [
-          { field: 'promoteTo', message: 'must be a trusted lane, for a job submitted to an untrusted lane' },
-        ]);
-      }
       const profile = config.provers.find((p) => p.name === input.prover);
-      if (profile && input.targets.length === 0 && !profile.project) {
-        return sendError(reply, 400, `prover ${input.prover} needs targets`, [{ field: 'targets', message: `required: prover ${input.prover} has no project builds to take them from` }]);
-      }
-      if (profile && input.goals.length > 0 && !profile.check.goals) {
-        return sendError(reply, 400, `prover ${input.prover} cannot bind goals to statements`, [{ field: 'goals', message: `not supported by prover ${input.prover}` }]);
-      }
-      if (profile && !profile.local && substrate?.kind === 'local') {
-        return sendError(reply, 400, `prover ${input.prover} does not run on the local substrate (it needs its Kubernetes image)`, [
-          { field: 'prover', message: 'not runnable on the local substrate' },
-        ]);
-      }
+      const refusal = admissionRefusal(input, { submitter, lanes: config.lanes, profile, substrateKind: substrate?.kind });
+      if (refusal) return sendError(reply, refusal.status, refusal.message, [{ field: refusal.field, message: refusal.fieldMessage }]);
       const { idempotencyKey, ...request_ } = input;
       const quota = quotaFor(config.quotas, submitter.id);
       const result = await submitJob(sql, {
@@ -122,9 +102,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         case 'created':
           metrics.submitted.inc({ lane: input.lane, prover: input.prover });
           request.log.info({ jobId: result.job.id, lane: input.lane, prover: input.prover, superseded: result.superseded }, 'job submitted');
-          for (const name of result.stopAttempts) {
+          for (const stopped of result.stopAttempts) {
+            recordAttemptEnded(metrics, request.log, stopped, 'cancelled', stopped.reason);
             // Best effort, as for a cancel: the reaper deletes what this does not.
-            await substrate?.stop(name).catch((error: unknown) => request.log.warn({ err: error, name }, 'stopping a superseded attempt failed; the reaper will retry'));
+            await substrate?.stop(stopped.name).catch((error: unknown) => request.log.warn({ err: error, name: stopped.name }, 'stopping a superseded attempt failed; the reaper will retry'));
           }
           return reply.code(201).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
         case 'existing':
@@ -214,10 +195,12 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       if (result.outcome === 'final') {
         return sendError(reply, 409, `job ${job.id} already ended in state ${result.job.state}`);
       }
-      if (result.stopAttempt && substrate) {
+      const stopped = result.stopAttempt;
+      if (stopped) recordAttemptEnded(metrics, request.log.child({ jobId: job.id }), stopped, 'cancelled', stopped.reason);
+      if (stopped && substrate) {
         // Best effort: should this fail, the reaper deletes the orphan on its next sweep.
-        await substrate.stop(result.stopAttempt).catch((error: unknown) => {
-          request.log.warn({ err: error, jobId: job.id, name: result.stopAttempt }, 'stopping the cancelled attempt failed; the reaper will retry');
+        await substrate.stop(stopped.name).catch((error: unknown) => {
+          request.log.warn({ err: error, jobId: job.id, name: stopped.name }, 'stopping the cancelled attempt failed; the reaper will retry');
         });
       }
       return toJobView(result.job, await getAttempts(sql, job.id));

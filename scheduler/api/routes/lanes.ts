@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../database/connect.js';
 import { laneStats } from '../../store/queries/lane-stats.js';
-import { requireSubmitter, submitterOf, usableLanes } from '../auth.js';
+import { requireSubmitter, submitterOf } from '../auth.js';
+import { usableLanes } from '../../policy/admission.js';
 import { ErrorBodySchema } from '../errors.js';
 
 const LaneViewSchema = z.object({

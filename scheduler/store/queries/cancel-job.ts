@@ -4,7 +4,7 @@ import { type JobRow, jobColumns } from '../rows.js';
 import { closeAttempt } from './end-attempt.js';
 
 export type CancelResult =
-  | { outcome: 'cancelled'; job: JobRow; stopAttempt?: string }
+  | { outcome: 'cancelled'; job: JobRow; stopAttempt?: CancelledAttempt }
   | { outcome: 'final'; job: JobRow }
   | { outcome: 'not_found' };
 
@@ -38,10 +38,19 @@ export async function retryingRaces<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The attempt a cancel ended: the substrate object to stop, and what its metric and log line name. */
+export interface CancelledAttempt {
+  name: string;
+  lane: string;
+  prover: string;
+  reason: string;
+}
+
 /** cancelJob inside the caller's transaction; `supersededBy` names the job that replaced this one. */
 export async function cancelJobIn(tx: TransactionSql, jobId: string, actor: string, reason: string, supersededBy: string | null = null): Promise<CancelResult> {
-  const [live] = await tx<{ attemptId: string; name: string }[]>`
-    select a.id as attempt_id, a.name from attempts a
+  const [live] = await tx<{ attemptId: string; name: string; lane: string; prover: string }[]>`
+    select a.id as attempt_id, a.name, a.lane, j.prover from attempts a
+    join jobs j on j.id = a.job_id
     join claims c on c.attempt_id = a.id
     where a.job_id = ${jobId} and a.state in ('dispatching', 'running')
     for update of c`;
@@ -60,5 +69,5 @@ export async function cancelJobIn(tx: TransactionSql, jobId: string, actor: stri
                     updated_at = now(), finished_at = now(), superseded_by = ${supersededBy}
     where id = ${jobId}
     returning ${tx(jobColumns)}`;
-  return live ? { outcome: 'cancelled', job: row!, stopAttempt: live.name } : { outcome: 'cancelled', job: row! };
+  return live ? { outcome: 'cancelled', job: row!, stopAttempt: { name: live.name, lane: live.lane, prover: live.prover, reason } } : { outcome: 'cancelled', job: row! };
 }

@@ -1,5 +1,6 @@
 import type { Sql, TransactionSql } from '../../database/connect.js';
 import type { LaunchTarget } from './launch-target.js';
+import { lockLane } from '../locks.js';
 
 export interface ClaimRequest {
   lane: string;
@@ -19,9 +20,6 @@ export interface ClaimRequest {
 
 /** A freshly claimed attempt, with what the launch stage needs to start it. */
 export type ClaimedAttempt = LaunchTarget & { epoch: number };
-
-// Advisory lock class for per-lane dispatch decisions; the second key is hashtext(lane).
-const LANE_LOCK_CLASS = 0x6c616e65; // "lane"
 
 /**
  * Claims up to `limit` queued jobs of one lane and creates for each a new attempt and its lease at
@@ -43,7 +41,7 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
   // usage(t) = usage(t0) * 2^(-(t - t0) / halfLife)
   const decayPerSecond = Math.LN2 / usageHalfLifeSeconds;
   return sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(${LANE_LOCK_CLASS}, hashtext(${lane}))`;
+    await lockLane(tx, lane);
     const claimed = await tx<(ClaimedAttempt & { submitterId: string })[]>`
       with recursive
       in_flight as (

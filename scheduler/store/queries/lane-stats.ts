@@ -48,3 +48,11 @@ export async function laneStats(sql: Queryable, lanes: readonly string[], window
     dispatchLatency: r.dispatched > 0 ? { p50Seconds: r.p50 ?? 0, p95Seconds: r.p95 ?? 0, attempts: r.dispatched } : null,
   }));
 }
+
+/** Jobs by lane and state, of the states that are not final: the queue as the database holds it. */
+export async function openJobCounts(sql: Queryable): Promise<{ lane: string; state: string; n: number }[]> {
+  return sql<{ lane: string; state: string; n: number }[]>`
+    select lane, state, count(*)::int as n from jobs
+    where state in ('queued', 'awaiting_approval', 'dispatching', 'running')
+    group by lane, state`;
+}

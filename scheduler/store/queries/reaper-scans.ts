@@ -5,6 +5,7 @@ export interface UnreportedAttempt {
   jobId: string;
   attemptNo: number;
   lane: string;
+  prover: string;
   epoch: number;
   observedAt: Date;
 }
@@ -16,8 +17,9 @@ export async function findUnreportedAttempts(
   limit: number,
 ): Promise<UnreportedAttempt[]> {
   return sql<UnreportedAttempt[]>`
-    select a.id as attempt_id, a.job_id, a.attempt_no, a.lane, c.epoch, a.observed_at
+    select a.id as attempt_id, a.job_id, a.attempt_no, a.lane, j.prover, c.epoch, a.observed_at
     from attempts a
+    join jobs j on j.id = a.job_id
     join claims c on c.attempt_id = a.id
     left join evidence e on e.attempt_id = a.id
     where a.state in ('dispatching', 'running')

@@ -11,3 +11,8 @@ export async function renewClaims(sql: Sql, holder: string, ttlSeconds: number):
     where holder = ${holder}`;
   return result.count;
 }
+
+/** Graceful stop: every lease of this holder expires now, so another replica adopts its attempts on its next sweep instead of after the TTL. */
+export async function releaseClaims(sql: Sql, holder: string): Promise<void> {
+  await sql`update claims set expires_at = now() where holder = ${holder}`;
+}

@@ -1,4 +1,5 @@
 import type { Sql } from '../../database/connect.js';
+import { notifyEvidenceStored } from '../notify.js';
 
 export interface EvidenceUpload {
   credentialHash: Buffer;
@@ -63,7 +64,7 @@ export async function storeEvidence(sql: Sql, upload: EvidenceUpload): Promise<S
       where attempt_id = ${upload.attemptId} and used_at is null and revoked_at is null`;
     return { outcome: 'stored', jobId: credential.jobId };
   });
-  if (result.outcome === 'stored') await sql`select pg_notify('proofpod_evidence', ${upload.attemptId})`;
+  if (result.outcome === 'stored') await notifyEvidenceStored(sql, upload.attemptId);
   return result;
 }
 

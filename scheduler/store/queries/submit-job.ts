@@ -1,6 +1,8 @@
 import type { Sql } from '../../database/connect.js';
 import { type JobRow, jobColumns } from '../rows.js';
-import { cancelJobIn, retryingRaces } from './cancel-job.js';
+import { type CancelledAttempt, cancelJobIn, retryingRaces } from './cancel-job.js';
+import { notifyJobsQueued } from '../notify.js';
+import { lockSubmitter } from '../locks.js';
 
 export interface NewJob {
   submitterId: string;
@@ -27,15 +29,11 @@ export type SubmitResult =
       /** Jobs of the same concurrency group this one superseded. */
       superseded: string[];
       /** Substrate names of superseded attempts that were in flight: the caller stops them. */
-      stopAttempts: string[];
+      stopAttempts: CancelledAttempt[];
     }
   | { outcome: 'existing'; job: JobRow }
   | { outcome: 'conflict'; job: JobRow }
   | { outcome: 'quota'; waiting: number };
-
-// Advisory lock class serialising one submitter's submissions: its quota count and its
-// concurrency groups are then exact. The second key is hashtext(submitter id).
-const SUBMIT_LOCK_CLASS = 0x7375626d; // "subm"
 
 /**
  * Inserts a queued job, in one transaction with what it implies: a retry under the same
@@ -45,7 +43,7 @@ const SUBMIT_LOCK_CLASS = 0x7375626d; // "subm"
  */
 export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: number }): Promise<SubmitResult> {
   const result = await retryingRaces(() => sql.begin(async (tx): Promise<SubmitResult> => {
-    await tx`select pg_advisory_xact_lock(${SUBMIT_LOCK_CLASS}, hashtext(${job.submitterId}))`;
+    await lockSubmitter(tx, job.submitterId);
     if (job.idempotencyKey !== null) {
       const [existing] = await tx<(JobRow & { requestHash: Buffer })[]>`
         select ${tx(jobColumns)}, request_hash from jobs
@@ -70,7 +68,7 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
               'queued', 'submitted', ${job.submitterId})
       returning ${tx(jobColumns)}`;
     const superseded: string[] = [];
-    const stopAttempts: string[] = [];
+    const stopAttempts: CancelledAttempt[] = [];
     if (job.concurrency) {
       const states = job.concurrency.cancelInProgress ? ['queued', 'awaiting_approval', 'dispatching', 'running'] : ['queued', 'awaiting_approval'];
       const older = await tx<{ id: string }[]>`
@@ -87,6 +85,6 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
     }
     return { outcome: 'created', job: created!, superseded, stopAttempts };
   }));
-  if (result.outcome === 'created') await sql`select pg_notify('proofpod_jobs', ${job.lane})`;
+  if (result.outcome === 'created') await notifyJobsQueued(sql, job.lane);
   return result;
 }

@@ -1,4 +1,5 @@
-import type { Queryable } from '../../database/connect.js';
+import type { Queryable, Sql } from '../../database/connect.js';
+import { lockAdminBootstrap } from '../locks.js';
 import { hashSecret, mintSecret } from '../../auth/secrets.js';
 
 export interface Submitter {
@@ -54,4 +55,19 @@ export async function authenticateToken(sql: Queryable, token: string): Promise<
 export async function countTokens(sql: Queryable): Promise<number> {
   const [row] = await sql<{ n: number }[]>`select count(*)::int as n from api_tokens`;
   return row?.n ?? 0;
+}
+
+/**
+ * The first token of all, for `submitter`, when there is none yet: replicas starting together are
+ * serialised so that only one mints; `keep` (saving it for the operator) runs before the mint
+ * commits, so a token that could not be kept is not left behind. Undefined when a token exists.
+ */
+export async function mintFirstToken(sql: Sql, submitter: Submitter, label: string, keep: (token: string) => Promise<void>): Promise<string | undefined> {
+  return sql.begin(async (tx) => {
+    await lockAdminBootstrap(tx);
+    if ((await countTokens(tx)) > 0) return undefined;
+    const token = await createSubmitterToken(tx, submitter, label);
+    await keep(token);
+    return token;
+  });
 }

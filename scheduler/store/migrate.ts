@@ -1,7 +1,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Sql } from './connect.js';
+import type { Sql } from '../database/connect.js';
+import { lockMigrations } from './locks.js';
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
 
@@ -10,9 +11,6 @@ export interface Migration {
   name: string;
   sql: string;
 }
-
-// Any constant shared by all replicas; it only has to differ from other advisory locks we take.
-const MIGRATION_LOCK = 0x70726f6f; // "proo"
 
 export async function readMigrations(dir = migrationsDir): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
@@ -46,7 +44,7 @@ export async function migrate(sql: Sql, log: Logger, migrations?: Migration[]): 
   let applied = 0;
   for (const migration of all) {
     const ran = await sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+      await lockMigrations(tx);
       const [done] = await tx`select 1 from schema_migrations where version = ${migration.version}`;
       if (done) return false;
       await tx.unsafe(migration.sql);

@@ -1,0 +1,27 @@
+import type { Sql } from '../database/connect.js';
+
+/**
+ * The NOTIFY channels, named once: dispatchers listen on `jobs` (a job became queued: submitted,
+ * approved, retried or promoted), watchers on `evidence` (an attempt's evidence was stored).
+ */
+const channels = { jobs: 'proofpod_jobs', evidence: 'proofpod_evidence' } as const;
+
+/** Wakes every dispatcher: a job is queued (in `lane`, when known). */
+export async function notifyJobsQueued(sql: Sql, lane = ''): Promise<void> {
+  await sql`select pg_notify(${channels.jobs}, ${lane})`;
+}
+
+/** Wakes every watcher: evidence of `attemptId` was stored. */
+export async function notifyEvidenceStored(sql: Sql, attemptId: string): Promise<void> {
+  await sql`select pg_notify(${channels.evidence}, ${attemptId})`;
+}
+
+/** Calls `onJobs` and `onEvidence` on their notifications until the returned function is called. */
+export async function listenForWork(sql: Sql, onJobs: () => void, onEvidence: () => void): Promise<() => Promise<void>> {
+  const jobs = await sql.listen(channels.jobs, onJobs);
+  const evidence = await sql.listen(channels.evidence, onEvidence);
+  return async () => {
+    await jobs.unlisten();
+    await evidence.unlisten();
+  };
+}

@@ -7,10 +7,10 @@ import type { Config } from './config.js';
 import { type Sql, connect } from './database/connect.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded.js';
 import { migrate, readMigrations } from './store/migrate.js';
-import type { ReplicaContext } from './dispatch/context.js';
+import { createReplicaContext } from './replica/context.js';
 import { createLogger } from './log.js';
 import { type Metrics, createMetrics } from './metrics.js';
-import { Replica, newHolderId } from './replica.js';
+import { Replica, newHolderId } from './replica/replica.js';
 import { createSubstrate } from './substrate/create.js';
 import type { Substrate } from './substrate/substrate.js';
 
@@ -70,17 +70,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     const holder = newHolderId();
     let replica: Replica | undefined;
     if (substrate) {
-      const ctx: ReplicaContext = {
-        sql,
-        holder,
-        log: log.child({ holder }),
-        substrate,
-        config,
-        metrics,
-        lanes: new Map(config.lanes.map((lane) => [lane.name, lane])),
-        uploadBaseUrl: config.publicUrl?.replace(/\/$/, '') ?? url,
-      };
-      replica = new Replica(ctx);
+      replica = new Replica(createReplicaContext({ sql, holder, log: log.child({ holder }), substrate, config, metrics, serverUrl: url }));
       await replica.start();
       cleanup.unshift(() => replica!.stop());
     } else {

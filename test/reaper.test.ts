@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { reaperSweep } from '../scheduler/reaper.js';
+import { reaperSweep } from '../scheduler/replica/reaper.js';
 import { lockKeys } from '../scheduler/store/locks.js';
 import { connect } from '../scheduler/database/connect.js';
 import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';

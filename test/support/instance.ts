@@ -6,7 +6,7 @@ import { type Proofpod, startProofpod } from '../../scheduler/app.js';
 import { type ConfigInput, parseConfig } from '../../scheduler/config.js';
 import type { Substrate } from '../../scheduler/substrate/substrate.js';
 import type { Sql } from '../../scheduler/database/connect.js';
-import type { ReplicaContext } from '../../scheduler/dispatch/context.js';
+import { type ReplicaContext, createReplicaContext } from '../../scheduler/replica/context.js';
 import { createMetrics } from '../../scheduler/metrics.js';
 import { track } from './leaks.js';
 
@@ -80,14 +80,5 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
 /** A replica's context without a running replica: for tests that drive a loop stage by hand. */
 export function replicaContext(databaseUrl: string, sql: Sql, substrate: Substrate, holder: string): ReplicaContext {
   const config = parseConfig({ ...fastLoops, databaseUrl });
-  return {
-    sql,
-    holder,
-    log: pino({ level: 'silent' }),
-    substrate,
-    config,
-    metrics: createMetrics(sql),
-    lanes: new Map(config.lanes.map((l) => [l.name, l])),
-    uploadBaseUrl: 'http://127.0.0.1:9',
-  };
+  return createReplicaContext({ sql, holder, log: pino({ level: 'silent' }), substrate, config, metrics: createMetrics(sql), serverUrl: 'http://127.0.0.1:9' });
 }

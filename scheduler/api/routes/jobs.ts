@@ -27,7 +27,7 @@ import {
   submitJobBody,
 } from '../job-schemas.js';
 import { toEventView, toJobView } from '../views.js';
-import { recordAttemptEnded } from '../../dispatch/finish-attempt.js';
+import { recordAttemptEnded } from '../../replica/finish-attempt.js';
 
 export interface JobRoutesDeps {
   sql: Sql;

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { type ReplicaContext } from './dispatch/context.js';
-import { dispatchCycle } from './dispatch/dispatcher.js';
-import { watchCycle } from './dispatch/watcher.js';
+import { type ReplicaContext } from './context.js';
+import { dispatchCycle } from './dispatcher.js';
+import { watchCycle } from './watcher.js';
 import { Loop } from './loop.js';
 import { reaperSweep } from './reaper.js';
-import { releaseClaims, renewClaims } from './store/queries/renew-claims.js';
-import { listenForWork } from './store/notify.js';
+import { releaseClaims, renewClaims } from '../store/queries/renew-claims.js';
+import { listenForWork } from '../store/notify.js';
 
 /** A holder identity unique to this process start, so that a restarted replica never mistakes old leases for its own. */
 export function newHolderId(): string {

@@ -20,6 +20,23 @@ export interface ReplicaContext {
   uploadBaseUrl: string;
 }
 
+/**
+ * The one way a replica's context is made (the app and the tests both use it): the configured
+ * lanes by name, and the base URL task pods upload to (`publicUrl` when set, else the server's).
+ */
+export function createReplicaContext(deps: { sql: Sql; holder: string; log: Logger; substrate: Substrate; config: Config; metrics: Metrics; serverUrl: string }): ReplicaContext {
+  return {
+    sql: deps.sql,
+    holder: deps.holder,
+    log: deps.log,
+    substrate: deps.substrate,
+    config: deps.config,
+    metrics: deps.metrics,
+    lanes: new Map(deps.config.lanes.map((lane) => [lane.name, lane])),
+    uploadBaseUrl: deps.config.publicUrl?.replace(/\/$/, '') ?? deps.serverUrl,
+  };
+}
+
 export function laneOf(ctx: ReplicaContext, name: string): Lane {
   const lane = ctx.lanes.get(name);
   if (!lane) throw new Error(`lane ${name} is not configured; was it removed while jobs used it?`);

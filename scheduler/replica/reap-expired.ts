@@ -1,0 +1,48 @@
+import { StaleError, coerceError } from '../errors.js';
+import type { Fence } from '../store/fence.js';
+import { getLaunchTarget } from '../store/queries/launch-target.js';
+import { markAttemptStarted } from '../store/queries/start-attempt.js';
+import { type ExpiredClaim, takeOverClaim } from '../store/queries/take-over-claim.js';
+import { type ReplicaContext, laneOf, profileOf } from './context.js';
+import { finishAttempt } from './finish-attempt.js';
+import { launchAttempt } from './launch.js';
+
+/**
+ * An expired lease: take it over at the epoch it was seen at, then ask the substrate. Adopt what
+ * it still has, start what never got into it, and end as an infrastructure failure what was
+ * running and is gone (retried while the lane allows).
+ */
+export async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): Promise<void> {
+  const log = ctx.log.child({ component: 'reaper', jobId: claim.jobId, attempt: claim.attemptNo, lane: claim.lane });
+  const epoch = await takeOverClaim(ctx.sql, {
+    attemptId: claim.attemptId,
+    seenEpoch: claim.epoch,
+    holder: ctx.holder,
+    ttlSeconds: ctx.config.claims.ttlSeconds,
+  });
+  if (epoch === undefined) return;
+  const fence: Fence = { attemptId: claim.attemptId, epoch, holder: ctx.holder };
+  log.warn({ previousHolder: claim.holder, previousEpoch: claim.epoch, epoch }, 'lease expired; taken over');
+  try {
+    const status = await ctx.substrate.observe(claim.name);
+    if (status) {
+      ctx.metrics.takeovers.inc({ action: 'adopted' });
+      if (claim.attemptState === 'dispatching') await markAttemptStarted(ctx.sql, fence, { profile: profileOf(ctx, claim.prover), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms }, log);
+      return;
+    }
+    if (claim.attemptState === 'dispatching') {
+      // The old holder claimed it but never got it into the substrate: start it under our lease.
+      const target = await getLaunchTarget(ctx.sql, claim.attemptId);
+      if (!target) return;
+      ctx.metrics.takeovers.inc({ action: 'launched' });
+      await launchAttempt(ctx, target, fence);
+      return;
+    }
+    ctx.metrics.takeovers.inc({ action: 'retried' });
+    await finishAttempt(ctx, fence, { kind: 'infrastructure', reason: `lease of ${claim.holder} expired and the attempt is gone from the substrate` }, claim, log);
+  } catch (error) {
+    if (error instanceof StaleError) ctx.metrics.staleWrites.inc();
+    else log.error({ err: error }, `recovering an expired lease failed: ${coerceError(error).message}`);
+  }
+}
+

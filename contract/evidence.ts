@@ -43,13 +43,19 @@ export type Finding = z.infer<typeof FindingSchema>;
 
 /** A theorem a job names, with the statement it must have (elaborated with the standard library only). */
 export const GoalSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_']*(\.[A-Za-z_][A-Za-z0-9_']*)+$/, 'must be a qualified name such as MyLib.Foo.main_thm').max(500),
+  name: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_']*(\.[A-Za-z_][A-Za-z0-9_']*)+$/, 'must be a qualified name such as MyLib.Foo.main_thm')
+    .max(500),
   statement: z
     .string()
     .min(1)
     .max(10_000)
     // One term, never a sentence: no full stop before a space or the end, no comment, nothing unprintable.
-    .refine((s) => !/\.(\s|$)/.test(s) && !s.includes('(*') && !s.includes('*)') && !/[\x00-\x08\x0b-\x1f\x7f]/.test(s), 'must be one Coq term: no sentence end, comment or control character'),
+    .refine(
+      (s) => !/\.(\s|$)/.test(s) && !s.includes('(*') && !s.includes('*)') && !/[\x00-\x08\x0b-\x1f\x7f]/.test(s),
+      'must be one Coq term: no sentence end, comment or control character',
+    ),
 });
 export type Goal = z.infer<typeof GoalSchema>;
 
@@ -87,7 +93,9 @@ export const DispatchedProfileSchema = z.strictObject({
   /** Our reader of the source targets, with the reference database's digest it pins; null without one. */
   read: z.strictObject({ format: z.enum(['smt-lib', 'metamath']), reference: sha256Digest.nullable() }).nullable(),
   audit: z.strictObject({ parser: z.literal('coqchk'), command: command.nullable() }).nullable(),
-  project: z.strictObject({ format: z.literal('coq-project'), file: z.string().min(1).max(200), build: command, check: command }).nullable(),
+  project: z
+    .strictObject({ format: z.literal('coq-project'), file: z.string().min(1).max(200), build: command, check: command })
+    .nullable(),
   libraries: z.array(z.string().min(1).max(100)).max(100),
 });
 
@@ -118,7 +126,16 @@ export const EvidenceSchema = z
       /** The project file the check read its logical names from (e.g. `_CoqProject`); null without one. */
       projectFile: z.string().max(200).nullable(),
       /** The profile's libraries as installed in the image: package version and a digest of their `.vo` files. */
-      libraries: z.array(z.strictObject({ name: z.string().min(1).max(100), package: z.string().min(1).max(200), version: z.string().min(1).max(200), digest: sha256Digest })).max(100),
+      libraries: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1).max(100),
+            package: z.string().min(1).max(200),
+            version: z.string().min(1).max(200),
+            digest: sha256Digest,
+          }),
+        )
+        .max(100),
       /** SHA-256 of each checker program that ran, by the name its command gives. */
       binaryDigests: z.record(z.string().min(1).max(200), sha256Digest),
       /** The check container's exit code, as its wrapper exited. */
@@ -154,7 +171,8 @@ export const EvidenceSchema = z
     for (const [field, value] of required) {
       if (value === null) ctx.addIssue({ code: 'custom', path: field.split('.'), message: `required for outcome ${evidence.outcome}` });
     }
-    if (evidence.results.length === 0) ctx.addIssue({ code: 'custom', path: ['results'], message: `required for outcome ${evidence.outcome}` });
+    if (evidence.results.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['results'], message: `required for outcome ${evidence.outcome}` });
   });
 export type Evidence = z.infer<typeof EvidenceSchema>;
 export type DispatchedProfile = z.infer<typeof DispatchedProfileSchema>;
@@ -179,9 +197,16 @@ export function dispatchedProfile(profile: {
     checkInput: profile.check.input,
     check: profile.check.command,
     second: profile.check.second?.command ?? null,
-    read: profile.check.read ? { format: profile.check.read.format, reference: profile.check.read.format === 'metamath' ? profile.check.read.reference.digest : null } : null,
+    read: profile.check.read
+      ? {
+          format: profile.check.read.format,
+          reference: profile.check.read.format === 'metamath' ? profile.check.read.reference.digest : null,
+        }
+      : null,
     audit: profile.check.audit ? { parser: profile.check.audit.parser, command: profile.check.audit.command ?? null } : null,
-    project: profile.project ? { format: profile.project.format, file: profile.project.file, build: profile.project.build, check: profile.project.check } : null,
+    project: profile.project
+      ? { format: profile.project.format, file: profile.project.file, build: profile.project.build, check: profile.project.check }
+      : null,
     libraries: (profile.libraries ?? []).map((l) => l.name),
   };
 }

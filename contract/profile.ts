@@ -2,14 +2,17 @@ import { z } from 'zod';
 import { sha256Digest } from './evidence.js';
 
 const command = z.array(z.string().max(1000)).min(1).max(64);
-const regex = z.string().max(500).refine((source) => {
-  try {
-    new RegExp(source, 'm');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a valid regular expression');
+const regex = z
+  .string()
+  .max(500)
+  .refine((source) => {
+    try {
+      new RegExp(source, 'm');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression');
 
 const passRule = z
   .strictObject({
@@ -28,7 +31,10 @@ const passRule = z
     explain: regex.optional(),
   })
   .default({ proofFollows: false })
-  .refine((pass) => !pass.proofFollows || pass.outputEquals !== undefined, { path: ['proofFollows'], message: 'needs outputEquals: the line the proof follows' });
+  .refine((pass) => !pass.proofFollows || pass.outputEquals !== undefined, {
+    path: ['proofFollows'],
+    message: 'needs outputEquals: the line the proof follows',
+  });
 
 /**
  * How to verify with one prover. Profiles are data: adding a prover is a configuration change,
@@ -142,7 +148,10 @@ export const ProverProfileSchema = z
     project: z
       .strictObject({
         format: z.literal('coq-project'),
-        file: z.string().regex(/^[^/\0]+$/, 'must be a file name').default('_CoqProject'),
+        file: z
+          .string()
+          .regex(/^[^/\0]+$/, 'must be a file name')
+          .default('_CoqProject'),
         build: command,
         check: command,
       })
@@ -171,10 +180,18 @@ export const ProverProfileSchema = z
       ctx.addIssue({ code: 'custom', path: ['project'], message: 'a project is built by the build step: the profile needs one' });
     }
     if (profile.check.input === 'artifacts' && (profile.check.read || profile.check.copySource)) {
-      ctx.addIssue({ code: 'custom', path: ['check', profile.check.read ? 'read' : 'copySource'], message: 'reads the source: needs check.input source' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['check', profile.check.read ? 'read' : 'copySource'],
+        message: 'reads the source: needs check.input source',
+      });
     }
     if (profile.check.input === 'artifacts' && !profile.check.artifacts) {
-      ctx.addIssue({ code: 'custom', path: ['check', 'artifacts'], message: 'required when check.input is artifacts: which build outputs the checker reads' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['check', 'artifacts'],
+        message: 'required when check.input is artifacts: which build outputs the checker reads',
+      });
     }
   });
 export type ProverProfile = z.infer<typeof ProverProfileSchema>;
@@ -193,11 +210,18 @@ export function profileForLane(profile: ProverProfile, lane: { secondChecker: bo
 
 /** A target's module: its path without extension, with `/` turned into `.` (Coq's logical names). */
 export function moduleOf(target: string): string {
-  return target.replace(/\.[^./]+$/, '').split('/').join('.');
+  return target
+    .replace(/\.[^./]+$/, '')
+    .split('/')
+    .join('.');
 }
 
 /** `{target}` and `{module}` filled in for one target; `extra` words and lists for the project commands. */
-export function fillCommand(command: readonly string[], target: string, extra: { words?: Record<string, string>; lists?: Record<string, readonly string[]> } = {}): string[] {
+export function fillCommand(
+  command: readonly string[],
+  target: string,
+  extra: { words?: Record<string, string>; lists?: Record<string, readonly string[]> } = {},
+): string[] {
   const module = moduleOf(target);
   return command.flatMap((part) => {
     const list = extra.lists && Object.hasOwn(extra.lists, part) ? extra.lists[part] : undefined;

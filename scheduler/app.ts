@@ -51,7 +51,10 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     await migrate(sql, log.child({ component: 'migrate' }), migrations);
     const latestMigration = Math.max(0, ...migrations.map((m) => m.version));
     if (config.adminTokenFile) await registerAdminTokenFile(sql, config.adminTokenFile);
-    const metrics = createMetrics(sql, config.lanes.map((l) => l.name));
+    const metrics = createMetrics(
+      sql,
+      config.lanes.map((l) => l.name),
+    );
     const substrate = options.substrate ?? createSubstrate(config, log);
     if (substrate?.close) cleanup.unshift(() => substrate.close!());
     const server = await buildServer({ sql, config, metrics, log, substrate, latestMigration });

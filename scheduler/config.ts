@@ -6,7 +6,10 @@ import { ConfigError, coerceError } from './errors.js';
 import { LaneSchema, PromotionRuleSchema, QuotasSchema, defaultLanes } from './lanes.js';
 import { ProverProfileSchema, defaultProverProfiles } from './prover-profiles.js';
 
-const positiveSeconds = z.number().positive().max(24 * 3600);
+const positiveSeconds = z
+  .number()
+  .positive()
+  .max(24 * 3600);
 
 export const ConfigSchema = z
   .strictObject({
@@ -15,12 +18,20 @@ export const ConfigSchema = z
     /** Where the embedded Postgres, the admin token and local state live. */
     home: z.string().min(1).default('./.proofpod'),
     /** An external Postgres; without it proofpod runs an embedded one under `home`. */
-    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     /** The base URL task pods use to reach this scheduler (evidence uploads). */
     publicUrl: z.url().optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Largest accepted request body; larger ones are answered 413. */
-    bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
     /** Mint and print an admin token on first start. Defaults to on only with the embedded Postgres. */
     bootstrapAdminToken: z.boolean().optional(),
     /**
@@ -33,18 +44,32 @@ export const ConfigSchema = z
     /** Settings of every attempt's pod, whichever substrate runs it. */
     pod: z
       .strictObject({
-        release: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/, 'must be a DNS label of at most 53 characters').default('proofpod'),
+        release: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/, 'must be a DNS label of at most 53 characters')
+          .default('proofpod'),
         /** Image with Node.js, git and the task-pod programs (fetch and reporter). */
         taskImage: z.string().min(1).default('proofpod/task:latest'),
         taskServiceAccount: z.string().min(1).default('proofpod-task'),
-        maxSourceBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+        maxSourceBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(256 * 1024 * 1024),
         /** Most files a source tree may have, and most components a path in it may have. */
         maxSourceFiles: z.number().int().min(1).default(100_000),
         maxSourceDepth: z.number().int().min(1).max(1000).default(64),
         /** Most bytes the targets of one job may take together. */
-        maxTargetBytes: z.number().int().min(1).default(64 * 1024 * 1024),
+        maxTargetBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(64 * 1024 * 1024),
         /** Size limit of the volume the build writes (a Kubernetes quantity). */
-        artifactsSizeLimit: z.string().regex(/^[0-9]+([kMGTPE]i?)?$/, 'must be a Kubernetes quantity such as 4Gi').default('4Gi'),
+        artifactsSizeLimit: z
+          .string()
+          .regex(/^[0-9]+([kMGTPE]i?)?$/, 'must be a Kubernetes quantity such as 4Gi')
+          .default('4Gi'),
         /** Allow file:// sources (local quick start and tests only). */
         allowFileSources: z.boolean().default(false),
         /** Seconds before the deadline the reporter keeps to upload an error report. */
@@ -57,20 +82,31 @@ export const ConfigSchema = z
         imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
       })
       .prefault({})
-      .refine((pod) => pod.buildRunAsUser !== pod.runAsUser, { message: 'must differ from runAsUser: proof code must not share a uid with our programs', path: ['buildRunAsUser'] }),
+      .refine((pod) => pod.buildRunAsUser !== pod.runAsUser, {
+        message: 'must differ from runAsUser: proof code must not share a uid with our programs',
+        path: ['buildRunAsUser'],
+      }),
     /** The Kubernetes substrate: one batch/v1 Job per attempt. */
     kubernetes: z
       .strictObject({
         /** A kubeconfig file; without it, the in-cluster service account (or the default kubeconfig). */
         kubeconfig: z.string().optional(),
-        namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').default('default'),
+        namespace: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
+          .default('default'),
         /**
          * The long-lived object of the release every Job is owned by (never a scheduler pod, so a
          * replica restart kills nothing). Without a uid the scheduler reads it from the object, in its
          * namespace, once (the chart's Role grants `get` on that one object, nothing more).
          */
         owner: z
-          .strictObject({ apiVersion: z.string().min(1), kind: z.string().min(1), name: z.string().min(1), uid: z.string().min(1).optional() })
+          .strictObject({
+            apiVersion: z.string().min(1),
+            kind: z.string().min(1),
+            name: z.string().min(1),
+            uid: z.string().min(1).optional(),
+          })
           .optional(),
         /** How long an image may fail to pull before the attempt is an infrastructure error. */
         imagePullGraceSeconds: z.number().int().min(0).default(60),
@@ -92,7 +128,10 @@ export const ConfigSchema = z
          * and no build and checker share a uid.
          */
         sandboxUids: z
-          .strictObject({ first: z.number().int().min(1000).max(4_000_000_000).default(200_000), count: z.number().int().min(2).max(1_000_000).default(65_536) })
+          .strictObject({
+            first: z.number().int().min(1000).max(4_000_000_000).default(200_000),
+            count: z.number().int().min(2).max(1_000_000).default(65_536),
+          })
           .prefault({}),
         /**
          * Limits of each build and check process, where the lane sets none: memory (bytes of data),
@@ -101,9 +140,17 @@ export const ConfigSchema = z
          */
         limits: z
           .strictObject({
-            memoryBytes: z.number().int().min(64 * 1024 * 1024).default(8 * 1024 * 1024 * 1024),
+            memoryBytes: z
+              .number()
+              .int()
+              .min(64 * 1024 * 1024)
+              .default(8 * 1024 * 1024 * 1024),
             processes: z.number().int().min(8).max(1_000_000).default(512),
-            fileSizeBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * 1024 * 1024),
+            fileSizeBytes: z
+              .number()
+              .int()
+              .min(1024 * 1024)
+              .default(2 * 1024 * 1024 * 1024),
             cpuSeconds: z.number().int().min(1).optional(),
           })
           .prefault({}),
@@ -143,7 +190,11 @@ export const ConfigSchema = z
     fairness: z
       .strictObject({
         /** How fast a submitter's recent dispatches stop counting against it inside a lane. */
-        usageHalfLifeSeconds: z.number().positive().max(7 * 24 * 3600).default(600),
+        usageHalfLifeSeconds: z
+          .number()
+          .positive()
+          .max(7 * 24 * 3600)
+          .default(600),
       })
       .prefault({}),
     provers: z
@@ -156,10 +207,18 @@ export const ConfigSchema = z
     const trustOf = new Map(config.lanes.map((l) => [l.name, l.trust]));
     config.promotion.forEach((rule, i) => {
       if (trustOf.get(rule.from) !== 'untrusted') {
-        ctx.addIssue({ code: 'custom', path: ['promotion', i, 'from'], message: `must name an untrusted lane (${rule.from} is ${trustOf.get(rule.from) ?? 'not a lane'})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['promotion', i, 'from'],
+          message: `must name an untrusted lane (${rule.from} is ${trustOf.get(rule.from) ?? 'not a lane'})`,
+        });
       }
       if (trustOf.get(rule.to) !== 'trusted') {
-        ctx.addIssue({ code: 'custom', path: ['promotion', i, 'to'], message: `must name a trusted lane (${rule.to} is ${trustOf.get(rule.to) ?? 'not a lane'})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['promotion', i, 'to'],
+          message: `must name a trusted lane (${rule.to} is ${trustOf.get(rule.to) ?? 'not a lane'})`,
+        });
       }
     });
   });

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 
-const dnsLabel = z
-  .string()
-  .regex(/^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be a lowercase DNS label of at most 32 characters');
+const dnsLabel = z.string().regex(/^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be a lowercase DNS label of at most 32 characters');
 
 /** A Kubernetes quantity ("500m", "2Gi", "1"). */
-const quantity = z.union([z.string().regex(/^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+|[kMGTPE]i?|m)?$/, 'must be a Kubernetes quantity such as 500m or 2Gi'), z.number().positive()]);
+const quantity = z.union([
+  z.string().regex(/^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+|[kMGTPE]i?|m)?$/, 'must be a Kubernetes quantity such as 500m or 2Gi'),
+  z.number().positive(),
+]);
 const resourceList = z.record(z.string().min(1), quantity);
 
 const TolerationSchema = z.strictObject({
@@ -21,12 +22,22 @@ export const LaneSchema = z.strictObject({
   name: dnsLabel,
   trust: z.enum(['untrusted', 'trusted']),
   concurrency: z.number().int().min(1).max(10_000),
-  maxDeadlineSeconds: z.number().int().min(10).max(7 * 24 * 3600).default(3600),
+  maxDeadlineSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 24 * 3600)
+    .default(3600),
   /**
    * Longest a build step may take (each target's, or the project's), in seconds: past it the build
    * is stopped and its targets fail, naming the limit. Unset: only the attempt's deadline bounds it.
    */
-  buildTimeoutSeconds: z.number().int().min(10).max(7 * 24 * 3600).optional(),
+  buildTimeoutSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 24 * 3600)
+    .optional(),
   /** Infrastructure retries after the first attempt in this lane (lease expiry, vanished attempt, …). */
   retryLimit: z.number().int().min(0).max(20).default(2),
   /** Requests and limits of the build and check containers of this lane's attempts (on the local substrate: their memory and CPU limits). */
@@ -69,7 +80,10 @@ export const PromotionRuleSchema = z.strictObject({
 export type PromotionRule = z.infer<typeof PromotionRuleSchema>;
 
 /** The rule that promotes this job automatically, if any. */
-export function promotionRuleFor(rules: readonly PromotionRule[], job: { lane: string; promoteTo: string; submitterId: string }): PromotionRule | undefined {
+export function promotionRuleFor(
+  rules: readonly PromotionRule[],
+  job: { lane: string; promoteTo: string; submitterId: string },
+): PromotionRule | undefined {
   return rules.find((r) => r.from === job.lane && r.to === job.promoteTo && (!r.submitters || r.submitters.includes(job.submitterId)));
 }
 

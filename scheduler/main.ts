@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startProofpod } from './app.js';
-import { loadConfig } from './config.js';
+import { type Config, loadConfig } from './config.js';
 import { ConfigError, coerceError } from './errors.js';
 import { createLogger } from './log.js';
 
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
       'api-only': { type: 'boolean', default: false },
     },
   });
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
     if (values['unsafe-no-sandbox']) config = { ...config, local: { ...config.local, unsafeNoSandbox: true } };

@@ -73,7 +73,11 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = []) {
     });
   laneGauge('proofpod_lane_queued', 'Jobs queued in the lane', (s) => s.queued);
   laneGauge('proofpod_lane_running', 'Attempts in flight in the lane', (s) => s.running);
-  laneGauge('proofpod_lane_oldest_waiting_seconds', 'Age of the longest-waiting queued job of the lane (absent when none waits)', (s) => s.oldestWaitingSeconds);
+  laneGauge(
+    'proofpod_lane_oldest_waiting_seconds',
+    'Age of the longest-waiting queued job of the lane (absent when none waits)',
+    (s) => s.oldestWaitingSeconds,
+  );
   return { registry, submitted, dispatchLatency, attemptsStarted, attemptsEnded, staleWrites, takeovers };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -5,7 +5,8 @@ export { ProverProfileSchema, type ProverProfile, type ProverProfileInput } from
 export const defaultProverProfiles: ProverProfileInput[] = [
   {
     name: 'coq',
-    description: 'Coq/Rocq: coqc builds each target (untrusted), then coqchk re-checks the .vo files and the audit reads everything they assume',
+    description:
+      'Coq/Rocq: coqc builds each target (untrusted), then coqchk re-checks the .vo files and the audit reads everything they assume',
     image: 'proofpod/prover-coq:latest',
     versionCommand: ['coqchk', '--version'],
     // Debian's stdpp (the image installs it): developments may require it; the evidence records it.
@@ -40,7 +41,8 @@ export const defaultProverProfiles: ProverProfileInput[] = [
   metamathProfile('metamath-iset', 'iset.mm', 'sha256:dc494d817dc1c0fe6874c0969ee79fdebd0967382cd7c42d3ba1da078d2d3bd8'),
   {
     name: 'smt-z3',
-    description: 'SMT obligation in a safe subset of SMT-LIB, read and re-printed by us; z3 (and cvc5 too where the lane requires a second checker) must answer exactly unsat',
+    description:
+      'SMT obligation in a safe subset of SMT-LIB, read and re-printed by us; z3 (and cvc5 too where the lane requires a second checker) must answer exactly unsat',
     image: 'proofpod/prover-smt:latest',
     versionCommand: ['z3', '--version'],
     check: {
@@ -49,7 +51,11 @@ export const defaultProverProfiles: ProverProfileInput[] = [
       command: ['z3', '-smt2', '{target}'],
       pass: { outputEquals: 'unsat' },
       // cvc5 prints its proof after the answer; the evidence records the proof's digest.
-      second: { versionCommand: ['cvc5', '--version'], command: ['cvc5', '--lang=smt2', '--dump-proofs', '{target}'], pass: { outputEquals: 'unsat', proofFollows: true } },
+      second: {
+        versionCommand: ['cvc5', '--version'],
+        command: ['cvc5', '--lang=smt2', '--dump-proofs', '{target}'],
+        pass: { outputEquals: 'unsat', proofFollows: true },
+      },
     },
   },
   {

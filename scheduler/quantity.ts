@@ -6,7 +6,21 @@ export function quantityBytes(quantity: string | number | undefined): number | u
   if (typeof quantity === 'number') return Math.floor(quantity);
   const match = /^([0-9]+(?:\.[0-9]+)?)([kMGTPE]i?|m)?$/.exec(quantity);
   if (!match) return undefined;
-  const units: Record<string, number> = { k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, m: 1e-3 };
+  const units: Record<string, number> = {
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+    m: 1e-3,
+  };
   return Math.floor(Number(match[1]) * (match[2] ? units[match[2]]! : 1));
 }
 

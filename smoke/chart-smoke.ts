@@ -92,12 +92,19 @@ async function proofSource(): Promise<Source> {
   await git(['init', '--quiet']);
   await git(['add', '--all']);
   await git(['commit', '--quiet', '-m', 'proofpod smoke fixtures']);
-  return { url: pathToFileURL(dir).href, commit: await git(['rev-parse', 'HEAD']), subdirectory: '', cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    url: pathToFileURL(dir).href,
+    commit: await git(['rev-parse', 'HEAD']),
+    subdirectory: '',
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** `kubectl port-forward` to the Service; resolves with the local URL. */
 async function portForward(namespace: string, service: string, port: number): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn('kubectl', ['-n', namespace, 'port-forward', `service/${service}`, `0:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('kubectl', ['-n', namespace, 'port-forward', `service/${service}`, `0:${port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new SmokeFailure(`kubectl port-forward printed no port in 30 s: ${output}`)), 30_000);
@@ -146,7 +153,13 @@ async function main(): Promise<void> {
   try {
     log(`namespace ${namespace}, release ${release}, substrate ${substrate}`);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
-    if (!values.keep) cleanups.push(() => core.deleteNamespace({ name: namespace }).then(() => undefined, () => undefined));
+    if (!values.keep)
+      cleanups.push(() =>
+        core.deleteNamespace({ name: namespace }).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
 
     const source = await proofSource();
     cleanups.push(source.cleanup);
@@ -154,7 +167,10 @@ async function main(): Promise<void> {
     const fullname = release.includes('proofpod') ? release : `${release}-proofpod`;
     const databaseUrl = process.env.PROOFPOD_SMOKE_DATABASE_URL;
     if (databaseUrl) {
-      await core.createNamespacedSecret({ namespace, body: { metadata: { name: `${fullname}-database` }, stringData: { url: databaseUrl } } });
+      await core.createNamespacedSecret({
+        namespace,
+        body: { metadata: { name: `${fullname}-database` }, stringData: { url: databaseUrl } },
+      });
     }
     const chart = path.join(projectRoot(), 'chart');
     const sets = [
@@ -166,9 +182,23 @@ async function main(): Promise<void> {
       ...values.set,
     ];
     log(`helm install ${release} ${sets.map((s) => `--set ${s}`).join(' ')}`);
-    const install = await run(helm, ['install', release, chart, '-n', namespace, '--wait', '--timeout', `${Math.ceil(timeoutMs / 1000)}s`, ...sets.flatMap((s) => ['--set', s])], {
-      maxBuffer: 16 << 20,
-    }).catch((error: { stderr?: string; message: string }) => {
+    const install = await run(
+      helm,
+      [
+        'install',
+        release,
+        chart,
+        '-n',
+        namespace,
+        '--wait',
+        '--timeout',
+        `${Math.ceil(timeoutMs / 1000)}s`,
+        ...sets.flatMap((s) => ['--set', s]),
+      ],
+      {
+        maxBuffer: 16 << 20,
+      },
+    ).catch((error: { stderr?: string; message: string }) => {
       throw new SmokeFailure(`helm install failed: ${error.stderr || error.message}`);
     });
     log(`installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -181,7 +211,8 @@ async function main(): Promise<void> {
     // What the chart rendered for RBAC, by kind, in this namespace.
     const roles = (await rbac.listNamespacedRole({ namespace })).items.length;
     const bindings = (await rbac.listNamespacedRoleBinding({ namespace })).items.length;
-    if (substrate === 'kubernetes') check(roles === 1 && bindings === 1, `expected 1 Role and 1 RoleBinding, found ${roles} and ${bindings}`);
+    if (substrate === 'kubernetes')
+      check(roles === 1 && bindings === 1, `expected 1 Role and 1 RoleBinding, found ${roles} and ${bindings}`);
     else check(roles === 0 && bindings === 0, `the local substrate needs no RBAC, found ${roles} Roles and ${bindings} RoleBindings`);
 
     const secret = await core.readNamespacedSecret({ name: `${fullname}-admin-token`, namespace });
@@ -216,8 +247,15 @@ async function main(): Promise<void> {
       if (views[0]!.state === 'running' && views[1]!.state === 'running') overlapped = true;
       return views.every((v) => v.finishedAt) ? views : undefined;
     });
-    ended.forEach((view, i) => check(view.state === expected[i], `job ${view.id} (${view.prover} ${view.targets[0]}) ended ${view.state} (${view.stateReason}), expected ${expected[i]}`));
-    log(`verdicts: ${ended.map((v) => `${v.targets[0]} ${v.state}`).join(', ')}${overlapped ? '; the two good proofs ran in parallel' : ''}`);
+    for (const [i, view] of ended.entries()) {
+      check(
+        view.state === expected[i],
+        `job ${view.id} (${view.prover} ${view.targets[0]}) ended ${view.state} (${view.stateReason}), expected ${expected[i]}`,
+      );
+    }
+    log(
+      `verdicts: ${ended.map((v) => `${v.targets[0]} ${v.state}`).join(', ')}${overlapped ? '; the two good proofs ran in parallel' : ''}`,
+    );
     for (const view of ended) {
       const attempt = view.attempts?.at(-1);
       check(attempt?.observedImageDigest, `job ${view.id}: no observed image digest (the verdict must bind to what ran)`);
@@ -233,7 +271,10 @@ async function main(): Promise<void> {
       const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
       for (const pod of pods) checkAttemptPod(pod);
       const scheduler = (await core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=scheduler' })).items;
-      check(scheduler.length > 0 && scheduler.every((p) => p.spec?.serviceAccountName === fullname), 'the scheduler does not run as the chart\'s ServiceAccount');
+      check(
+        scheduler.length > 0 && scheduler.every((p) => p.spec?.serviceAccountName === fullname),
+        "the scheduler does not run as the chart's ServiceAccount",
+      );
       log(`${attemptJobs.length} Jobs and ${pods.length} pods hold the task-pod invariants`);
     } else {
       check(attemptJobs.length === 0, `the local substrate must create no Jobs, found ${attemptJobs.length}`);
@@ -254,7 +295,11 @@ async function main(): Promise<void> {
         core.listNamespacedPod({ namespace }),
         core.listNamespacedSecret({ namespace }),
       ]);
-      left = [...j.items.map((x) => `Job/${x.metadata?.name}`), ...p.items.map((x) => `Pod/${x.metadata?.name}`), ...s.items.map((x) => `Secret/${x.metadata?.name}`)];
+      left = [
+        ...j.items.map((x) => `Job/${x.metadata?.name}`),
+        ...p.items.map((x) => `Pod/${x.metadata?.name}`),
+        ...s.items.map((x) => `Secret/${x.metadata?.name}`),
+      ];
       return left.length === 0 ? true : undefined;
     }).catch((error: unknown) => {
       throw new SmokeFailure(`${String(error)}; left: ${left.join(', ')}`);
@@ -272,13 +317,18 @@ async function main(): Promise<void> {
 async function diagnose(core: CoreV1Api, namespace: string): Promise<void> {
   for (const pod of (await core.listNamespacedPod({ namespace })).items) {
     const states = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].map((c) => {
-      const state = c.state?.terminated ? `terminated ${c.state.terminated.reason ?? ''} exit ${c.state.terminated.exitCode}` : c.state?.waiting ? `waiting ${c.state.waiting.reason ?? ''} ${c.state.waiting.message ?? ''}` : 'running';
+      const state = c.state?.terminated
+        ? `terminated ${c.state.terminated.reason ?? ''} exit ${c.state.terminated.exitCode}`
+        : c.state?.waiting
+          ? `waiting ${c.state.waiting.reason ?? ''} ${c.state.waiting.message ?? ''}`
+          : 'running';
       return `${c.name}: ${state}`;
     });
     log(`pod ${pod.metadata?.name}: ${pod.status?.phase} ${pod.status?.reason ?? ''} [${states.join('; ')}]`);
   }
   const events = (await core.listNamespacedEvent({ namespace })).items.slice(-30);
-  for (const event of events) log(`event ${event.involvedObject.kind}/${event.involvedObject.name}: ${event.reason} ${event.message ?? ''}`);
+  for (const event of events)
+    log(`event ${event.involvedObject.kind}/${event.involvedObject.name}: ${event.reason} ${event.message ?? ''}`);
 }
 
 function checkAttemptJob(job: V1Job, ownerUid: string, taskServiceAccount: string): void {
@@ -287,36 +337,66 @@ function checkAttemptJob(job: V1Job, ownerUid: string, taskServiceAccount: strin
   check(job.spec?.activeDeadlineSeconds, `Job ${name}: no activeDeadlineSeconds`);
   check(job.spec?.ttlSecondsAfterFinished !== undefined, `Job ${name}: no ttlSecondsAfterFinished`);
   const owners = job.metadata?.ownerReferences ?? [];
-  check(owners.length === 1 && owners[0]!.uid === ownerUid && owners[0]!.kind === 'ConfigMap', `Job ${name}: not owned by the release's owner object`);
+  check(
+    owners.length === 1 && owners[0]!.uid === ownerUid && owners[0]!.kind === 'ConfigMap',
+    `Job ${name}: not owned by the release's owner object`,
+  );
   const spec = job.spec?.template.spec;
   check(spec?.automountServiceAccountToken === false, `Job ${name}: its pod would mount a service-account token`);
   check(spec.serviceAccountName === taskServiceAccount, `Job ${name}: runs as ${spec.serviceAccountName}, not ${taskServiceAccount}`);
-  check(spec.restartPolicy === 'Never' && spec.enableServiceLinks === false && !spec.shareProcessNamespace, `Job ${name}: pod settings are not the contract's`);
+  check(
+    spec.restartPolicy === 'Never' && spec.enableServiceLinks === false && !spec.shareProcessNamespace,
+    `Job ${name}: pod settings are not the contract's`,
+  );
 }
 
 function checkAttemptPod(pod: V1Pod): void {
   const name = pod.metadata?.name;
   const spec = pod.spec!;
-  check(spec.securityContext?.runAsNonRoot && spec.securityContext.seccompProfile?.type === 'RuntimeDefault', `pod ${name}: not non-root with RuntimeDefault seccomp`);
-  check(!spec.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken)), `pod ${name}: has a service-account token volume`);
+  check(
+    spec.securityContext?.runAsNonRoot && spec.securityContext.seccompProfile?.type === 'RuntimeDefault',
+    `pod ${name}: not non-root with RuntimeDefault seccomp`,
+  );
+  check(
+    !spec.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken)),
+    `pod ${name}: has a service-account token volume`,
+  );
   for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
     const sc = container.securityContext;
-    check(sc?.allowPrivilegeEscalation === false && sc.capabilities?.drop?.includes('ALL'), `pod ${name} container ${container.name}: not restricted`);
-    check(!(container.env ?? []).some((e) => e.valueFrom?.secretKeyRef), `pod ${name} container ${container.name}: a Secret in its environment`);
+    check(
+      sc?.allowPrivilegeEscalation === false && sc.capabilities?.drop?.includes('ALL'),
+      `pod ${name} container ${container.name}: not restricted`,
+    );
+    check(
+      !(container.env ?? []).some((e) => e.valueFrom?.secretKeyRef),
+      `pod ${name} container ${container.name}: a Secret in its environment`,
+    );
   }
   const credentialMounts = [...(spec.initContainers ?? []), ...spec.containers].filter((c) =>
     (c.volumeMounts ?? []).some((m) => spec.volumes?.find((v) => v.name === m.name)?.secret),
   );
-  check(credentialMounts.length === 1 && credentialMounts[0]!.name === 'reporter', `pod ${name}: the credential reaches ${credentialMounts.map((c) => c.name).join(', ') || 'no container'}, not the reporter alone`);
+  check(
+    credentialMounts.length === 1 && credentialMounts[0]!.name === 'reporter',
+    `pod ${name}: the credential reaches ${credentialMounts.map((c) => c.name).join(', ') || 'no container'}, not the reporter alone`,
+  );
   // Proof code runs in the build container alone, as a uid of its own, without write access to the source.
   const build = spec.initContainers?.find((c) => c.name === containers.build);
   if (build) {
-    check(build.securityContext?.runAsUser !== undefined && build.securityContext.runAsUser !== spec.securityContext?.runAsUser, `pod ${name}: the build runs as the uid of our programs`);
+    check(
+      build.securityContext?.runAsUser !== undefined && build.securityContext.runAsUser !== spec.securityContext?.runAsUser,
+      `pod ${name}: the build runs as the uid of our programs`,
+    );
     check(build.volumeMounts?.find((m) => m.name === volumeNames.source)?.readOnly === true, `pod ${name}: the build can write the source`);
-    check(!build.volumeMounts?.some((m) => m.name === volumeNames.results || m.name === volumeNames.meta), `pod ${name}: the build mounts results or meta`);
+    check(
+      !build.volumeMounts?.some((m) => m.name === volumeNames.results || m.name === volumeNames.meta),
+      `pod ${name}: the build mounts results or meta`,
+    );
   }
   const check_ = spec.containers.find((c) => c.name === containers.check);
-  check(check_?.volumeMounts?.every((m) => m.readOnly || m.name === volumeNames.results || m.mountPath === '/tmp') === true, `pod ${name}: the check container writes more than its results and scratch space`);
+  check(
+    check_?.volumeMounts?.every((m) => m.readOnly || m.name === volumeNames.results || m.mountPath === '/tmp') === true,
+    `pod ${name}: the check container writes more than its results and scratch space`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

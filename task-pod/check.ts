@@ -143,7 +143,14 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string, options: 
     };
     child.on('error', (error) => {
       flush();
-      resolve({ exitCode: null, output: '', stdout: '', stdoutDigest: `sha256:${stdoutHash.digest('hex')}`, durationMs: Date.now() - started, spawnError: `${argv[0]}: ${error.message}` });
+      resolve({
+        exitCode: null,
+        output: '',
+        stdout: '',
+        stdoutDigest: `sha256:${stdoutHash.digest('hex')}`,
+        durationMs: Date.now() - started,
+        spawnError: `${argv[0]}: ${error.message}`,
+      });
     });
     child.on('close', (code, signal) => {
       try {
@@ -165,7 +172,11 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string, options: 
 }
 
 /** One line of a checker's output for a reason: control characters out, at most 200 characters. */
-const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200);
+const oneLine = (text: string) =>
+  text
+    .replace(/[\x00-\x1f\x7f]+/g, ' ')
+    .trim()
+    .slice(0, 200);
 
 /**
  * A checker's run read under a pass rule: why it did not pass (null when it did), and the digest
@@ -181,7 +192,10 @@ export function readOutcome(pass: PassRule, outcome: CommandOutcome): { reason: 
   if (pass.outputEquals !== undefined) {
     // Standard output alone: what a solver writes to standard error (warnings) goes to the log only.
     const answer = pass.proofFollows ? outcome.stdout.split('\n', 1)[0]! : outcome.stdout.replace(/\n$/, '');
-    if (answer !== pass.outputEquals) return failed(`output is not exactly ${JSON.stringify(pass.outputEquals)}${pass.proofFollows ? ' on its first line' : ''}: ${JSON.stringify(oneLine(outcome.stdout.slice(0, 200)))}`);
+    if (answer !== pass.outputEquals)
+      return failed(
+        `output is not exactly ${JSON.stringify(pass.outputEquals)}${pass.proofFollows ? ' on its first line' : ''}: ${JSON.stringify(oneLine(outcome.stdout.slice(0, 200)))}`,
+      );
     if (pass.proofFollows && outcome.stdout.length <= answer.length + 1) return failed('no proof followed the answer');
   }
   if (pass.outputMatches && !new RegExp(pass.outputMatches, 'm').test(outcome.output)) {
@@ -198,7 +212,9 @@ function binaryDigest(program: string): string {
   const candidates = program.includes('/') ? [program] : checkerPath.split(':').map((dir) => path.join(dir, program));
   const found = candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
   if (!found) throw new Error(`${program} not found on PATH`);
-  return `sha256:${createHash('sha256').update(readFileSync(realpathSync(found))).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(readFileSync(realpathSync(found)))
+    .digest('hex')}`;
 }
 
 /**
@@ -243,7 +259,11 @@ const limitReasons: Record<number, string> = {
  * output. A missing or garbled status is a failed build: only a build that says it succeeded gets
  * its outputs checked.
  */
-async function buildStatus(artifactsDir: string, n: number | 'project', ownRoots: readonly string[]): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
+async function buildStatus(
+  artifactsDir: string,
+  n: number | 'project',
+  ownRoots: readonly string[],
+): Promise<{ exitCode: number | null; log: Buffer; problem: string | null }> {
   const dir = path.join(artifactsDir, artifacts.status);
   const log = await readUntrusted(path.join(dir, `${n}.log`), { maxBytes: MAX_BUILD_LOG_BYTES, truncate: true }, `build log ${n}`).then(
     (r) => r.content,
@@ -295,10 +315,17 @@ async function libraryFacts(libraries: ProverProfile['libraries'], log: CheckLog
       throw new Error(`library ${library.name} (${library.path}) is not in the image`);
     }
     const digest = createHash('sha256');
-    for (const file of files.sort()) digest.update(`${path.relative(library.path, file)}\0${createHash('sha256').update(readFileSync(file)).digest('hex')}\n`);
+    for (const file of files.sort())
+      digest.update(`${path.relative(library.path, file)}\0${createHash('sha256').update(readFileSync(file)).digest('hex')}\n`);
     const query = await run(['dpkg-query', '-W', '-f=${Version}', library.package], '/', log, home);
-    if (query.spawnError || query.exitCode !== 0 || query.output.trim() === '') throw new Error(`library ${library.name}: package ${library.package} is not installed in the image`);
-    facts.push({ name: library.name, package: library.package, version: query.output.trim().split('\n')[0]!.slice(0, 200), digest: `sha256:${digest.digest('hex')}` });
+    if (query.spawnError || query.exitCode !== 0 || query.output.trim() === '')
+      throw new Error(`library ${library.name}: package ${library.package} is not installed in the image`);
+    facts.push({
+      name: library.name,
+      package: library.package,
+      version: query.output.trim().split('\n')[0]!.slice(0, 200),
+      digest: `sha256:${digest.digest('hex')}`,
+    });
   }
   return facts;
 }
@@ -331,19 +358,34 @@ type CheckerRun = Omit<TargetResult, 'path' | 'second'>;
 async function versionOf(command: string[], what: string, cwd: string, log: CheckLog, home: string): Promise<string> {
   const v = await run(command, cwd, log, home);
   if (v.spawnError || v.exitCode !== 0) throw new Error(`${what} failed: ${v.spawnError ?? `exit ${v.exitCode}`}`);
-  return v.output.split('\n').find((l) => l.trim())?.trim() ?? 'unknown';
+  return (
+    v.output
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? 'unknown'
+  );
 }
 
 /**
  * Two independent checkers' runs as one result: both must pass; both failing is a fail with the
  * first's reason; any other pair is a disagreement, an error naming both outputs.
  */
-export function agreement(firstName: string, first: { run: CheckerRun; output: string }, secondName: string, second: { run: CheckerRun; output: string }): Omit<TargetResult, 'path'> {
+export function agreement(
+  firstName: string,
+  first: { run: CheckerRun; output: string },
+  secondName: string,
+  second: { run: CheckerRun; output: string },
+): Omit<TargetResult, 'path'> {
   const combined = { ...first.run, second: second.run };
   if (first.run.result === 'pass' && second.run.result === 'pass') return combined;
   if (first.run.result === 'fail' && second.run.result === 'fail') return combined;
-  const said = (name: string, c: { run: CheckerRun; output: string }) => `${name} ${c.run.result === 'pass' ? 'passed' : `did not pass (${c.run.reason})`}, saying ${JSON.stringify(excerpt(c.output))}`;
-  return { ...combined, result: 'error', reason: `the checkers disagree: ${said(firstName, first)}; ${said(secondName, second)}`.slice(0, 2000) };
+  const said = (name: string, c: { run: CheckerRun; output: string }) =>
+    `${name} ${c.run.result === 'pass' ? 'passed' : `did not pass (${c.run.reason})`}, saying ${JSON.stringify(excerpt(c.output))}`;
+  return {
+    ...combined,
+    result: 'error',
+    reason: `the checkers disagree: ${said(firstName, first)}; ${said(secondName, second)}`.slice(0, 2000),
+  };
 }
 
 /** Head and tail of a checker's output, for a disagreement's reason. */
@@ -367,7 +409,8 @@ async function insideSource(root: string, target: string): Promise<string> {
   const dir = await realpathAsync(path.dirname(file)).catch(() => null);
   const realRoot = await realpathAsync(root);
   if (dir === null) throw new UntrustedFileError(`${target} is missing`);
-  if (dir !== realRoot && !dir.startsWith(`${realRoot}${path.sep}`)) throw new UntrustedFileError(`${target} leads out of the source through a link`);
+  if (dir !== realRoot && !dir.startsWith(`${realRoot}${path.sep}`))
+    throw new UntrustedFileError(`${target} leads out of the source through a link`);
   return path.join(dir, path.basename(file));
 }
 
@@ -380,7 +423,8 @@ async function referenceAxioms(pin: { path: string; digest: string }, log: Check
     throw new Error(`the reference database ${pin.path} is not in the image`);
   });
   const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
-  if (digest !== pin.digest) throw new Error(`reference database digest mismatch: ${pin.path} is ${digest}, the profile pins ${pin.digest}`);
+  if (digest !== pin.digest)
+    throw new Error(`reference database digest mismatch: ${pin.path} is ${digest}, the profile pins ${pin.digest}`);
   const axioms = await readMetamathAxioms(content, includesWithin(path.dirname(pin.path), MAX_READ_BYTES));
   log.write(`[reference ${pin.path} (${digest}): ${axioms.length} logical axioms]\n`);
   return axioms;
@@ -391,7 +435,16 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   let targets = job.targets;
   const { check } = profile;
   const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
-  const base = { profile: profile.name, binaryDigests: {}, libraries: [], results: [], findings: [], allowedAxioms: [...job.allowedAxioms], projectFile: null, goals: notBound('not bound: the check did not run') };
+  const base = {
+    profile: profile.name,
+    binaryDigests: {},
+    libraries: [],
+    results: [],
+    findings: [],
+    allowedAxioms: [...job.allowedAxioms],
+    projectFile: null,
+    goals: notBound('not bound: the check did not run'),
+  };
   let libraries: CheckResult['libraries'] = [];
   let version: string;
   let secondVersion: string | null = null;
@@ -403,7 +456,8 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     project = await readProject(job);
     libraries = await libraryFacts(profile.libraries, log, job.tmpDir);
     const checkCommand = project ? profile.project!.check : check.command;
-    for (const command of [checkCommand, check.second?.command, check.audit?.command]) if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
+    for (const command of [checkCommand, check.second?.command, check.audit?.command])
+      if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
     if (check.input === 'artifacts') {
       if (!job.artifactsDir) throw new Error('the profile checks build outputs but the pod has no artifacts volume');
       const staged = path.join(job.tmpDir, 'check-input');
@@ -415,7 +469,12 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     } else if (check.copySource) {
       // The checker writes beside the sources: a copy of only the files it reads, as regular files.
       const copy = path.join(job.tmpDir, 'check-source');
-      const copied = await stageArtifacts(path.join(job.sourceDir, job.subdirectory ?? '.'), new RegExp(check.copySource), copy, stageLimits);
+      const copied = await stageArtifacts(
+        path.join(job.sourceDir, job.subdirectory ?? '.'),
+        new RegExp(check.copySource),
+        copy,
+        stageLimits,
+      );
       log.write(`[copied ${copied.length} source file(s) matching ${check.copySource}]\n`);
       workdir = copy;
       await mkdir(workdir, { recursive: true });
@@ -423,7 +482,8 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       workdir = path.join(job.sourceDir, job.subdirectory ?? '.');
     }
     version = await versionOf(profile.versionCommand, 'version command', workdir, log, job.tmpDir);
-    if (check.second) secondVersion = await versionOf(check.second.versionCommand, 'second checker version command', workdir, log, job.tmpDir);
+    if (check.second)
+      secondVersion = await versionOf(check.second.versionCommand, 'second checker version command', workdir, log, job.tmpDir);
   } catch (error) {
     return { ...base, version: null, secondVersion: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
   }
@@ -431,10 +491,23 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
   const findings: Finding[] = [];
   const projectFile = project ? profile.project!.file : null;
   /** An error once the checker is known: what was found so far goes with it. */
-  const failed = (error: string, extra: Partial<Verdict> = {}): Verdict => ({ ...base, version, secondVersion, binaryDigests, libraries, projectFile, results, findings, ...extra, outcome: 'error', error });
+  const failed = (error: string, extra: Partial<Verdict> = {}): Verdict => ({
+    ...base,
+    version,
+    secondVersion,
+    binaryDigests,
+    libraries,
+    projectFile,
+    results,
+    findings,
+    ...extra,
+    outcome: 'error',
+    error,
+  });
   // No targets given: a project build checks every file its project lists.
   if (job.targets.length === 0) {
-    if (!project) return failed(`no targets were given, and the source has no ${profile.project?.file ?? 'project file'} to take them from`);
+    if (!project)
+      return failed(`no targets were given, and the source has no ${profile.project?.file ?? 'project file'} to take them from`);
     targets = project.files;
     if (targets.length === 0) return failed(`${profile.project!.file} lists no files to check`);
   }
@@ -456,15 +529,26 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     return { run: { result, exitCode: checked.exitCode, durationMs: checked.durationMs, reason, proofDigest }, output: checked.output };
   };
   /** One run of the checker (and the audit) over `target`, or over every target at once (null). */
-  const checkOnce = async (command: string[], target: string | null, second?: string[]): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
+  const checkOnce = async (
+    command: string[],
+    target: string | null,
+    second?: string[],
+  ): Promise<{ result: Omit<TargetResult, 'path'>; findings: Finding[] }> => {
     // Independent checkers run side by side (the lane's CPU is theirs); each part of the log stays whole.
-    const [first, other] = await Promise.all([runChecker(command, check.pass), second ? runChecker(second, check.second!.pass, true) : undefined]);
+    const [first, other] = await Promise.all([
+      runChecker(command, check.pass),
+      second ? runChecker(second, check.second!.pass, true) : undefined,
+    ]);
     const result: Omit<TargetResult, 'path'> = other ? agreement(command[0]!, first, second![0]!, other) : { ...first.run, second: null };
     if (result.reason || !check.audit) return { result, findings: [] };
     let output = first.output;
     if (check.audit.command) {
       const audited = await run(fillCommand(check.audit.command, target ?? ''), workdir, log, job.tmpDir);
-      if (audited.spawnError || audited.exitCode !== 0) return { result: { ...result, result: 'error', reason: `audit failed: ${audited.spawnError ?? `exit ${audited.exitCode}`}` }, findings: [] };
+      if (audited.spawnError || audited.exitCode !== 0)
+        return {
+          result: { ...result, result: 'error', reason: `audit failed: ${audited.spawnError ?? `exit ${audited.exitCode}`}` },
+          findings: [],
+        };
       output = audited.output;
     }
     try {
@@ -480,7 +564,11 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
    * Our reader of one source target: what the checkers are given instead (the SMT-LIB obligation as
    * we re-printed it), the findings (Metamath axioms not in the reference), or why it is refused.
    */
-  const readTarget = async (format: 'smt-lib' | 'metamath', target: string, n: number): Promise<{ refused: string; durationMs: number } | { refused: null; checkedPath: string; findings: Finding[] }> => {
+  const readTarget = async (
+    format: 'smt-lib' | 'metamath',
+    target: string,
+    n: number,
+  ): Promise<{ refused: string; durationMs: number } | { refused: null; checkedPath: string; findings: Finding[] }> => {
     const started = Date.now();
     const refuse = (why: string) => ({ refused: why, durationMs: Date.now() - started });
     let content: Buffer;
@@ -508,7 +596,11 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       const unpinned = unpinnedAxioms(axioms, reference!);
       for (const u of unpinned) log.write(`[axiom ${u.label} of ${target}: ${u.reason}]\n`);
       log.write(`[read ${target}: ${axioms.length} logical axioms, ${unpinned.length} not in the reference]\n`);
-      return { refused: null, checkedPath: target, findings: unpinned.map((u) => ({ kind: 'axiom' as const, name: u.label, target, allowed: job.allowedAxioms.includes(u.label) })) };
+      return {
+        refused: null,
+        checkedPath: target,
+        findings: unpinned.map((u) => ({ kind: 'axiom' as const, name: u.label, target, allowed: job.allowedAxioms.includes(u.label) })),
+      };
     } catch (error) {
       if (!(error instanceof MetamathReadError)) throw error;
       return refuse(`not a database our reader accepts: ${error.message}`);
@@ -527,7 +619,16 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     }
     const lists = { '{loadpath}': loadPath(project, '.'), '{logicals}': names };
     if (projectBuild?.problem) {
-      for (const target of targets) results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: projectBuild.problem, proofDigest: null, second: null });
+      for (const target of targets)
+        results.push({
+          path: target,
+          result: 'fail',
+          exitCode: null,
+          durationMs: 0,
+          reason: projectBuild.problem,
+          proofDigest: null,
+          second: null,
+        });
     } else if (spec.check.includes('{logicals}')) {
       // The whole project in one checker run: each module is checked once, not once per dependent.
       const { result, findings: found } = await checkOnce(fillCommand(spec.check, '', { lists }), null);
@@ -535,7 +636,10 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       findings.push(...found);
     } else {
       for (const [i, target] of targets.entries()) {
-        const { result, findings: found } = await checkOnce(fillCommand(spec.check, target, { words: { '{logical}': names[i]! }, lists }), target);
+        const { result, findings: found } = await checkOnce(
+          fillCommand(spec.check, target, { words: { '{logical}': names[i]! }, lists }),
+          target,
+        );
         results.push({ path: target, ...result });
         findings.push(...found);
       }
@@ -548,16 +652,30 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
         log.write(built.log);
         log.write(`\n--- end of build output of ${target} ---\n`);
         if (built.problem) {
-          results.push({ path: target, result: 'fail', exitCode: null, durationMs: 0, reason: built.problem, proofDigest: null, second: null });
+          results.push({
+            path: target,
+            result: 'fail',
+            exitCode: null,
+            durationMs: 0,
+            reason: built.problem,
+            proofDigest: null,
+            second: null,
+          });
           continue;
         }
       }
-      const refused = (reason: string, durationMs = 0) => results.push({ path: target, result: 'fail', exitCode: null, durationMs, reason, proofDigest: null, second: null });
+      const refused = (reason: string, durationMs = 0) =>
+        results.push({ path: target, result: 'fail', exitCode: null, durationMs, reason, proofDigest: null, second: null });
       if (!commandCanQuote(check.command, target) || (check.second && !commandCanQuote(check.second.command, target))) {
         refused('the target name has characters the checker command cannot quote');
         continue;
       }
-      const checking = (checkedPath: string) => checkOnce(fillCommand(check.command, checkedPath), target, check.second ? fillCommand(check.second.command, checkedPath) : undefined);
+      const checking = (checkedPath: string) =>
+        checkOnce(
+          fillCommand(check.command, checkedPath),
+          target,
+          check.second ? fillCommand(check.second.command, checkedPath) : undefined,
+        );
       if (check.read?.format === 'smt-lib') {
         // Our reader first: the checkers read what it re-printed, and a target it refuses reaches none.
         const read = await readTarget('smt-lib', target, i + 1);
@@ -686,7 +804,10 @@ export async function main(environment: NodeJS.ProcessEnv = process.env): Promis
     const profile = ProverProfileSchema.parse(JSON.parse(environment[env.profile] ?? 'null'));
     const targets = z.array(z.string().min(1)).parse(JSON.parse(environment[env.targets] ?? 'null'));
     const allowedAxioms = AllowedAxiomsSchema.parse(JSON.parse(environment[env.allowedAxioms] || '[]'));
-    const goals = z.array(GoalSchema).max(100).parse(JSON.parse(environment[env.goals] || '[]'));
+    const goals = z
+      .array(GoalSchema)
+      .max(100)
+      .parse(JSON.parse(environment[env.goals] || '[]'));
     const resultsDir = mountPath('results', environment);
     await mkdir(resultsDir, { recursive: true });
     const result = await runCheck({

@@ -67,7 +67,13 @@ export async function bindGoals(job: BindGoals): Promise<{ results: GoalResult[]
     const module = goal.name.split('.').slice(0, -1).join('.');
     await writeFile(
       path.join(job.goalsDir, `Bind_${n}.v`),
-      [`Require Proofpod.Goal_${n}.`, `Require ${module}.`, `Definition bind : Proofpod.Goal_${n}.goal.`, `Proof. exact_no_check (@${goal.name}). Qed.`, ''].join('\n'),
+      [
+        `Require Proofpod.Goal_${n}.`,
+        `Require ${module}.`,
+        `Definition bind : Proofpod.Goal_${n}.goal.`,
+        `Proof. exact_no_check (@${goal.name}). Qed.`,
+        '',
+      ].join('\n'),
     );
     const binding = await job.run(['coqc', ...job.loadPath, ...ours, `Bind_${n}.v`], job.goalsDir);
     if (binding.spawnError || binding.exitCode !== 0) {

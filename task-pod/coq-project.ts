@@ -77,9 +77,12 @@ export function parseCoqProject(text: string): CoqProject {
     const word = words[i]!;
     if (word === '-Q' || word === '-R') {
       const [dir, logical] = [words[i + 1], words[i + 2]];
-      if (dir === undefined || logical === undefined) throw new CoqProjectError(`_CoqProject: ${word} needs a directory and a logical name`);
-      if (!logical.split('.').every((part) => identifier.test(part))) throw new CoqProjectError(`_CoqProject: ${shown(logical)} is not a logical name`);
-      if (reservedRoots.has(logical.split('.')[0]!)) throw new CoqProjectError(`_CoqProject: ${word} ${dir} ${logical} binds a name of the standard library`);
+      if (dir === undefined || logical === undefined)
+        throw new CoqProjectError(`_CoqProject: ${word} needs a directory and a logical name`);
+      if (!logical.split('.').every((part) => identifier.test(part)))
+        throw new CoqProjectError(`_CoqProject: ${shown(logical)} is not a logical name`);
+      if (reservedRoots.has(logical.split('.')[0]!))
+        throw new CoqProjectError(`_CoqProject: ${word} ${dir} ${logical} binds a name of the standard library`);
       project.bindings.push({ flag: word, dir: inside(dir, 'directory'), logical });
       i += 2;
     } else if (Object.hasOwn(buildOnly, word)) {

@@ -34,7 +34,10 @@ function ambiguousLoad(lines: readonly string[], i: number): { loaded: string; n
   if (!/^Warning: \S+\.vo has been found in/.test(lines[i] ?? '')) return undefined;
   const end = lines.slice(i, i + 12).findIndex((l) => l.trimEnd().endsWith('[ambiguous-file-name,filesystem]'));
   if (end < 0) return undefined;
-  const text = lines.slice(i, i + end + 1).map((l) => l.trim()).join(' ');
+  const text = lines
+    .slice(i, i + end + 1)
+    .map((l) => l.trim())
+    .join(' ');
   const loaded = /^Warning: \S+\.vo has been found in \[ [^\]]+ \]; loading (\S+\.vo) \[ambiguous-file-name,filesystem\]$/.exec(text)?.[1];
   return loaded ? { loaded, next: i + end + 1 } : undefined;
 }
@@ -49,7 +52,11 @@ const shown = (line: string) => JSON.stringify(line.slice(0, 120));
  * The findings of one summary — of one target, or of all (`target` null) — in the order coqchk lists them. Every entry is a finding:
  * whether an axiom is allowed is the lane's allow-list's to say, not this reader's.
  */
-export function parseCoqchkSummary(output: string, target: string | null, options: { checkedRoot?: string | readonly string[] } = {}): Omit<Finding, 'allowed'>[] {
+export function parseCoqchkSummary(
+  output: string,
+  target: string | null,
+  options: { checkedRoot?: string | readonly string[] } = {},
+): Omit<Finding, 'allowed'>[] {
   const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
   const blank = (l: string) => l.trim() === '';
   let i = 0;
@@ -79,7 +86,7 @@ export function parseCoqchkSummary(output: string, target: string | null, option
     if (theory) {
       const kind = theories[theory[1]!];
       if (kind === undefined) throw new AuditError(`unknown theory line in coqchk's summary: ${shown(line)}`);
-      if (seen.has('Theory')) throw new AuditError('coqchk\'s summary names the theory twice');
+      if (seen.has('Theory')) throw new AuditError("coqchk's summary names the theory twice");
       seen.add('Theory');
       if (kind) findings.push({ kind, name: 'Set', target });
       current = undefined;

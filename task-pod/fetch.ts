@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants, type Dirent, type Stats } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -143,7 +143,8 @@ function checkUrl(url: string, allowFileSources: boolean): void {
   }
   if (prefix === undefined || parsed?.protocol !== prefix.slice(0, -2)) {
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
-    const reason = scheme === 'file' ? 'file:// sources are not allowed here' : `scheme ${scheme ? `"${scheme}"` : '(none)'} is not allowed`;
+    const reason =
+      scheme === 'file' ? 'file:// sources are not allowed here' : `scheme ${scheme ? `"${scheme}"` : '(none)'} is not allowed`;
     throw new SourceRefused(`source URL ${shown} refused: ${reason}; use ${allowed.join(' or ')}`);
   }
   if (!/^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/.test(url)) {
@@ -161,8 +162,17 @@ function normaliseSubdirectory(subdirectory: string | null): string | null {
   if (subdirectory === null || subdirectory === '') return null;
   const trimmed = subdirectory.replace(/\/+$/, '');
   const normal = path.posix.normalize(trimmed);
-  if (trimmed === '' || normal !== trimmed || normal === '.' || normal.startsWith('/') || normal.split('/').includes('..') || normal.includes('\0')) {
-    throw new SourceRefused(`subdirectory ${JSON.stringify(subdirectory.slice(0, 200))} must be a plain relative path inside the repository`);
+  if (
+    trimmed === '' ||
+    normal !== trimmed ||
+    normal === '.' ||
+    normal.startsWith('/') ||
+    normal.split('/').includes('..') ||
+    normal.includes('\0')
+  ) {
+    throw new SourceRefused(
+      `subdirectory ${JSON.stringify(subdirectory.slice(0, 200))} must be a plain relative path inside the repository`,
+    );
   }
   // The prover is given the subdirectory and targets as arguments: no part may read as an option.
   if (normal.split('/').some((c) => c.startsWith('-'))) {
@@ -193,7 +203,7 @@ async function fetchCommit(git: Git, options: FetchOptions): Promise<void> {
       }
     });
   }, 200);
-  let result;
+  let result: Awaited<ReturnType<Git>>;
   try {
     result = await git(['fetch', '--quiet', '--depth=1', '--no-tags', '--', url, commit], { cwd: sourceDir, signal: abort.signal });
   } finally {
@@ -201,7 +211,9 @@ async function fetchCommit(git: Git, options: FetchOptions): Promise<void> {
   }
   const fetched = await directoryBytes(gitDir);
   if (tooBig || fetched > maxSourceBytes) {
-    throw new SourceRefused(`fetched objects of ${url} take more than ${maxSourceBytes} bytes (limit)${tooBig ? '; fetch stopped' : `: ${fetched} bytes`}`);
+    throw new SourceRefused(
+      `fetched objects of ${url} take more than ${maxSourceBytes} bytes (limit)${tooBig ? '; fetch stopped' : `: ${fetched} bytes`}`,
+    );
   }
   if (result.code !== 0) throw classifyFetchFailure(result.stderr, url, commit);
 }
@@ -212,14 +224,18 @@ function classifyFetchFailure(stderr: string, url: string, commit: string): Erro
   if (/not our ref|unadvertised object|couldn't find remote ref|no such remote ref/i.test(stderr)) {
     return new SourceRefused(`commit ${commit} not found in ${url}`);
   }
-  if (/repository '.*' not found|does not appear to be a git repository|could not read (Username|Password)|Authentication failed/i.test(stderr)) {
+  if (
+    /repository '.*' not found|does not appear to be a git repository|could not read (Username|Password)|Authentication failed/i.test(
+      stderr,
+    )
+  ) {
     return new SourceRefused(`repository ${url} not found or not public: ${detail}`);
   }
   if (/fsck|index-pack failed|bad object|invalid object|did not send all necessary objects/i.test(stderr)) {
     return new SourceRefused(`objects from ${url} failed git's checks: ${detail}`);
   }
   const http = /returned error: (\d{3})/.exec(stderr)?.[1];
-  if (http !== undefined && http.startsWith('4') && http !== '408' && http !== '429') {
+  if (http?.startsWith('4') && http !== '408' && http !== '429') {
     return new SourceRefused(`${url} refused the fetch (HTTP ${http}): ${detail}`);
   }
   if (url.startsWith('https://')) return new TransientFetchError(`could not fetch ${commit} from ${url}: ${detail}`);
@@ -268,7 +284,9 @@ function measure(tree: TreeEntry[], options: FetchOptions) {
   }
   const deepest = tree.reduce<TreeEntry | undefined>((d, e) => (d === undefined || depth(e) > depth(d) ? e : d), undefined);
   if (deepest !== undefined && depth(deepest) > options.maxSourceDepth) {
-    throw new SourceRefused(`path ${shown(deepest.path)} is ${depth(deepest)} components deep, over the limit of ${options.maxSourceDepth}`);
+    throw new SourceRefused(
+      `path ${shown(deepest.path)} is ${depth(deepest)} components deep, over the limit of ${options.maxSourceDepth}`,
+    );
   }
   const bytes = blobs.reduce((sum, e) => sum + (e.size ?? 0), 0);
   if (bytes > options.maxSourceBytes) {
@@ -280,7 +298,12 @@ function measure(tree: TreeEntry[], options: FetchOptions) {
   // Only the root .gitmodules is read by git; a nested one is inert content.
   const submodules = tree.filter((e) => e.mode === MODE_GITLINK || e.path === '.gitmodules');
   if (submodules.length > 0 && !options.allowSubmodules) {
-    throw new SourceRefused(`source has submodules (${submodules.map((e) => shown(e.path)).slice(0, 5).join(', ')}), which this prover profile does not allow`);
+    throw new SourceRefused(
+      `source has submodules (${submodules
+        .map((e) => shown(e.path))
+        .slice(0, 5)
+        .join(', ')}), which this prover profile does not allow`,
+    );
   }
   const symlinks = blobs.filter((e) => e.mode === MODE_SYMLINK);
   return { bytes, files: blobs.length, symlinks };
@@ -357,7 +380,9 @@ function checkSubdirectory(tree: TreeEntry[], subdirectory: string): void {
   const entry = tree.find((e) => e.path === bytesOf(subdirectory));
   if (entry === undefined) throw new SourceRefused(`subdirectory ${subdirectory} does not exist at this commit`);
   if (entry.type !== 'tree') {
-    throw new SourceRefused(`subdirectory ${subdirectory} is ${entry.mode === MODE_SYMLINK ? 'a symlink' : `a ${entry.type}`}, not a directory`);
+    throw new SourceRefused(
+      `subdirectory ${subdirectory} is ${entry.mode === MODE_SYMLINK ? 'a symlink' : `a ${entry.type}`}, not a directory`,
+    );
   }
 }
 
@@ -381,12 +406,21 @@ function checkTargets(tree: TreeEntry[], subdirectory: string | null, options: F
     const full = [...base, ...components];
     for (let i = 1; i < full.length; i++) {
       const through = entries.get(bytesOf(full.slice(0, i).join('/')));
-      if (through?.mode === MODE_SYMLINK) throw new SourceRefused(`target ${name} is reached through the symlink ${full.slice(0, i).join('/')}`);
+      if (through?.mode === MODE_SYMLINK)
+        throw new SourceRefused(`target ${name} is reached through the symlink ${full.slice(0, i).join('/')}`);
     }
     const entry = entries.get(bytesOf(full.join('/')));
-    if (entry === undefined) throw new SourceRefused(`target ${name} does not exist at this commit${subdirectory === null ? '' : ` in ${subdirectory}`}`);
+    if (entry === undefined)
+      throw new SourceRefused(`target ${name} does not exist at this commit${subdirectory === null ? '' : ` in ${subdirectory}`}`);
     if (entry.mode !== MODE_FILE && entry.mode !== MODE_EXECUTABLE) {
-      const kind = entry.mode === MODE_SYMLINK ? 'a symlink' : entry.mode === MODE_GITLINK ? 'a submodule' : entry.type === 'tree' ? 'a directory' : `mode ${entry.mode}`;
+      const kind =
+        entry.mode === MODE_SYMLINK
+          ? 'a symlink'
+          : entry.mode === MODE_GITLINK
+            ? 'a submodule'
+            : entry.type === 'tree'
+              ? 'a directory'
+              : `mode ${entry.mode}`;
       throw new SourceRefused(`target ${name} is ${kind}, not a file`);
     }
     if (!counted.has(entry.path)) bytes += entry.size ?? 0;
@@ -420,7 +454,11 @@ const HASH_CONCURRENCY = 8;
 export async function verifyWorkTree(git: Git, sourceDir: string, commit: string): Promise<void> {
   const tree = await readTree(git, sourceDir, commit);
   const expected = new Map(tree.map((e) => [e.path, e]));
-  const links = await readSymlinkTargets(git, sourceDir, tree.filter((e) => e.mode === MODE_SYMLINK));
+  const links = await readSymlinkTargets(
+    git,
+    sourceDir,
+    tree.filter((e) => e.mode === MODE_SYMLINK),
+  );
   const root = Buffer.from(sourceDir);
   const onDisk = (relative: string) => Buffer.concat([root, Buffer.from(`/${relative}`, 'latin1')]);
   const differences: string[] = [];
@@ -501,7 +539,8 @@ async function blobHash(file: Buffer, relative: string, inspected: Stats, buffer
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile() || stats.ino !== inspected.ino || stats.dev !== inspected.dev) throw new Error(`${shown(relative)} changed while it was verified`);
+    if (!stats.isFile() || stats.ino !== inspected.ino || stats.dev !== inspected.dev)
+      throw new Error(`${shown(relative)} changed while it was verified`);
     const hash = createHash('sha1').update(`blob ${stats.size}\0`);
     for (let read = -1; read !== 0; ) {
       ({ bytesRead: read } = await handle.read(buffer, 0, buffer.length, null));
@@ -521,7 +560,7 @@ async function gitOutput(git: Git, cwd: string, args: string[], what: string): P
 
 async function directoryBytes(directory: string): Promise<number> {
   let total = 0;
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(directory, { withFileTypes: true });
   } catch {
@@ -530,7 +569,11 @@ async function directoryBytes(directory: string): Promise<number> {
   for (const entry of entries) {
     const full = path.join(directory, entry.name);
     if (entry.isDirectory()) total += await directoryBytes(full);
-    else total += await lstat(full).then((s) => s.size, () => 0);
+    else
+      total += await lstat(full).then(
+        (s) => s.size,
+        () => 0,
+      );
   }
   return total;
 }
@@ -554,19 +597,26 @@ async function writeAtomically(file: string, content: string): Promise<void> {
 
 /** The last non-empty line of git's stderr, one line and bounded (it can carry the remote's text). */
 function lastLine(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   return oneLine(lines.at(-1) ?? 'no message');
 }
 
 function oneLine(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 1000);
+  return text
+    .replace(/[\x00-\x1f\x7f]+/g, ' ')
+    .trim()
+    .slice(0, 1000);
 }
 
 /** A positive integer variable; `fallback` when it is absent or empty, if there is one. */
 function positiveInteger(environment: NodeJS.ProcessEnv, name: string, fallback?: number): number {
   if (fallback !== undefined && (environment[name] ?? '') === '') return fallback;
   const value = Number(environment[name]);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(environment[name])}`);
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(environment[name])}`);
   return value;
 }
 
@@ -587,7 +637,8 @@ function targetsOf(environment: NodeJS.ProcessEnv): string[] {
   }
   // Empty for a project build that checks every file of its project (the check reads which).
   const parsed = z.array(z.string().min(1)).safeParse(value);
-  if (!parsed.success) throw new Error(`${env.targets} must be a JSON array of paths, got ${JSON.stringify((environment[env.targets] ?? '').slice(0, 200))}`);
+  if (!parsed.success)
+    throw new Error(`${env.targets} must be a JSON array of paths, got ${JSON.stringify((environment[env.targets] ?? '').slice(0, 200))}`);
   return parsed.data;
 }
 

@@ -104,8 +104,6 @@ export function quarantinedGit({ home, allowFileProtocol, environment = process.
       child.on('error', (error) => {
         if (error.name !== 'AbortError') reject(new Error(`could not run git: ${error.message}`, { cause: error }));
       });
-      child.on('close', (code) =>
-        resolve({ code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }),
-      );
+      child.on('close', (code) => resolve({ code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
     });
 }

@@ -101,7 +101,9 @@ class Tokens {
   /** Whether the bytes at `i` are the keyword `$<c>` (`c` its second byte) standing alone as a token. */
   private isKeyword(i: number, c: number): boolean {
     const b = this.buf;
-    return b[i] === DOLLAR && b[i + 1] === c && (i === 0 || byteClass[b[i - 1]!] === 1) && (i + 2 >= b.length || byteClass[b[i + 2]!] === 1);
+    return (
+      b[i] === DOLLAR && b[i + 1] === c && (i === 0 || byteClass[b[i - 1]!] === 1) && (i + 2 >= b.length || byteClass[b[i + 2]!] === 1)
+    );
   }
 
   /** Files named by `$( Begin $[ f $] $)` markers so far: their content is inline, between the markers. */
@@ -118,7 +120,8 @@ class Tokens {
     const name = /^\s+(\S+)\s+\$\]/.exec(this.buf.toString('latin1', at + 2, Math.min(this.buf.length, at + 2 + 1100)))?.[1];
     if (name === undefined) this.fail(at, `a "$( ${lead} $[" comment without a file name and "$]"`);
     if (lead === 'Begin') this.begun.add(name);
-    else if (!this.begun.has(name)) this.fail(at, `a "$( Skip $[ ${name} $] $)" comment of a file not begun before (metamath C would read it)`);
+    else if (!this.begun.has(name))
+      this.fail(at, `a "$( Skip $[ ${name} $] $)" comment of a file not begun before (metamath C would read it)`);
   }
 
   /** Past the comment opened at `start`: `$)` ends it only as a whole token; `$(` inside is an error (comments do not nest). */
@@ -224,7 +227,13 @@ class Reader {
       const keyword = t.keyword(start);
       switch (keyword) {
         case '${':
-          this.scopes.push({ opened: start, variables: this.variables.length, floats: this.floats.length, essentials: this.essentials.length, disjoint: this.disjoint.length });
+          this.scopes.push({
+            opened: start,
+            variables: this.variables.length,
+            floats: this.floats.length,
+            essentials: this.essentials.length,
+            disjoint: this.disjoint.length,
+          });
           break;
         case '$}':
           if (!this.closeScope()) t.fail(start, '"$}" without a matching "${"');
@@ -315,7 +324,8 @@ class Reader {
   /** A `$f`, `$e`, `$a` or `$p` statement, from its label. */
   private readLabelled(t: Tokens, start: number): void {
     const label = t.text(start);
-    for (let i = start; i < t.end; i++) if (!labelByte[t.buf[i]!]) t.fail(start, `"${label}" is not a label (letters, digits, "-", "_", "." only)`);
+    for (let i = start; i < t.end; i++)
+      if (!labelByte[t.buf[i]!]) t.fail(start, `"${label}" is not a label (letters, digits, "-", "_", "." only)`);
     if (this.labels.has(label)) t.fail(start, `label "${label}" is declared twice`);
     this.labels.add(label);
     const s = t.next();
@@ -326,13 +336,15 @@ class Reader {
       t.skipTo('$.', start, `the proof of "${label}"`);
       return;
     }
-    if (keyword !== '$f' && keyword !== '$e' && keyword !== '$a') t.fail(s < 0 ? start : s, `label "${label}" is not followed by "$f", "$e", "$a" or "$p"`);
+    if (keyword !== '$f' && keyword !== '$e' && keyword !== '$a')
+      t.fail(s < 0 ? start : s, `label "${label}" is not followed by "$f", "$e", "$a" or "$p"`);
     const symbols = this.symbols(t, start, keyword, 1);
     const typecode = symbols[0]!;
     if (!this.constants.has(typecode)) t.fail(start, `the typecode "${typecode}" of "${label}" is not a constant`);
     if (keyword === '$f') {
       const v = symbols[1];
-      if (symbols.length !== 2 || v === undefined || !this.activeVariables.has(v)) t.fail(start, `the $f statement "${label}" is not a typecode and an active variable`);
+      if (symbols.length !== 2 || v === undefined || !this.activeVariables.has(v))
+        t.fail(start, `the $f statement "${label}" is not a typecode and an active variable`);
       if (this.typecodes.has(v)) t.fail(start, `"${v}" already has an active $f statement`);
       this.floats.push(v);
       this.typecodes.set(v, typecode);
@@ -393,7 +405,9 @@ export function includesWithin(root: string, maxBytes: number): ReadInclude {
       file = path.join(file, part);
       const shown = parts.slice(0, i + 1).join('/');
       const stat = await lstat(file).catch((error: NodeJS.ErrnoException) => {
-        throw new MetamathReadError(error.code === 'ENOENT' ? `"${shown}" does not exist` : `"${shown}" cannot be read (${error.code ?? 'error'})`);
+        throw new MetamathReadError(
+          error.code === 'ENOENT' ? `"${shown}" does not exist` : `"${shown}" cannot be read (${error.code ?? 'error'})`,
+        );
       });
       if (stat.isSymbolicLink()) throw new MetamathReadError(`"${shown}" is a symbolic link`);
       if (i < parts.length - 1 && !stat.isDirectory()) throw new MetamathReadError(`"${shown}" is not a directory`);
@@ -408,7 +422,10 @@ export function includesWithin(root: string, maxBytes: number): ReadInclude {
 }
 
 /** Axioms of `database` that are not identical (label, statement, hypotheses, variables, disjoint) to an axiom of `reference` with the same label; `reason` says what differs. */
-export function unpinnedAxioms(database: readonly MetamathAxiom[], reference: readonly MetamathAxiom[]): { label: string; reason: string }[] {
+export function unpinnedAxioms(
+  database: readonly MetamathAxiom[],
+  reference: readonly MetamathAxiom[],
+): { label: string; reason: string }[] {
   const pinned = new Map(reference.map((a) => [a.label, a]));
   const same = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((s, i) => s === y[i]);
   const unpinned: { label: string; reason: string }[] = [];

@@ -92,7 +92,17 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
   if ('failure' in result) {
     return EvidenceSchema.parse({
       ...base,
-      check: { version: null, secondVersion: null, projectFile: null, libraries: [], binaryDigests: {}, exitCode: null, startedAt: null, finishedAt: null, durationMs: null },
+      check: {
+        version: null,
+        secondVersion: null,
+        projectFile: null,
+        libraries: [],
+        binaryDigests: {},
+        exitCode: null,
+        startedAt: null,
+        finishedAt: null,
+        durationMs: null,
+      },
       logs: null,
       results: [],
       audit: { allowedAxioms: [], findings: [] },
@@ -104,7 +114,17 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
   const r = result;
   return EvidenceSchema.parse({
     ...base,
-    check: { version: r.version, secondVersion: r.secondVersion, projectFile: r.projectFile, libraries: r.libraries, binaryDigests: r.binaryDigests, exitCode: r.exitCode, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs },
+    check: {
+      version: r.version,
+      secondVersion: r.secondVersion,
+      projectFile: r.projectFile,
+      libraries: r.libraries,
+      binaryDigests: r.binaryDigests,
+      exitCode: r.exitCode,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      durationMs: r.durationMs,
+    },
     logs: r.log,
     results: r.results,
     audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },
@@ -139,7 +159,9 @@ async function digestOf(file: string, label: string): Promise<string> {
 async function readResult(resultsDir: string): Promise<CheckResult | NoResult> {
   let text: string;
   try {
-    text = (await readUntrusted(path.join(resultsDir, files.result), { maxBytes: MAX_RESULT_BYTES, timeoutMs: READ_TIMEOUT_MS }, files.result)).content.toString('utf8');
+    text = (
+      await readUntrusted(path.join(resultsDir, files.result), { maxBytes: MAX_RESULT_BYTES, timeoutMs: READ_TIMEOUT_MS }, files.result)
+    ).content.toString('utf8');
   } catch (error) {
     if (error instanceof UntrustedFileError) return { failure: `the check left no usable result: ${error.message}` };
     throw error;
@@ -163,12 +185,17 @@ async function readResult(resultsDir: string): Promise<CheckResult | NoResult> {
     if (error instanceof UntrustedFileError) return { failure: `the check log is not usable: ${error.message}` };
     throw error;
   }
-  if (digest !== parsed.data.log.digest) return { failure: `the check log does not match its digest (${digest} ≠ ${parsed.data.log.digest})` };
+  if (digest !== parsed.data.log.digest)
+    return { failure: `the check log does not match its digest (${digest} ≠ ${parsed.data.log.digest})` };
   return parsed.data;
 }
 
 /** Posts the evidence, retrying network errors, 5xx and 429 with backoff until `reportBy`. */
-export async function upload(input: ReportInput, evidence: Evidence, log = (line: string) => process.stderr.write(`${line}\n`)): Promise<void> {
+export async function upload(
+  input: ReportInput,
+  evidence: Evidence,
+  log = (line: string) => process.stderr.write(`${line}\n`),
+): Promise<void> {
   const body = canonicalJson(evidence);
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
@@ -198,7 +225,8 @@ export async function upload(input: ReportInput, evidence: Evidence, log = (line
 }
 
 export async function report(input: ReportInput): Promise<Evidence> {
-  const manifestText = (await readUntrusted(path.join(input.metaDir, files.manifest), { maxBytes: MAX_RESULT_BYTES }, files.manifest)).content;
+  const manifestText = (await readUntrusted(path.join(input.metaDir, files.manifest), { maxBytes: MAX_RESULT_BYTES }, files.manifest))
+    .content;
   const manifest = ManifestSchema.parse(JSON.parse(manifestText.toString('utf8')));
   const exited = await waitForCheckExit(path.join(input.metaDir, files.checkExit), input.reportBy);
   const result = exited ? await readResult(input.resultsDir) : { failure: 'the check did not finish before the deadline' };

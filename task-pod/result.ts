@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { AllowedAxiomsSchema, FindingSchema, GoalResultSchema, LogSummarySchema, TargetResultSchema, sha256Digest } from '../contract/evidence.js';
+import {
+  AllowedAxiomsSchema,
+  FindingSchema,
+  GoalResultSchema,
+  LogSummarySchema,
+  TargetResultSchema,
+  sha256Digest,
+} from '../contract/evidence.js';
 
 /** What the check wrapper leaves in the results volume (`result.json`), for the reporter. */
 export const CheckResultSchema = z.strictObject({

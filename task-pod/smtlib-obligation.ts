@@ -67,11 +67,30 @@ const allowedOptions = new Map<string, 'boolean' | 'numeral'>([
   [':global-declarations', 'boolean'],
 ]);
 
-const TAB = 9, LF = 10, CR = 13, SPACE = 32, QUOTE = 34, HASH = 35, LPAREN = 40, RPAREN = 41;
-const MINUS = 45, DOT = 46, ZERO = 48, COLON = 58, SEMICOLON = 59, AT = 64, BACKSLASH = 92;
-const LOWER_B = 98, LOWER_X = 120, PIPE = 124;
+const TAB = 9,
+  LF = 10,
+  CR = 13,
+  SPACE = 32,
+  QUOTE = 34,
+  HASH = 35,
+  LPAREN = 40,
+  RPAREN = 41;
+const MINUS = 45,
+  DOT = 46,
+  ZERO = 48,
+  COLON = 58,
+  SEMICOLON = 59,
+  AT = 64,
+  BACKSLASH = 92;
+const LOWER_B = 98,
+  LOWER_X = 120,
+  PIPE = 124;
 
-const DIGIT = 1, SYMBOL = 2, HEX = 4, BINARY = 8, ENDS_TOKEN = 16;
+const DIGIT = 1,
+  SYMBOL = 2,
+  HEX = 4,
+  BINARY = 8,
+  ENDS_TOKEN = 16;
 const classes = new Uint8Array(128);
 const mark = (chars: string, cls: number) => {
   for (const ch of chars) classes[ch.charCodeAt(0)]! |= cls;
@@ -140,7 +159,12 @@ export function readSmtObligation(text: string): SmtObligation {
       if (name === undefined) throw refused(opened, 'a command must begin with its name');
       checkArguments(opened, name, args);
       if (checkSatLine) {
-        throw refused(opened, name === 'check-sat' ? `a second check-sat is not allowed in an obligation (the first is on line ${checkSatLine})` : `${name} after check-sat is not allowed in an obligation`);
+        throw refused(
+          opened,
+          name === 'check-sat'
+            ? `a second check-sat is not allowed in an obligation (the first is on line ${checkSatLine})`
+            : `${name} after check-sat is not allowed in an obligation`,
+        );
       }
       if (name === 'check-sat') checkSatLine = opened;
       commands.push(name);
@@ -163,9 +187,13 @@ function checkCharacters(text: string): void {
     if (c === LF) line++;
     else if (c === CR) {
       // cvc5 ends a comment at a lone CR, z3 does not.
-      if (text.charCodeAt(i + 1) !== LF) throw refused(line, 'a carriage return not followed by a line feed is not allowed in an obligation');
+      if (text.charCodeAt(i + 1) !== LF)
+        throw refused(line, 'a carriage return not followed by a line feed is not allowed in an obligation');
     } else if (c !== TAB) {
-      throw refused(line, `character U+${c.toString(16).toUpperCase().padStart(4, '0')} is not allowed in an obligation (printable ASCII only)`);
+      throw refused(
+        line,
+        `character U+${c.toString(16).toUpperCase().padStart(4, '0')} is not allowed in an obligation (printable ASCII only)`,
+      );
     }
   }
 }
@@ -251,7 +279,10 @@ function lex(text: string, tokens: Tokens): void {
       const end = run(i, SYMBOL);
       // The standard reserves symbols beginning with @ or . for solvers; z3 and cvc5 read `-1` as a number.
       if (c === AT || c === DOT || (c === MINUS && is(text.charCodeAt(i + 1), DIGIT))) {
-        throw refused(line, `the symbol ${shown(text.slice(i, end))} is not allowed in an obligation (${c === MINUS ? 'solvers read it as a number' : 'solvers reserve it'})`);
+        throw refused(
+          line,
+          `the symbol ${shown(text.slice(i, end))} is not allowed in an obligation (${c === MINUS ? 'solvers read it as a number' : 'solvers reserve it'})`,
+        );
       }
       atom(i, end, 'symbol');
     } else {
@@ -267,8 +298,10 @@ function checkArguments(line: number, name: string, args: readonly Argument[]): 
     if (first?.kind !== 'keyword') throw refused(line, 'set-option must name an option');
     const takes = allowedOptions.get(first.text);
     if (!takes) throw refused(line, `set-option ${shown(first.text)} is not allowed in an obligation`);
-    const fits = takes === 'numeral' ? second?.kind === 'numeral' : second?.kind === 'symbol' && (second.text === 'true' || second.text === 'false');
-    if (args.length !== 2 || !fits) throw refused(line, `set-option ${first.text} takes ${takes === 'numeral' ? 'a numeral' : 'true or false'}`);
+    const fits =
+      takes === 'numeral' ? second?.kind === 'numeral' : second?.kind === 'symbol' && (second.text === 'true' || second.text === 'false');
+    if (args.length !== 2 || !fits)
+      throw refused(line, `set-option ${first.text} takes ${takes === 'numeral' ? 'a numeral' : 'true or false'}`);
     return;
   }
   if (name === 'set-info') {
@@ -279,6 +312,11 @@ function checkArguments(line: number, name: string, args: readonly Argument[]): 
   if (shape === undefined || shape === 'checked apart') throw new Error(`no shape for ${name}`);
   const fits = (a: Argument, s: Shape) => s === 'any' || a.kind === s || (s === 'symbol' && a.kind === 'quoted-symbol');
   if (args.length !== shape.length || !args.every((a, k) => fits(a, shape[k]!))) {
-    throw refused(line, shape.length === 0 ? `${name} takes no arguments` : `${name} takes ${shape.map((s) => (s === 'any' ? 'a term or sort' : `a ${s}`)).join(', ')}`);
+    throw refused(
+      line,
+      shape.length === 0
+        ? `${name} takes no arguments`
+        : `${name} takes ${shape.map((s) => (s === 'any' ? 'a term or sort' : `a ${s}`)).join(', ')}`,
+    );
   }
 }

@@ -21,7 +21,8 @@ export async function stageArtifacts(tree: string, pattern: RegExp, destination:
   const staged: string[] = [];
   let bytes = 0;
   const walk = async (relative: string, depth: number): Promise<void> => {
-    if (depth > limits.maxDepth) throw new UntrustedFileError(`build output ${relative} is nested deeper than ${limits.maxDepth} directories`);
+    if (depth > limits.maxDepth)
+      throw new UntrustedFileError(`build output ${relative} is nested deeper than ${limits.maxDepth} directories`);
     const entries = await readdir(path.join(tree, relative), { withFileTypes: true });
     for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const child = relative ? `${relative}/${entry.name}` : entry.name;

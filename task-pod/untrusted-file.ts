@@ -49,7 +49,10 @@ export async function readUntrusted(file: string, limits: ReadLimits, label = fi
     const buffer = Buffer.alloc(Math.min(size, limits.maxBytes));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UntrustedFileError(`${label} could not be read within ${limits.timeoutMs} ms`)), limits.timeoutMs ?? 10_000);
+      timer = setTimeout(
+        () => reject(new UntrustedFileError(`${label} could not be read within ${limits.timeoutMs} ms`)),
+        limits.timeoutMs ?? 10_000,
+      );
     });
     try {
       let offset = 0;

@@ -33,7 +33,9 @@ describe('adminTokenFile', () => {
   });
 
   it('refuses a missing file or a short token, naming adminTokenFile', async () => {
-    await expect(startInstance(db.url, { adminTokenFile: path.join(dir, 'absent') })).rejects.toThrow(/admin token file .*absent \(adminTokenFile\)/);
+    await expect(startInstance(db.url, { adminTokenFile: path.join(dir, 'absent') })).rejects.toThrow(
+      /admin token file .*absent \(adminTokenFile\)/,
+    );
     const short = path.join(dir, 'short');
     await writeFile(short, 'pp_short\n');
     await expect(startInstance(db.url, { adminTokenFile: short })).rejects.toThrow(/\(adminTokenFile\) must be at least 32 characters/);

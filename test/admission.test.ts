@@ -10,22 +10,66 @@ const trusted: Submitter = { id: 'ci', trust: 'trusted', lanes: ['*'], roles: []
 const fork: Submitter = { id: 'fork', trust: 'untrusted', lanes: ['*'], roles: [] };
 const narrow: Submitter = { id: 'narrow', trust: 'trusted', lanes: ['audit'], roles: [] };
 const coq: Submission = { lane: 'verify', prover: 'coq', targets: ['A.v'], goals: [] };
-const context = (submitter: Submitter, prover = 'coq', substrateKind = 'kubernetes') => ({ submitter, lanes: defaultLanes, profile: profile(prover), substrateKind });
+const context = (submitter: Submitter, prover = 'coq', substrateKind = 'kubernetes') => ({
+  submitter,
+  lanes: defaultLanes,
+  profile: profile(prover),
+  substrateKind,
+});
 
 describe('admission: every refusal, and what passes', () => {
   it.each<[string, Submission, ReturnType<typeof context>, Partial<Refusal> | null]>([
     ['a trusted submitter in a trusted lane', coq, context(trusted), null],
     ['an untrusted submitter in the untrusted lane', { ...coq, lane: 'intake' }, context(fork), null],
-    ['an untrusted submitter in a trusted lane', coq, context(fork), { status: 403, field: 'lane', message: 'untrusted submitter fork may not use trusted lane verify; allowed lanes: intake' }],
-    ['a lane the token does not name', coq, context(narrow), { status: 403, field: 'lane', message: 'submitter narrow may not use lane verify; allowed lanes: audit' }],
+    [
+      'an untrusted submitter in a trusted lane',
+      coq,
+      context(fork),
+      { status: 403, field: 'lane', message: 'untrusted submitter fork may not use trusted lane verify; allowed lanes: intake' },
+    ],
+    [
+      'a lane the token does not name',
+      coq,
+      context(narrow),
+      { status: 403, field: 'lane', message: 'submitter narrow may not use lane verify; allowed lanes: audit' },
+    ],
     ['promoteTo from the untrusted to a trusted lane', { ...coq, lane: 'intake', promoteTo: 'verify' }, context(fork), null],
-    ['promoteTo from a trusted lane', { ...coq, promoteTo: 'audit' }, context(trusted), { status: 400, field: 'promoteTo', message: 'promoteTo moves a job from an untrusted lane to a trusted one; verify is trusted and audit is trusted' }],
-    ['promoteTo to the untrusted lane', { ...coq, lane: 'intake', promoteTo: 'intake' }, context(fork), { status: 400, field: 'promoteTo' }],
+    [
+      'promoteTo from a trusted lane',
+      { ...coq, promoteTo: 'audit' },
+      context(trusted),
+      {
+        status: 400,
+        field: 'promoteTo',
+        message: 'promoteTo moves a job from an untrusted lane to a trusted one; verify is trusted and audit is trusted',
+      },
+    ],
+    [
+      'promoteTo to the untrusted lane',
+      { ...coq, lane: 'intake', promoteTo: 'intake' },
+      context(fork),
+      { status: 400, field: 'promoteTo' },
+    ],
     ['no targets for a prover with project builds', { ...coq, targets: [] }, context(trusted), null],
-    ['no targets for a prover without project builds', { ...coq, prover: 'smt-z3', targets: [] }, context(trusted, 'smt-z3'), { status: 400, field: 'targets', message: 'prover smt-z3 needs targets' }],
+    [
+      'no targets for a prover without project builds',
+      { ...coq, prover: 'smt-z3', targets: [] },
+      context(trusted, 'smt-z3'),
+      { status: 400, field: 'targets', message: 'prover smt-z3 needs targets' },
+    ],
     ['goals for a prover that binds them', { ...coq, goals: [{}] }, context(trusted), null],
-    ['goals for a prover that cannot bind them', { ...coq, prover: 'metamath', targets: ['a.mm'], goals: [{}] }, context(trusted, 'metamath'), { status: 400, field: 'goals', message: 'prover metamath cannot bind goals to statements' }],
-    ['an image-only prover on the local substrate', { ...coq, prover: 'lean' }, context(trusted, 'lean', 'local'), { status: 400, field: 'prover', message: 'prover lean does not run on the local substrate (it needs its Kubernetes image)' }],
+    [
+      'goals for a prover that cannot bind them',
+      { ...coq, prover: 'metamath', targets: ['a.mm'], goals: [{}] },
+      context(trusted, 'metamath'),
+      { status: 400, field: 'goals', message: 'prover metamath cannot bind goals to statements' },
+    ],
+    [
+      'an image-only prover on the local substrate',
+      { ...coq, prover: 'lean' },
+      context(trusted, 'lean', 'local'),
+      { status: 400, field: 'prover', message: 'prover lean does not run on the local substrate (it needs its Kubernetes image)' },
+    ],
     ['an image-only prover on Kubernetes', { ...coq, prover: 'lean' }, context(trusted, 'lean', 'kubernetes'), null],
   ])('%s', (_name, submission, given, refusal) => {
     const decided = admissionRefusal(submission, given);
@@ -33,7 +77,7 @@ describe('admission: every refusal, and what passes', () => {
     else expect(decided).toMatchObject(refusal);
   });
 
-  it('usable lanes: the token\'s, and only untrusted ones for an untrusted submitter', () => {
+  it("usable lanes: the token's, and only untrusted ones for an untrusted submitter", () => {
     expect(usableLanes(trusted, defaultLanes)).toEqual(['intake', 'verify', 'audit', 'replay']);
     expect(usableLanes(fork, defaultLanes)).toEqual(['intake']);
     expect(usableLanes(narrow, defaultLanes)).toEqual(['audit']);

@@ -122,7 +122,10 @@ describe('listing', () => {
 describe('cancelling', () => {
   it('cancels a queued job, records who did it, and refuses to cancel it twice', async () => {
     const job = await call(proofpod.url, 'POST', '/v1/jobs', { token: alice, body: jobRequest() });
-    const cancelled = await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token: alice, body: { reason: 'superseded by a newer push' } });
+    const cancelled = await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, {
+      token: alice,
+      body: { reason: 'superseded by a newer push' },
+    });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ state: 'cancelled', stateReason: 'cancelled by alice: superseded by a newer push' });
     expect(cancelled.body.finishedAt).not.toBeNull();
@@ -145,7 +148,13 @@ describe('service endpoints', () => {
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.body.paths)).toEqual(
-      expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel', '/v1/jobs/{id}/evidence', '/v1/attempts/{attemptId}/evidence']),
+      expect.arrayContaining([
+        '/v1/jobs',
+        '/v1/jobs/{id}',
+        '/v1/jobs/{id}/cancel',
+        '/v1/jobs/{id}/evidence',
+        '/v1/attempts/{attemptId}/evidence',
+      ]),
     );
     expect(doc.body.paths['/v1/jobs'].post.requestBody.content['application/json'].schema.properties.source.properties.commit.pattern).toBe(
       '^[0-9a-f]{40}$',

@@ -11,7 +11,10 @@ describe('the Metamath benchmark', () => {
     expect(existsSync(SET_MM), 'Debian metamath-databases provides the reference set.mm (.ci/run installs it)').toBe(true);
     const f = await measureMetamath({ databaseUrl: db.url, database: 'test/fixtures/proofs/setmm-prop.mm', repetitions: 1 });
     for (const lane of [f.proofpod.verify, f.proofpod.audit]) {
-      expect(lane.runs.map((r) => r.state), lane.runs[0]?.stateReason).toEqual(['verified']);
+      expect(
+        lane.runs.map((r) => r.state),
+        lane.runs[0]?.stateReason,
+      ).toEqual(['verified']);
       expect(lane.medianMs).toBeGreaterThan(0);
       expect(lane.medianRun.phases.metamathRsMs).toBeGreaterThanOrEqual(0);
     }

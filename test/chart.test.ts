@@ -25,7 +25,10 @@ const rbacKinds = ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'];
 const count = (manifests: Manifest[], kind: string) => manifests.filter((m) => m.kind === kind).length;
 const one = (manifests: Manifest[], kind: string, name?: string) => {
   const found = manifests.filter((m) => m.kind === kind && (name === undefined || m.metadata.name === name));
-  expect(found.map((m) => m.metadata.name), `${kind} ${name ?? ''}`).toHaveLength(1);
+  expect(
+    found.map((m) => m.metadata.name),
+    `${kind} ${name ?? ''}`,
+  ).toHaveLength(1);
   return found[0]!;
 };
 // The render matrix the issue names, plus the local substrate.
@@ -50,7 +53,14 @@ interface PodTemplate {
     serviceAccountName?: string;
     automountServiceAccountToken?: boolean;
     securityContext?: Record<string, unknown>;
-    containers: { name: string; command?: string[]; env?: { name: string; valueFrom?: unknown }[]; securityContext?: Record<string, unknown>; livenessProbe?: { httpGet?: { path: string } }; readinessProbe?: { httpGet?: { path: string } } }[];
+    containers: {
+      name: string;
+      command?: string[];
+      env?: { name: string; valueFrom?: unknown }[];
+      securityContext?: Record<string, unknown>;
+      livenessProbe?: { httpGet?: { path: string } };
+      readinessProbe?: { httpGet?: { path: string } };
+    }[];
   };
 }
 const podTemplate = (deployment: Manifest) => (deployment.spec as { template: PodTemplate }).template;
@@ -64,7 +74,9 @@ interface EgressRule {
   to?: Peer[];
   ports?: { port: number | string; protocol: string }[];
 }
-type NetworkPolicy = Manifest & { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: unknown[]; egress: EgressRule[] } };
+type NetworkPolicy = Manifest & {
+  spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: unknown[]; egress: EgressRule[] };
+};
 const taskPolicy = (manifests: Manifest[]) => one(manifests, 'NetworkPolicy', 'pp-proofpod-task') as NetworkPolicy;
 const sourceRule = (policy: NetworkPolicy) => policy.spec.egress.find((rule) => rule.to?.some((peer) => peer.ipBlock))!;
 // The ranges proof code must not reach through the source rule: private, shared, link-local, unique-local.
@@ -95,8 +107,15 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     expect(count(manifests, 'RoleBinding')).toBe(1);
     expect(count(manifests, 'ClusterRole')).toBe(0);
     expect(count(manifests, 'ClusterRoleBinding')).toBe(0);
-    expect(manifests.filter((m) => m.kind === 'ServiceAccount').map((m) => m.metadata.name).sort()).toEqual(['pp-proofpod', 'pp-proofpod-task']);
-    const role = one(manifests, 'Role') as Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[] };
+    expect(
+      manifests
+        .filter((m) => m.kind === 'ServiceAccount')
+        .map((m) => m.metadata.name)
+        .sort(),
+    ).toEqual(['pp-proofpod', 'pp-proofpod-task']);
+    const role = one(manifests, 'Role') as Manifest & {
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    };
     // The Kubernetes substrate's verbs (docs/security.md), and a read of the one owner object the Jobs point at.
     expect(role.rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
@@ -135,10 +154,18 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     expect(config.kubernetes.owner).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', name: 'pp-proofpod-owner' });
     expect(config.kubernetes.ttlSecondsAfterFinished).toBe(120);
     expect(config.dispatch.batchSize).toBe(20);
-    expect(config.lanes.map((l) => [l.name, l.trust, l.nodeSelector])).toEqual([['intake', 'untrusted', { pool: 'cheap' }], ['verify', 'trusted', undefined]]);
+    expect(config.lanes.map((l) => [l.name, l.trust, l.nodeSelector])).toEqual([
+      ['intake', 'untrusted', { pool: 'cheap' }],
+      ['verify', 'trusted', undefined],
+    ]);
     expect(config.promotion).toEqual([{ name: 'bots', from: 'intake', to: 'verify' }]);
     expect(config.quotas.maxQueued).toBe(500);
-    expect(config.pod).toMatchObject({ release: 'pp-proofpod', taskServiceAccount: 'pp-proofpod-task', taskImage: 'proofpod/task:0.1.0', imagePullPolicy: 'IfNotPresent' });
+    expect(config.pod).toMatchObject({
+      release: 'pp-proofpod',
+      taskServiceAccount: 'pp-proofpod-task',
+      taskImage: 'proofpod/task:0.1.0',
+      imagePullPolicy: 'IfNotPresent',
+    });
     expect(config.publicUrl).toBe('http://pp-proofpod.proofpod.svc:8080');
     expect(config.adminTokenFile).toBe('/etc/proofpod/admin/token');
     expect(one(manifests, 'ConfigMap', 'pp-proofpod-owner').metadata.name).toBe('pp-proofpod-owner');
@@ -152,7 +179,11 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     const [scheduler] = pod.spec.containers;
     expect(scheduler!.command).toEqual(['node', '/opt/proofpod/dist/scheduler/main.js']);
-    expect(scheduler!.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(scheduler!.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(scheduler!.livenessProbe?.httpGet?.path).toBe('/livez');
     expect(scheduler!.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(scheduler!.env?.filter((e) => e.valueFrom).map((e) => e.name)).toEqual(['DATABASE_URL']);
@@ -179,7 +210,12 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     const [dns, upload, sources, ...rest] = policy.spec.egress;
     expect(rest).toEqual([]);
     expect(dns).toEqual({
-      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      to: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+          podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+        },
+      ],
       ports: [
         { port: 53, protocol: 'UDP' },
         { port: 53, protocol: 'TCP' },
@@ -203,7 +239,12 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
   });
 
   it('cuts each except out of the source CIDRs that strictly contain it, and lets a listed internal git server through whole', async () => {
-    const policy = taskPolicy(await renderChart(helm!, ['networkPolicy.sourceCIDRs={0.0.0.0/0,10.20.0.0/24,::/0,fd00:1::/64,172.16.0.0/12}', 'networkPolicy.sourcePorts={443,8443}']));
+    const policy = taskPolicy(
+      await renderChart(helm!, [
+        'networkPolicy.sourceCIDRs={0.0.0.0/0,10.20.0.0/24,::/0,fd00:1::/64,172.16.0.0/12}',
+        'networkPolicy.sourcePorts={443,8443}',
+      ]),
+    );
     expect(sourceRule(policy)).toEqual({
       to: [
         { ipBlock: { cidr: '0.0.0.0/0', except: internalV4 } },
@@ -218,7 +259,12 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       ],
     });
     // An except inside a narrower source CIDR is kept there: the API server refuses any other.
-    const narrow = taskPolicy(await renderChart(helm!, ['networkPolicy.sourceCIDRs={10.0.0.0/8}', 'networkPolicy.sourceExceptCIDRs={10.96.0.0/12,10.0.0.0/8,192.168.0.0/16}']));
+    const narrow = taskPolicy(
+      await renderChart(helm!, [
+        'networkPolicy.sourceCIDRs={10.0.0.0/8}',
+        'networkPolicy.sourceExceptCIDRs={10.96.0.0/12,10.0.0.0/8,192.168.0.0/16}',
+      ]),
+    );
     expect(sourceRule(narrow).to).toEqual([{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.96.0.0/12'] } }]);
   });
 
@@ -226,7 +272,10 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     for (const sets of [['networkPolicy.sourceCIDRs=null'], ['networkPolicy.sourcePorts=null']]) {
       const policy = taskPolicy(await renderChart(helm!, sets));
       expect(policy.spec.egress, sets[0]).toHaveLength(2);
-      expect(policy.spec.egress.some((rule) => rule.to?.some((peer) => peer.ipBlock)), sets[0]).toBe(false);
+      expect(
+        policy.spec.egress.some((rule) => rule.to?.some((peer) => peer.ipBlock)),
+        sets[0],
+      ).toBe(false);
     }
     const widened = taskPolicy(await renderChart(helm!, matrix['networkPolicy widened']!));
     expect(widened.spec.egress.at(-1)).toEqual({ to: [{ ipBlock: { cidr: '169.254.20.10/32' } }], ports: [{ port: 53, protocol: 'UDP' }] });
@@ -251,7 +300,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     const pod = podTemplate(one(manifests, 'Deployment'));
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.containers[0]!.securityContext).toEqual({ privileged: true });
-    await expect(renderChart(helm!, ['substrate=local', 'replicaCount=2'])).rejects.toThrow(/substrate=local runs attempts inside the scheduler's pod: set replicaCount=1/);
+    await expect(renderChart(helm!, ['substrate=local', 'replicaCount=2'])).rejects.toThrow(
+      /substrate=local runs attempts inside the scheduler's pod: set replicaCount=1/,
+    );
   });
 
   it.each([
@@ -275,31 +326,47 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     const namespace = `pp-chart-${Math.random().toString(16).slice(2, 8)}`;
     const admin = clusterSkip ? undefined : adminKubeConfig();
     afterAll(async () => {
-      await admin?.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+      await admin
+        ?.makeApiClient(CoreV1Api)
+        .deleteNamespace({ name: namespace })
+        .catch(() => undefined);
     });
 
-    it.skipIf(clusterSkip !== undefined).each(Object.entries(matrix))(`accepts every manifest rendered with %s${clusterSkip ? ` (skipped: ${clusterSkip})` : ''}`, async (_name, sets) => {
-      const core = admin!.makeApiClient(CoreV1Api);
-      await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
-      const objects = KubernetesObjectApi.makeApiClient(admin!);
-      const manifests = await renderChart(helm!, sets, namespace);
-      expect(manifests.length).toBeGreaterThanOrEqual(4);
-      const refused: string[] = [];
-      for (const manifest of manifests) {
-        const body = { ...manifest, metadata: { ...manifest.metadata, namespace } } as KubernetesObject;
-        await objects.create(body, undefined, 'All').catch((error: { body?: unknown; message?: string }) => {
-          refused.push(`${manifest.kind}/${manifest.metadata.name}: ${typeof error.body === 'string' ? error.body : JSON.stringify(error.body ?? error.message)}`);
-        });
-      }
-      expect(refused).toEqual([]);
-      // The check can fail: the API server's validation runs in a dry run too.
-      const deployment = manifests.find((m) => m.kind === 'Deployment')!;
-      await expect(
-        objects.create({ ...deployment, metadata: { ...deployment.metadata, namespace }, spec: { ...(deployment.spec as object), replicas: -1 } } as KubernetesObject, undefined, 'All'),
-      ).rejects.toThrow(/replicas/);
-      // A dry run writes nothing.
-      expect((await core.listNamespacedConfigMap({ namespace, labelSelector: 'app.kubernetes.io/instance=pp' })).items).toEqual([]);
-    });
+    it.skipIf(clusterSkip !== undefined).each(Object.entries(matrix))(
+      `accepts every manifest rendered with %s${clusterSkip ? ` (skipped: ${clusterSkip})` : ''}`,
+      async (_name, sets) => {
+        const core = admin!.makeApiClient(CoreV1Api);
+        await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
+        const objects = KubernetesObjectApi.makeApiClient(admin!);
+        const manifests = await renderChart(helm!, sets, namespace);
+        expect(manifests.length).toBeGreaterThanOrEqual(4);
+        const refused: string[] = [];
+        for (const manifest of manifests) {
+          const body = { ...manifest, metadata: { ...manifest.metadata, namespace } } as KubernetesObject;
+          await objects.create(body, undefined, 'All').catch((error: { body?: unknown; message?: string }) => {
+            refused.push(
+              `${manifest.kind}/${manifest.metadata.name}: ${typeof error.body === 'string' ? error.body : JSON.stringify(error.body ?? error.message)}`,
+            );
+          });
+        }
+        expect(refused).toEqual([]);
+        // The check can fail: the API server's validation runs in a dry run too.
+        const deployment = manifests.find((m) => m.kind === 'Deployment')!;
+        await expect(
+          objects.create(
+            {
+              ...deployment,
+              metadata: { ...deployment.metadata, namespace },
+              spec: { ...(deployment.spec as object), replicas: -1 },
+            } as KubernetesObject,
+            undefined,
+            'All',
+          ),
+        ).rejects.toThrow(/replicas/);
+        // A dry run writes nothing.
+        expect((await core.listNamespacedConfigMap({ namespace, labelSelector: 'app.kubernetes.io/instance=pp' })).items).toEqual([]);
+      },
+    );
   });
 });
 

@@ -29,7 +29,11 @@ describe('build driver and check wrapper with real provers', () => {
   it("coq: a broken proof fails at the build, with coqc's error in the excerpt", async () => {
     const { result } = await check(profile('coq'), ['Broken.v']);
     expect(result).toMatchObject({ outcome: 'fail', exitCode: 1 });
-    expect(result.results[0]).toMatchObject({ result: 'fail', exitCode: null, reason: 'build failed with exit code 1 at ./Broken.v, line 2' });
+    expect(result.results[0]).toMatchObject({
+      result: 'fail',
+      exitCode: null,
+      reason: 'build failed with exit code 1 at ./Broken.v, line 2',
+    });
     expect(result.log.excerpt).toContain('Unable to unify');
   });
 
@@ -58,13 +62,18 @@ describe('build driver and check wrapper with real provers', () => {
     const allowed = (await check(profile('coq'), ['Classical.v'], { allowedAxioms: [classic] })).result;
     expect(allowed).toMatchObject({ outcome: 'pass', exitCode: 0, allowedAxioms: [classic] });
     expect(allowed.findings).toEqual([{ kind: 'axiom', name: classic, target: 'Classical.v', allowed: true }]);
-    expect((await check(profile('coq'), ['Classical.v'])).result).toMatchObject({ outcome: 'fail', findings: [{ name: classic, allowed: false }] });
+    expect((await check(profile('coq'), ['Classical.v'])).result).toMatchObject({
+      outcome: 'fail',
+      findings: [{ name: classic, allowed: false }],
+    });
   });
 
   it('coq: a development requiring a library the image lacks fails naming the library', async () => {
     const { result } = await check(profile('coq'), ['NeedsMathcomp.v']);
     expect(result).toMatchObject({ outcome: 'fail' });
-    expect(result.results[0]?.reason).toBe('build failed with exit code 1 at ./NeedsMathcomp.v, line 2: it requires mathcomp, a library the image does not provide');
+    expect(result.results[0]?.reason).toBe(
+      'build failed with exit code 1 at ./NeedsMathcomp.v, line 2: it requires mathcomp, a library the image does not provide',
+    );
   });
 
   it.each([
@@ -91,8 +100,16 @@ describe('build driver and check wrapper with real provers', () => {
     it.each([
       ['another statement (0 + n = n)', goal('Top.Goals.weak'), /^Top\.Goals\.weak is missing or does not have the goal's type: /],
       ['a name that is not there', goal('Top.Goals.nope'), /^Top\.Goals\.nope is missing or does not have the goal's type: .*nope/],
-      ['a statement that holds only through a notation of the source (+ as *)', goal('Top.NotationTrick.times_one', 'forall n : nat, n + 1 = n'), /^Top\.NotationTrick\.times_one is missing or does not have the goal's type: /],
-      ['a statement that does not elaborate with the standard library alone', goal('Top.Goals.main_thm', 'forall n : nat, n ⊕ 0 = n'), /^the statement does not elaborate with the standard library alone: /],
+      [
+        'a statement that holds only through a notation of the source (+ as *)',
+        goal('Top.NotationTrick.times_one', 'forall n : nat, n + 1 = n'),
+        /^Top\.NotationTrick\.times_one is missing or does not have the goal's type: /,
+      ],
+      [
+        'a statement that does not elaborate with the standard library alone',
+        goal('Top.Goals.main_thm', 'forall n : nat, n ⊕ 0 = n'),
+        /^the statement does not elaborate with the standard library alone: /,
+      ],
     ])('%s: the goal fails, naming why', async (_name, g, reason) => {
       const targets = g.name.startsWith('Top.NotationTrick') ? ['NotationTrick.v'] : ['Goals.v'];
       const { result } = await check(profile('coq'), targets, { goals: [g] });
@@ -111,7 +128,10 @@ describe('build driver and check wrapper with real provers', () => {
     // A check command whose summary has a section coqchk 8.16 does not print.
     const odd = ProverProfileSchema.parse({
       ...coq,
-      check: { ...coq.check, command: ['sh', '-c', 'printf "CONTEXT SUMMARY\\n===============\\n\\n* Rewrite rules: allowed\\n" >&2', '{target}'] },
+      check: {
+        ...coq.check,
+        command: ['sh', '-c', 'printf "CONTEXT SUMMARY\\n===============\\n\\n* Rewrite rules: allowed\\n" >&2', '{target}'],
+      },
     });
     const { result } = await check(odd, ['Arith.v']);
     expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
@@ -135,7 +155,10 @@ describe('build driver and check wrapper with real provers', () => {
     const coq = profile('coq');
     const slow = ProverProfileSchema.parse({ ...coq, build: { command: ['timeout', '-k', '1', '1', 'sleep', '5'] } });
     const { result } = await check(slow, ['Arith.v']);
-    expect(result.results[0]).toMatchObject({ result: 'fail', reason: "build failed with exit code 124 (past the lane's build time limit)" });
+    expect(result.results[0]).toMatchObject({
+      result: 'fail',
+      reason: "build failed with exit code 124 (past the lane's build time limit)",
+    });
   });
 
   it('a build that claims success for a target it never built: the check fails it', async () => {
@@ -150,17 +173,32 @@ describe('build driver and check wrapper with real provers', () => {
     ['a symlink', (file: string) => symlink('/etc/passwd', file)],
     ['a FIFO', async (file: string) => void execFileSync('mkfifo', [file])],
   ])('a build output that is %s is refused before any checker reads it', async (_kind, plant) => {
-    const { result } = await check(profile('coq'), ['Arith.v'], { tamper: (artifacts) => plant(path.join(artifacts, 'tree', 'Planted.vo')) });
+    const { result } = await check(profile('coq'), ['Arith.v'], {
+      tamper: (artifacts) => plant(path.join(artifacts, 'tree', 'Planted.vo')),
+    });
     expect(result).toMatchObject({ outcome: 'error', exitCode: 2 });
     expect(result.error).toBe('build output Planted.vo is not a regular file');
   });
 
   it("records the profile's libraries with their package version and digest; a listed library the image lacks is an error", async () => {
     const { result } = await check(profile('coq'), ['Arith.v']);
-    expect(result.libraries).toEqual([{ name: 'stdpp', package: 'libcoq-stdpp', version: expect.stringMatching(/^1\./), digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) }]);
+    expect(result.libraries).toEqual([
+      {
+        name: 'stdpp',
+        package: 'libcoq-stdpp',
+        version: expect.stringMatching(/^1\./),
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      },
+    ]);
     const coq = profile('coq');
-    const lacking = ProverProfileSchema.parse({ ...coq, libraries: [{ name: 'mathcomp', package: 'libcoq-mathcomp', path: '/usr/lib/ocaml/coq/user-contrib/mathcomp' }] });
-    expect((await check(lacking, ['Arith.v'])).result).toMatchObject({ outcome: 'error', error: 'library mathcomp (/usr/lib/ocaml/coq/user-contrib/mathcomp) is not in the image' });
+    const lacking = ProverProfileSchema.parse({
+      ...coq,
+      libraries: [{ name: 'mathcomp', package: 'libcoq-mathcomp', path: '/usr/lib/ocaml/coq/user-contrib/mathcomp' }],
+    });
+    expect((await check(lacking, ['Arith.v'])).result).toMatchObject({
+      outcome: 'error',
+      error: 'library mathcomp (/usr/lib/ocaml/coq/user-contrib/mathcomp) is not in the image',
+    });
   });
 
   it('a missing prover binary is an error, not a failure of the proof', async () => {
@@ -189,11 +227,24 @@ describe('the programs of ours in a task pod open no inspector on SIGUSR1', () =
     const z3 = profile('smt-z3');
     // A check that runs long enough to be signalled; a reporter that waits for it.
     const slow = { ...z3, versionCommand: ['sleep', '3'] };
-    await writeFile(path.join(work, 'meta', 'manifest.json'), JSON.stringify({ url: 'file:///x', commit: 'c'.repeat(40), treeHash: 'd'.repeat(40), subdirectory: null, bytes: 1, files: 1, fetchedAt: new Date().toISOString() }));
+    await writeFile(
+      path.join(work, 'meta', 'manifest.json'),
+      JSON.stringify({
+        url: 'file:///x',
+        commit: 'c'.repeat(40),
+        treeHash: 'd'.repeat(40),
+        subdirectory: null,
+        bytes: 1,
+        files: 1,
+        fetchedAt: new Date().toISOString(),
+      }),
+    );
     await writeFile(path.join(work, 'credential', 'credential'), 'ppu_test');
     const env = {
       PATH: process.env.PATH,
-      ...Object.fromEntries(['meta', 'results', 'tmp', 'source', 'credential'].map((m) => [`PROOFPOD_MOUNT_${m.toUpperCase()}`, path.join(work, m)])),
+      ...Object.fromEntries(
+        ['meta', 'results', 'tmp', 'source', 'credential'].map((m) => [`PROOFPOD_MOUNT_${m.toUpperCase()}`, path.join(work, m)]),
+      ),
       PROOFPOD_PROFILE: JSON.stringify(slow),
       PROOFPOD_TARGETS: '["unsat.smt2"]',
       PROOFPOD_JOB_ID: '11111111-1111-4111-8111-111111111111',

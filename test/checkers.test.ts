@@ -16,7 +16,7 @@ const agda = path.resolve('test/fixtures/agda');
 const setmm = '/usr/share/metamath/databases/set.mm';
 
 describe('Metamath: metamath-rs and metamath C, and the axioms of the pinned set.mm', () => {
-  it('a database whose axioms are all set.mm\'s passes with one verifier, and with both', async () => {
+  it("a database whose axioms are all set.mm's passes with one verifier, and with both", async () => {
     const one = (await check(firstOnly('metamath'), ['setmm-prop.mm'])).result;
     expect(one).toMatchObject({ outcome: 'pass', secondVersion: null, findings: [] });
     expect(one.results[0]).toMatchObject({ result: 'pass', second: null });
@@ -28,7 +28,7 @@ describe('Metamath: metamath-rs and metamath C, and the axioms of the pinned set
   });
 
   it('an axiom the reference does not have is a finding naming its label: rejected', async () => {
-    const database = (await readFile(path.join(proofs, 'setmm-prop.mm'), 'utf8')) + '\n  ax-cheat $a |- ph $.\n  cheat $p |- ph $= wph ax-cheat $.\n';
+    const database = `${await readFile(path.join(proofs, 'setmm-prop.mm'), 'utf8')}\n  ax-cheat $a |- ph $.\n  cheat $p |- ph $= wph ax-cheat $.\n`;
     const { result } = await check(both('metamath'), ['cheat.mm'], { files: { 'cheat.mm': database } });
     expect(result.outcome).toBe('fail');
     expect(result.findings).toEqual([{ kind: 'axiom', name: 'ax-cheat', target: 'cheat.mm', allowed: false }]);
@@ -68,22 +68,41 @@ describe('Metamath: metamath-rs and metamath C, and the axioms of the pinned set
     const mm = both('metamath');
     const standIn: ProverProfile = ProverProfileSchema.parse({
       ...mm,
-      check: { ...mm.check, second: { versionCommand: ['echo', 'stand-in 1'], command: ['echo', 'All proofs in the database were verified (stand-in that always passes)', '{target}'], pass: mm.check.second!.pass } },
+      check: {
+        ...mm.check,
+        second: {
+          versionCommand: ['echo', 'stand-in 1'],
+          command: ['echo', 'All proofs in the database were verified (stand-in that always passes)', '{target}'],
+          pass: mm.check.second!.pass,
+        },
+      },
     });
     const { result } = await check(standIn, ['broken-setmm.mm'], {
-      files: { 'broken-setmm.mm': (await readFile(path.join(proofs, 'setmm-prop.mm'), 'latin1')).replace('AAABZAAACAECD', 'AAABZAAACAECC') },
+      files: {
+        'broken-setmm.mm': (await readFile(path.join(proofs, 'setmm-prop.mm'), 'latin1')).replace('AAABZAAACAECD', 'AAABZAAACAECC'),
+      },
     });
     expect(result.outcome).toBe('error');
     expect(result.results[0]).toMatchObject({ result: 'error', second: { result: 'pass' } });
-    expect(result.results[0]!.reason).toMatch(/^the checkers disagree: proofpod-metamath-verify did not pass \(exit code 1\), saying ".*"; echo passed, saying "All proofs in the database were verified \(stand-in/);
+    expect(result.results[0]!.reason).toMatch(
+      /^the checkers disagree: proofpod-metamath-verify did not pass \(exit code 1\), saying ".*"; echo passed, saying "All proofs in the database were verified \(stand-in/,
+    );
   });
 });
 
 describe('SMT: our reader of the obligation, z3 and cvc5', () => {
-  it('an unsat obligation is verified by both, with both versions and the digest of cvc5\'s proof', async () => {
+  it("an unsat obligation is verified by both, with both versions and the digest of cvc5's proof", async () => {
     const { result, log } = await check(both('smt-z3'), ['unsat.smt2']);
-    expect(result).toMatchObject({ outcome: 'pass', version: expect.stringMatching(/^Z3 version/), secondVersion: expect.stringMatching(/^This is cvc5 version/) });
-    expect(result.results[0]).toMatchObject({ result: 'pass', proofDigest: null, second: { result: 'pass', proofDigest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
+    expect(result).toMatchObject({
+      outcome: 'pass',
+      version: expect.stringMatching(/^Z3 version/),
+      secondVersion: expect.stringMatching(/^This is cvc5 version/),
+    });
+    expect(result.results[0]).toMatchObject({
+      result: 'pass',
+      proofDigest: null,
+      second: { result: 'pass', proofDigest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+    });
     expect(log).toContain('the checkers read our re-printing');
   });
 
@@ -107,7 +126,9 @@ describe('SMT: our reader of the obligation, z3 and cvc5', () => {
   });
 
   it('anything after the one check-sat is refused, naming it', async () => {
-    const { result } = await check(firstOnly('smt-z3'), ['twice.smt2'], { files: { 'twice.smt2': '(declare-const x Int)\n(assert false)\n(check-sat)\n(assert (> x 1))\n(check-sat)\n' } });
+    const { result } = await check(firstOnly('smt-z3'), ['twice.smt2'], {
+      files: { 'twice.smt2': '(declare-const x Int)\n(assert false)\n(check-sat)\n(assert (> x 1))\n(check-sat)\n' },
+    });
     expect(result.results[0]!.reason).toBe('not a safe SMT-LIB obligation: line 4: assert after check-sat is not allowed in an obligation');
   });
 });
@@ -116,7 +137,9 @@ describe('Agda: --safe with the standard library', () => {
   it('a module using agda-stdlib is verified; the evidence records the library version', async () => {
     const { result } = await check(configured('agda'), ['Plus.agda'], { source: agda });
     expect(result).toMatchObject({ outcome: 'pass', version: expect.stringMatching(/^Agda version/) });
-    expect(result.libraries).toEqual([{ name: 'agda-stdlib', package: 'agda-stdlib', version: expect.stringMatching(/^1\./), digest: expect.stringMatching(/^sha256:/) }]);
+    expect(result.libraries).toEqual([
+      { name: 'agda-stdlib', package: 'agda-stdlib', version: expect.stringMatching(/^1\./), digest: expect.stringMatching(/^sha256:/) },
+    ]);
   });
 
   it.each([

@@ -15,7 +15,12 @@ describe('configuration', () => {
   });
 
   it('environment variables set their keys', () => {
-    const config = loadConfig({ PORT: '9090', HOST: '0.0.0.0', DATABASE_URL: 'postgres://u:p@db:5432/pp', PROOFPOD_HOME: '/var/lib/proofpod' });
+    const config = loadConfig({
+      PORT: '9090',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://u:p@db:5432/pp',
+      PROOFPOD_HOME: '/var/lib/proofpod',
+    });
     expect(config).toMatchObject({ port: 9090, host: '0.0.0.0', databaseUrl: 'postgres://u:p@db:5432/pp', home: '/var/lib/proofpod' });
   });
 
@@ -34,7 +39,16 @@ describe('configuration', () => {
     const file = path.join(dir, 'proofpod.yaml');
     await writeFile(
       file,
-      ['lanes:', '  - name: intake', '    trust: sometimes', '    concurrency: 0', 'claims:', '  ttlSeconds: 10', '  heartbeatSeconds: 8', 'colour: blue'].join('\n'),
+      [
+        'lanes:',
+        '  - name: intake',
+        '    trust: sometimes',
+        '    concurrency: 0',
+        'claims:',
+        '  ttlSeconds: 10',
+        '  heartbeatSeconds: 8',
+        'colour: blue',
+      ].join('\n'),
     );
     let message = '';
     try {
@@ -51,8 +65,19 @@ describe('configuration', () => {
   it('lanes carry resources and placement; a bad quantity, an unknown key or a wrong promotion rule stops start-up naming it', async () => {
     const good = parseConfig({
       lanes: [
-        { name: 'intake', trust: 'untrusted', concurrency: 2, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } }, nodeSelector: { pool: 'cheap' } },
-        { name: 'verify', trust: 'trusted', concurrency: 4, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'proofs', effect: 'NoSchedule' }] },
+        {
+          name: 'intake',
+          trust: 'untrusted',
+          concurrency: 2,
+          resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
+          nodeSelector: { pool: 'cheap' },
+        },
+        {
+          name: 'verify',
+          trust: 'trusted',
+          concurrency: 4,
+          tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'proofs', effect: 'NoSchedule' }],
+        },
       ],
       promotion: [{ name: 'bots', from: 'intake', to: 'verify' }],
       quotas: { maxQueued: 50, submitters: { ci: { maxQueued: 500, maxRunning: 20 } } },
@@ -80,7 +105,9 @@ describe('configuration', () => {
   });
 
   it('an unreadable or malformed file is named', async () => {
-    expect(() => loadConfig({ PROOFPOD_CONFIG: '/nonexistent/proofpod.yaml' })).toThrow(/cannot read config file \/nonexistent\/proofpod.yaml/);
+    expect(() => loadConfig({ PROOFPOD_CONFIG: '/nonexistent/proofpod.yaml' })).toThrow(
+      /cannot read config file \/nonexistent\/proofpod.yaml/,
+    );
     const dir = await mkdtemp(path.join(tmpdir(), 'proofpod-config-'));
     const file = path.join(dir, 'bad.yaml');
     await writeFile(file, 'lanes: [unclosed');

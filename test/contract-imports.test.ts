@@ -6,8 +6,12 @@ import { describe, expect, it } from 'vitest';
  * The task and prover images hold contract/ and task-pod/ only (Dockerfile, `task` stage), so
  * nothing there may import the scheduler: a program that did would fail in a task pod.
  */
-const sources = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f));
-const imports = (file: string) => [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'/gm)].map((m) => m[1]!);
+const sources = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(dir, f));
+const imports = (file: string) =>
+  [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'/gm)].map((m) => m[1]!);
 
 describe('what the task images hold', () => {
   it.each(['contract', 'task-pod'])('%s/ imports only node:, zod and contract/ or task-pod/ files', (dir) => {

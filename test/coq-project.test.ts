@@ -3,7 +3,9 @@ import { CoqProjectError, loadPath, logicalName, parseCoqProject, tokens } from 
 
 describe('the _CoqProject reader', () => {
   it('reads bindings and files, skipping what only the build uses', () => {
-    const project = parseCoqProject('# a comment\n-R theories MyLib -Q "src dir" Other\n-arg -w -arg -notation-overridden\n-I plugin\ntheories/A.v theories/Sub/B.v plugin/p.mlg\n');
+    const project = parseCoqProject(
+      '# a comment\n-R theories MyLib -Q "src dir" Other\n-arg -w -arg -notation-overridden\n-I plugin\ntheories/A.v theories/Sub/B.v plugin/p.mlg\n',
+    );
     expect(project).toEqual({
       bindings: [
         { flag: '-R', dir: 'theories', logical: 'MyLib' },
@@ -27,7 +29,11 @@ describe('the _CoqProject reader', () => {
   it.each([
     ['a binding of the standard library', '-Q theories Coq', '_CoqProject: -Q theories Coq binds a name of the standard library'],
     ['a binding under it', '-R . Stdlib.Extra', '_CoqProject: -R . Stdlib.Extra binds a name of the standard library'],
-    ["a binding of the goals' root (a module named like the challenge)", '-Q theories Proofpod', '_CoqProject: -Q theories Proofpod binds a name of the standard library'],
+    [
+      "a binding of the goals' root (a module named like the challenge)",
+      '-Q theories Proofpod',
+      '_CoqProject: -Q theories Proofpod binds a name of the standard library',
+    ],
     ['a directory outside the project', '-Q ../elsewhere X', '_CoqProject: directory "../elsewhere" is not a path inside the project'],
     ['an absolute directory', '-Q /usr/lib/coq X', '_CoqProject: directory "/usr/lib/coq" is not a path inside the project'],
     ['a bad logical name', '-Q theories My-Lib', '_CoqProject: "My-Lib" is not a logical name'],

@@ -22,13 +22,28 @@ function summary(sections: Partial<Record<'theory' | 'axioms' | 'tit' | 'fix' | 
   ].join('\n');
 }
 
-describe("the coqchk summary reader", () => {
+describe('the coqchk summary reader', () => {
   it.each([
     ['nothing assumed', summary(), []],
-    ['an axiom and an admitted lemma', summary({ axioms: '* Axioms:\n    Coq.Logic.Classical_Prop.classic\n    Top.A.later' }), [['axiom', 'Coq.Logic.Classical_Prop.classic'], ['axiom', 'Top.A.later']]],
+    [
+      'an axiom and an admitted lemma',
+      summary({ axioms: '* Axioms:\n    Coq.Logic.Classical_Prop.classic\n    Top.A.later' }),
+      [
+        ['axiom', 'Coq.Logic.Classical_Prop.classic'],
+        ['axiom', 'Top.A.later'],
+      ],
+    ],
     ['type-in-type', summary({ tit: '* Constants/Inductives relying on type-in-type:\n    Top.A.T' }), [['type-in-type', 'Top.A.T']]],
-    ['an unsafe fixpoint', summary({ fix: '* Constants/Inductives relying on unsafe (co)fixpoints:\n    Top.A.loop' }), [['unsafe-fixpoint', 'Top.A.loop']]],
-    ['assumed positivity', summary({ pos: '* Inductives whose positivity is assumed:\n    Top.A.bad' }), [['assumed-positivity', 'Top.A.bad']]],
+    [
+      'an unsafe fixpoint',
+      summary({ fix: '* Constants/Inductives relying on unsafe (co)fixpoints:\n    Top.A.loop' }),
+      [['unsafe-fixpoint', 'Top.A.loop']],
+    ],
+    [
+      'assumed positivity',
+      summary({ pos: '* Inductives whose positivity is assumed:\n    Top.A.bad' }),
+      [['assumed-positivity', 'Top.A.bad']],
+    ],
     ['an impredicative Set', summary({ theory: '* Theory: Set is impredicative' }), [['impredicative-set', 'Set']]],
   ])('%s', (_name, output, expected) => {
     expect(parseCoqchkSummary(output, 'A.v').map((f) => [f.kind, f.name])).toEqual(expected);
@@ -46,7 +61,7 @@ describe("the coqchk summary reader", () => {
     expect(parseCoqchkSummary(wrapped, null, { checkedRoot: '/stage' })).toEqual([]);
   });
 
-  it("refuses a module coqchk loaded from the image instead of the build output", () => {
+  it('refuses a module coqchk loaded from the image instead of the build output', () => {
     expect(() => parseCoqchkSummary(ambiguous('/usr/lib/ocaml/coq/user-contrib/stdpp/base.vo'), null, { checkedRoot: '/stage' })).toThrow(
       new AuditError('coqchk loaded "/usr/lib/ocaml/coq/user-contrib/stdpp/base.vo", not the build output it was given'),
     );
@@ -54,13 +69,37 @@ describe("the coqchk summary reader", () => {
 
   it.each([
     ['no summary at all', '', 'coqchk printed nothing where its context summary should begin'],
-    ['output before the summary', `Warning: something\n${summary()}`, 'coqchk printed "Warning: something" where its context summary should begin'],
-    ['an unknown section', summary({ pos: '* Inductives whose positivity is assumed: <none>\n  \n* Rewrite rules: allowed' }), 'unknown section in coqchk\'s summary: "* Rewrite rules: allowed"'],
-    ['an unknown theory', summary({ theory: '* Theory: Set is something else' }), 'unknown theory line in coqchk\'s summary: "* Theory: Set is something else"'],
-    ['an entry with more than a name', summary({ axioms: '* Axioms:\n    Top.A.x : False' }), 'unrecognised line in coqchk\'s summary: "    Top.A.x : False"'],
-    ['an entry outside a list', summary({ axioms: '* Axioms: <none>\n    Top.A.x' }), 'unrecognised line in coqchk\'s summary: "    Top.A.x"'],
+    [
+      'output before the summary',
+      `Warning: something\n${summary()}`,
+      'coqchk printed "Warning: something" where its context summary should begin',
+    ],
+    [
+      'an unknown section',
+      summary({ pos: '* Inductives whose positivity is assumed: <none>\n  \n* Rewrite rules: allowed' }),
+      'unknown section in coqchk\'s summary: "* Rewrite rules: allowed"',
+    ],
+    [
+      'an unknown theory',
+      summary({ theory: '* Theory: Set is something else' }),
+      'unknown theory line in coqchk\'s summary: "* Theory: Set is something else"',
+    ],
+    [
+      'an entry with more than a name',
+      summary({ axioms: '* Axioms:\n    Top.A.x : False' }),
+      'unrecognised line in coqchk\'s summary: "    Top.A.x : False"',
+    ],
+    [
+      'an entry outside a list',
+      summary({ axioms: '* Axioms: <none>\n    Top.A.x' }),
+      'unrecognised line in coqchk\'s summary: "    Top.A.x"',
+    ],
     ['a missing section', summary({ fix: '' }), 'coqchk\'s summary lacks "Constants/Inductives relying on unsafe (co)fixpoints"'],
-    ['a repeated section', summary({ pos: '* Inductives whose positivity is assumed: <none>\n* Axioms: <none>' }), 'coqchk\'s summary has the section "Axioms" twice'],
+    [
+      'a repeated section',
+      summary({ pos: '* Inductives whose positivity is assumed: <none>\n* Axioms: <none>' }),
+      'coqchk\'s summary has the section "Axioms" twice',
+    ],
     ['text after the summary', `${summary()}trailing words`, 'unrecognised line in coqchk\'s summary: "trailing words"'],
   ])('fails closed on %s', (_name, output, message) => {
     expect(() => parseCoqchkSummary(output, 'A.v')).toThrow(new AuditError(message));

@@ -32,7 +32,14 @@ const provers: ProverProfileInput[] = [
   {
     ...metamath,
     name: 'metamath-stand-in',
-    check: { ...metamath.check, second: { versionCommand: ['echo', 'stand-in 1'], command: ['echo', 'All proofs in the database were verified (stand-in that always passes)', '{target}'], pass: { outputMatches: '^All proofs in the database were verified' } } },
+    check: {
+      ...metamath.check,
+      second: {
+        versionCommand: ['echo', 'stand-in 1'],
+        command: ['echo', 'All proofs in the database were verified (stand-in that always passes)', '{target}'],
+        pass: { outputMatches: '^All proofs in the database were verified' },
+      },
+    },
   },
 ];
 
@@ -91,10 +98,15 @@ async function submit(prover: string, targets: string[], subdirectory?: string, 
 }
 
 async function verdict(id: string) {
-  await waitFor(`job ${id} to end`, async () => {
-    const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
-    return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
-  }, 90_000, 250);
+  await waitFor(
+    `job ${id} to end`,
+    async () => {
+      const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
+      return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
+    },
+    90_000,
+    250,
+  );
   const job = (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token })).body;
   const evidence = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/evidence`, { token })).body.evidence;
   return { job, evidence: evidence.at(-1)?.body };
@@ -121,7 +133,14 @@ describe('local end to end with real provers', () => {
     expect(evidence.check).toMatchObject({ exitCode: 0, binaryDigests: { coqchk: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
     expect(evidence.check.version).toMatch(/8\.\d+/);
     // What the verdict relied on besides the source: the image's stdpp, by package version and digest.
-    expect(evidence.check.libraries).toEqual([{ name: 'stdpp', package: 'libcoq-stdpp', version: expect.stringMatching(/^1\./), digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) }]);
+    expect(evidence.check.libraries).toEqual([
+      {
+        name: 'stdpp',
+        package: 'libcoq-stdpp',
+        version: expect.stringMatching(/^1\./),
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      },
+    ]);
     expect(evidence.logs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // The build's output is in the log, marked as what it is; the check ran coqchk over the staged .vo.
     expect(evidence.logs.excerpt).toContain('--- build output of Arith.v (untrusted) ---');
@@ -132,7 +151,9 @@ describe('local end to end with real provers', () => {
   it('a profile that pins another image digest than the one that ran: error naming both', async () => {
     const { job } = await verdict(await submit('coq-pinned', ['Arith.v'], 'theories'));
     expect(job.state).toBe('error');
-    expect(job.stateReason).toBe(`image digest mismatch: the check container ran ${job.attempts[0].observedImageDigest}, the profile pins sha256:${'9'.repeat(64)}`);
+    expect(job.stateReason).toBe(
+      `image digest mismatch: the check container ran ${job.attempts[0].observedImageDigest}, the profile pins sha256:${'9'.repeat(64)}`,
+    );
   });
 
   it("a broken Coq proof is rejected with coqc's error in the excerpt", async () => {
@@ -161,7 +182,10 @@ describe('local end to end with real provers', () => {
 
   it('a development that needs a library the image lacks is rejected naming the library', async () => {
     const { job } = await verdict(await submit('coq', ['NeedsMathcomp.v'], 'theories'));
-    expect(job).toMatchObject({ state: 'rejected', stateReason: expect.stringMatching(/it requires mathcomp, a library the image does not provide\)$/) });
+    expect(job).toMatchObject({
+      state: 'rejected',
+      stateReason: expect.stringMatching(/it requires mathcomp, a library the image does not provide\)$/),
+    });
     expect(job.attempts).toHaveLength(1);
   });
 
@@ -169,25 +193,50 @@ describe('local end to end with real provers', () => {
     const submitWith = async (goals: { name: string; statement: string }[]) => {
       const response = await call(proofpod.url, 'POST', '/v1/jobs', {
         token,
-        body: { source: { url: repo.url, commit: good, subdirectory: 'theories' }, prover: 'coq', targets: ['Goals.v'], goals, lane: 'verify' },
+        body: {
+          source: { url: repo.url, commit: good, subdirectory: 'theories' },
+          prover: 'coq',
+          targets: ['Goals.v'],
+          goals,
+          lane: 'verify',
+        },
       });
       expect(response.status, JSON.stringify(response.body)).toBe(201);
       return verdict(response.body.id);
     };
     const proved = await submitWith([{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n' }]);
-    expect(proved.job).toMatchObject({ state: 'verified', stateReason: 'verified: 1 target(s) passed, 1 goal(s) proved', goals: [{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n' }] });
-    expect(proved.evidence.goals).toEqual([{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n', result: 'proved', reason: null }]);
+    expect(proved.job).toMatchObject({
+      state: 'verified',
+      stateReason: 'verified: 1 target(s) passed, 1 goal(s) proved',
+      goals: [{ name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n' }],
+    });
+    expect(proved.evidence.goals).toEqual([
+      { name: 'Top.Goals.main_thm', statement: 'forall n : nat, n + 0 = n', result: 'proved', reason: null },
+    ]);
     const weaker = await submitWith([{ name: 'Top.Goals.weak', statement: 'forall n : nat, n + 0 = n' }]);
     expect(weaker.job.state).toBe('rejected');
-    expect(weaker.job.stateReason).toMatch(/^rejected: goal Top\.Goals\.weak \(Top\.Goals\.weak is missing or does not have the goal's type: /);
+    expect(weaker.job.stateReason).toMatch(
+      /^rejected: goal Top\.Goals\.weak \(Top\.Goals\.weak is missing or does not have the goal's type: /,
+    );
   });
 
   it.each([
-    ['a prover that cannot bind goals', { prover: 'smt-z3', targets: ['unsat.smt2'], goals: [{ name: 'Top.A.x', statement: 'True' }] }, 'goals'],
-    ['a statement that is more than one term', { prover: 'coq', targets: ['Goals.v'], goals: [{ name: 'Top.A.x', statement: 'True. Axiom cheat : False' }] }, 'goals.0.statement'],
+    [
+      'a prover that cannot bind goals',
+      { prover: 'smt-z3', targets: ['unsat.smt2'], goals: [{ name: 'Top.A.x', statement: 'True' }] },
+      'goals',
+    ],
+    [
+      'a statement that is more than one term',
+      { prover: 'coq', targets: ['Goals.v'], goals: [{ name: 'Top.A.x', statement: 'True. Axiom cheat : False' }] },
+      'goals.0.statement',
+    ],
     ['a name that is not qualified', { prover: 'coq', targets: ['Goals.v'], goals: [{ name: 'x', statement: 'True' }] }, 'goals.0.name'],
   ])('goals: %s is a 400 naming the field', async (_name, body, field) => {
-    const response = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: { source: { url: repo.url, commit: good }, lane: 'verify', ...body } });
+    const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token,
+      body: { source: { url: repo.url, commit: good }, lane: 'verify', ...body },
+    });
     expect(response.status).toBe(400);
     expect(response.body.fields.map((f: { field: string }) => f.field)).toEqual([field]);
   });
@@ -200,7 +249,12 @@ describe('local end to end with real provers', () => {
 
   it('a development with a _CoqProject is built by it and checked under its logical names', async () => {
     const project = new FixtureRepo(work.dir('coq-project'));
-    const files = Object.fromEntries(['_CoqProject', 'theories/Base.v', 'theories/Lemmas.v', 'theories/Main.v'].map((f) => [f, readFileSync(path.join('test/fixtures/coq-project', f))]));
+    const files = Object.fromEntries(
+      ['_CoqProject', 'theories/Base.v', 'theories/Lemmas.v', 'theories/Main.v'].map((f) => [
+        f,
+        readFileSync(path.join('test/fixtures/coq-project', f)),
+      ]),
+    );
     const commit = project.commit(files);
     const { job, evidence } = await verdict(await submit('coq', ['theories/Main.v', 'theories/Lemmas.v'], undefined, commit, project.url));
     expect(job).toMatchObject({ state: 'verified', stateReason: 'verified: 2 target(s) passed' });
@@ -214,17 +268,25 @@ describe('local end to end with real provers', () => {
     expect(all.evidence.targets).toEqual([]);
     expect(all.evidence.results.map((r: { path: string }) => r.path)).toEqual(['theories/Base.v', 'theories/Lemmas.v', 'theories/Main.v']);
     // The same development with a proof broken in a file the targets require: rejected, naming where.
-    const broken = project.commit({ 'theories/Lemmas.v': 'From Arith2 Require Import Base.\nLemma double_S (n : nat) : double (S n) = S (double n).\nProof. reflexivity. Qed.\n' });
+    const broken = project.commit({
+      'theories/Lemmas.v':
+        'From Arith2 Require Import Base.\nLemma double_S (n : nat) : double (S n) = S (double n).\nProof. reflexivity. Qed.\n',
+    });
     const failed = await verdict(await submit('coq', ['theories/Main.v'], undefined, broken, project.url));
     expect(failed.job.state).toBe('rejected');
-    expect(failed.job.stateReason).toMatch(/^rejected: theories\/Main\.v \(build failed with exit code 2 at \.\/theories\/Lemmas\.v, line 3\)$/);
+    expect(failed.job.stateReason).toMatch(
+      /^rejected: theories\/Main\.v \(build failed with exit code 2 at \.\/theories\/Lemmas\.v, line 3\)$/,
+    );
   });
 
-  it('a _CoqProject that binds the standard library\'s names is an error naming the binding', async () => {
+  it("a _CoqProject that binds the standard library's names is an error naming the binding", async () => {
     const project = new FixtureRepo(work.dir('coq-project-stdlib'));
-    const commit = project.commit({ '_CoqProject': '-Q theories Coq\ntheories/Init.v\n', 'theories/Init.v': 'Definition x := 0.\n' });
+    const commit = project.commit({ _CoqProject: '-Q theories Coq\ntheories/Init.v\n', 'theories/Init.v': 'Definition x := 0.\n' });
     const { job } = await verdict(await submit('coq', ['theories/Init.v'], undefined, commit, project.url));
-    expect(job).toMatchObject({ state: 'error', stateReason: 'reporter reported an error: _CoqProject: -Q theories Coq binds a name of the standard library' });
+    expect(job).toMatchObject({
+      state: 'error',
+      stateReason: 'reporter reported an error: _CoqProject: -Q theories Coq binds a name of the standard library',
+    });
   });
 
   it('Metamath and SMT: one passing and one failing case each, two jobs at a time', async () => {
@@ -238,28 +300,45 @@ describe('local end to end with real provers', () => {
     expect(states).toEqual(['verified', 'rejected', 'verified', 'rejected']);
   });
 
-  it('in a lane with a second checker both run and agree; their versions and cvc5\'s proof digest are in the evidence', async () => {
-    const [mm, smt] = await Promise.all([submit('metamath', ['setmm-prop.mm'], 'mm', good, repo.url, 'audit'), submit('smt-z3', ['unsat.smt2'], 'smt', good, repo.url, 'audit')]);
+  it("in a lane with a second checker both run and agree; their versions and cvc5's proof digest are in the evidence", async () => {
+    const [mm, smt] = await Promise.all([
+      submit('metamath', ['setmm-prop.mm'], 'mm', good, repo.url, 'audit'),
+      submit('smt-z3', ['unsat.smt2'], 'smt', good, repo.url, 'audit'),
+    ]);
     const m = await verdict(mm);
     expect(m.job.state).toBe('verified');
     expect(m.evidence.profile.second).toEqual(['metamath', 'read "{target}"', 'verify proof *', 'exit']);
-    expect(m.evidence.check).toMatchObject({ version: expect.stringMatching(/^proofpod-metamath-verify/), secondVersion: expect.stringMatching(/^Metamath - Version/) });
+    expect(m.evidence.check).toMatchObject({
+      version: expect.stringMatching(/^proofpod-metamath-verify/),
+      secondVersion: expect.stringMatching(/^Metamath - Version/),
+    });
     const z = await verdict(smt);
     expect(z.job.state).toBe('verified');
-    expect(z.evidence.check).toMatchObject({ version: expect.stringMatching(/^Z3 version/), secondVersion: expect.stringMatching(/^This is cvc5 version/) });
+    expect(z.evidence.check).toMatchObject({
+      version: expect.stringMatching(/^Z3 version/),
+      secondVersion: expect.stringMatching(/^This is cvc5 version/),
+    });
     expect(z.evidence.results[0].second).toMatchObject({ result: 'pass', proofDigest: expect.stringMatching(/^sha256:/) });
   });
 
   it('checkers that disagree end the job in error naming both (a stand-in second checker that always passes)', async () => {
     const { job } = await verdict(await submit('metamath-stand-in', ['broken.mm'], 'mm', good, repo.url, 'audit'));
     expect(job.state).toBe('error');
-    expect(job.stateReason).toMatch(/^reporter reported an error: the checkers disagree: proofpod-metamath-verify did not pass .*; echo passed, saying "All proofs in the database were verified \(stand-in/);
+    expect(job.stateReason).toMatch(
+      /^reporter reported an error: the checkers disagree: proofpod-metamath-verify did not pass .*; echo passed, saying "All proofs in the database were verified \(stand-in/,
+    );
   });
 
   it('hostile Metamath and SMT sources are rejected naming the axiom or the command', async () => {
     const [axioms, echo] = await Promise.all([submit('metamath', ['demo0.mm'], 'mm'), submit('smt-z3', ['echo-unsat.smt2'], 'smt')]);
-    expect((await verdict(axioms)).job).toMatchObject({ state: 'rejected', stateReason: 'rejected: audit found axiom a1, axiom a2, axiom mp' });
-    expect((await verdict(echo)).job).toMatchObject({ state: 'rejected', stateReason: 'rejected: echo-unsat.smt2 (not a safe SMT-LIB obligation: line 5: echo is not allowed in an obligation)' });
+    expect((await verdict(axioms)).job).toMatchObject({
+      state: 'rejected',
+      stateReason: 'rejected: audit found axiom a1, axiom a2, axiom mp',
+    });
+    expect((await verdict(echo)).job).toMatchObject({
+      state: 'rejected',
+      stateReason: 'rejected: echo-unsat.smt2 (not a safe SMT-LIB obligation: line 5: echo is not allowed in an obligation)',
+    });
   });
 
   it('Agda: a module using agda-stdlib is verified, one with a postulate rejected naming it', async () => {
@@ -294,7 +373,22 @@ describe('local end to end with real provers', () => {
   it('the CLI submits and waits for the verdict', async () => {
     const lines: string[] = [];
     const code = await cli(
-      ['submit', '--repo', repo.url, '--commit', good, '--subdir', 'smt', '--prover', 'smt-z3', '--target', 'unsat.smt2', '--wait', '--timeout', '90'],
+      [
+        'submit',
+        '--repo',
+        repo.url,
+        '--commit',
+        good,
+        '--subdir',
+        'smt',
+        '--prover',
+        'smt-z3',
+        '--target',
+        'unsat.smt2',
+        '--wait',
+        '--timeout',
+        '90',
+      ],
       { PROOFPOD_URL: proofpod.url, PROOFPOD_TOKEN: token },
       (s) => void lines.push(s),
     );
@@ -343,7 +437,12 @@ describe('hostile sources are stopped before anything runs', () => {
 describe('after the run', () => {
   it('leaves no attempt directories behind once the jobs have ended', async () => {
     const attempts = path.join(proofpod.config.home, 'attempts');
-    await waitFor('the reaper to remove finished attempts', async () => (await readdir(attempts).catch(() => [])).filter((e) => !e.startsWith('.')).length === 0, 15_000, 250);
+    await waitFor(
+      'the reaper to remove finished attempts',
+      async () => (await readdir(attempts).catch(() => [])).filter((e) => !e.startsWith('.')).length === 0,
+      15_000,
+      250,
+    );
     // Every attempt gave its uids back.
     expect(await readdir(path.join(attempts, '.uid-slots')).catch(() => [])).toEqual([]);
   });

@@ -16,7 +16,11 @@ import { call, fastLoops, jobRequest, startInstance, waitFor } from './support/i
  */
 const db = await createTestDatabase();
 const token = await createToken(db.sql, { id: 'binding' });
-const pinned = ProverProfileSchema.parse({ ...defaultProfile('smt-z3'), name: 'z3-pinned', pins: { imageDigest: `sha256:${'7'.repeat(64)}` } });
+const pinned = ProverProfileSchema.parse({
+  ...defaultProfile('smt-z3'),
+  name: 'z3-pinned',
+  pins: { imageDigest: `sha256:${'7'.repeat(64)}` },
+});
 const forgeries: Record<string, (launch: AttemptLaunch, honest: Evidence) => Evidence> = {};
 const cluster = new FakeCluster({
   profiles: [pinned],
@@ -25,7 +29,11 @@ const cluster = new FakeCluster({
 let proofpod: Proofpod;
 
 beforeAll(async () => {
-  proofpod = await startInstance(db.url, { ...fastLoops, provers: [...['coq', 'smt-z3'].map(defaultProfile), pinned] }, { substrate: cluster });
+  proofpod = await startInstance(
+    db.url,
+    { ...fastLoops, provers: [...['coq', 'smt-z3'].map(defaultProfile), pinned] },
+    { substrate: cluster },
+  );
 });
 afterAll(async () => {
   await proofpod.stop();
@@ -51,13 +59,41 @@ describe('evidence bound to the job', () => {
   });
 
   it.each<[string, (launch: AttemptLaunch, honest: Evidence) => Evidence, string]>([
-    ['another commit', (_l, e) => ({ ...e, source: { ...e.source, commit: 'f'.repeat(40) } }), `commit mismatch: evidence says "${'f'.repeat(40)}", dispatched "0123456789abcdef0123456789abcdef01234567"`],
-    ['another source', (_l, e) => ({ ...e, source: { ...e.source, url: 'https://example.org/easy.git' } }), 'source URL mismatch: evidence says "https://example.org/easy.git", dispatched "https://example.org/proofs.git"'],
-    ['other targets', (_l, e) => ({ ...e, targets: ['Easy.v'], results: [{ ...e.results[0]!, path: 'Easy.v' }] }), 'targets mismatch: evidence says ["Easy.v"], dispatched ["Main.v"]'],
-    ['another profile', (_l, e) => ({ ...e, profile: { ...e.profile, name: 'smt-z3' } }), 'profile name mismatch: evidence says "smt-z3", dispatched "coq"'],
-    ['another audit', (_l, e) => ({ ...e, profile: { ...e.profile, audit: null } }), 'profile audit mismatch: evidence says null, dispatched {"command":null,"parser":"coqchk"}'],
-    ['another allow-list', (_l, e) => ({ ...e, audit: { allowedAxioms: ['Coq.Logic.Classical_Prop.classic'], findings: [] } }), 'allowed axioms mismatch: evidence says ["Coq.Logic.Classical_Prop.classic"], dispatched []'],
-    ['another check command', (_l, e) => ({ ...e, profile: { ...e.profile, check: ['true'] } }), 'profile check mismatch: evidence says ["true"], dispatched ['],
+    [
+      'another commit',
+      (_l, e) => ({ ...e, source: { ...e.source, commit: 'f'.repeat(40) } }),
+      `commit mismatch: evidence says "${'f'.repeat(40)}", dispatched "0123456789abcdef0123456789abcdef01234567"`,
+    ],
+    [
+      'another source',
+      (_l, e) => ({ ...e, source: { ...e.source, url: 'https://example.org/easy.git' } }),
+      'source URL mismatch: evidence says "https://example.org/easy.git", dispatched "https://example.org/proofs.git"',
+    ],
+    [
+      'other targets',
+      (_l, e) => ({ ...e, targets: ['Easy.v'], results: [{ ...e.results[0]!, path: 'Easy.v' }] }),
+      'targets mismatch: evidence says ["Easy.v"], dispatched ["Main.v"]',
+    ],
+    [
+      'another profile',
+      (_l, e) => ({ ...e, profile: { ...e.profile, name: 'smt-z3' } }),
+      'profile name mismatch: evidence says "smt-z3", dispatched "coq"',
+    ],
+    [
+      'another audit',
+      (_l, e) => ({ ...e, profile: { ...e.profile, audit: null } }),
+      'profile audit mismatch: evidence says null, dispatched {"command":null,"parser":"coqchk"}',
+    ],
+    [
+      'another allow-list',
+      (_l, e) => ({ ...e, audit: { allowedAxioms: ['Coq.Logic.Classical_Prop.classic'], findings: [] } }),
+      'allowed axioms mismatch: evidence says ["Coq.Logic.Classical_Prop.classic"], dispatched []',
+    ],
+    [
+      'another check command',
+      (_l, e) => ({ ...e, profile: { ...e.profile, check: ['true'] } }),
+      'profile check mismatch: evidence says ["true"], dispatched [',
+    ],
   ])('passing evidence naming %s ends error with both values', async (_name, forge, reason) => {
     const job = await judged(forge);
     expect(job.state).toBe('error');
@@ -66,6 +102,11 @@ describe('evidence bound to the job', () => {
 
   it('a pinned image digest that differs from the observed one ends error naming both', async () => {
     const job = await judged(undefined, jobRequest({ prover: 'z3-pinned', targets: ['a.smt2'] }));
-    expect(job).toEqual(expect.objectContaining({ state: 'error', stateReason: `image digest mismatch: the check container ran ${FAKE_IMAGE_DIGEST}, the profile pins ${pinned.pins.imageDigest}` }));
+    expect(job).toEqual(
+      expect.objectContaining({
+        state: 'error',
+        stateReason: `image digest mismatch: the check container ran ${FAKE_IMAGE_DIGEST}, the profile pins ${pinned.pins.imageDigest}`,
+      }),
+    );
   });
 });

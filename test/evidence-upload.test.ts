@@ -21,7 +21,14 @@ afterAll(() => proofpod.stop());
 /** A running attempt with a fresh upload credential, as the launch stage leaves it. */
 async function runningAttempt(deadline = new Date(Date.now() + 60_000)) {
   const job = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest({ lane: 'replay' }) });
-  const [claimed] = await claimAttempts(db.sql, { lane: 'replay', concurrency: 100, limit: 1, holder: 'test', ttlSeconds: 60, deadlineSeconds: 600 });
+  const [claimed] = await claimAttempts(db.sql, {
+    lane: 'replay',
+    concurrency: 100,
+    limit: 1,
+    holder: 'test',
+    ttlSeconds: 60,
+    deadlineSeconds: 600,
+  });
   expect(claimed?.jobId).toBe(job.body.id);
   const fence = { attemptId: claimed!.attemptId, epoch: claimed!.epoch, holder: 'test' };
   const credential = await mintUploadCredential(db.sql, fence, deadline);
@@ -56,10 +63,32 @@ describe('evidence upload', () => {
     ['no credential', 401, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: undefined, body: a.evidence })],
     ['a wrong credential', 401, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: 'ppu_not-a-real-one', body: a.evidence })],
     ["a submitter's API token", 401, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token, body: a.evidence })],
-    ['a malformed body', 400, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: a.credential, rawBody: '{"schemaVersion": 1,' })],
-    ['evidence missing a field', 400, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: a.credential, body: { ...a.evidence, source: undefined } })],
-    ['an oversize body', 413, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: a.credential, rawBody: JSON.stringify({ ...a.evidence, padding: 'x'.repeat(300 * 1024) }) })],
-    ['evidence naming another job', 422, (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: a.credential, body: { ...a.evidence, jobId: '22222222-2222-4222-8222-222222222222' } })],
+    [
+      'a malformed body',
+      400,
+      (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: a.credential, rawBody: '{"schemaVersion": 1,' }),
+    ],
+    [
+      'evidence missing a field',
+      400,
+      (a: Awaited<ReturnType<typeof runningAttempt>>) => ({ token: a.credential, body: { ...a.evidence, source: undefined } }),
+    ],
+    [
+      'an oversize body',
+      413,
+      (a: Awaited<ReturnType<typeof runningAttempt>>) => ({
+        token: a.credential,
+        rawBody: JSON.stringify({ ...a.evidence, padding: 'x'.repeat(300 * 1024) }),
+      }),
+    ],
+    [
+      'evidence naming another job',
+      422,
+      (a: Awaited<ReturnType<typeof runningAttempt>>) => ({
+        token: a.credential,
+        body: { ...a.evidence, jobId: '22222222-2222-4222-8222-222222222222' },
+      }),
+    ],
   ])('refuses %s with %i and changes nothing', async (_name, status, request) => {
     const a = await runningAttempt();
     const response = await call(proofpod.url, 'POST', a.url, request(a));

@@ -11,7 +11,14 @@ import { FakeCluster } from './support/fake-cluster.js';
 import { replicaContext } from './support/instance.js';
 
 const db = await createTestDatabase();
-for (const [id, trust] of [['flood', 'untrusted'], ['merge', 'trusted'], ['a', 'trusted'], ['b', 'trusted'], ['c', 'trusted'], ['d', 'trusted']] as const) {
+for (const [id, trust] of [
+  ['flood', 'untrusted'],
+  ['merge', 'trusted'],
+  ['a', 'trusted'],
+  ['b', 'trusted'],
+  ['c', 'trusted'],
+  ['d', 'trusted'],
+] as const) {
   await createToken(db.sql, { id, trust });
 }
 
@@ -28,7 +35,10 @@ async function claimBatch(lane: string, limit = 10): Promise<string> {
   const batch = await claimAttempts(db.sql, { lane, concurrency: 100_000, limit, holder: 'test', ttlSeconds: 600, deadlineSeconds: 600 });
   const ids = batch.map((a) => a.jobId);
   const rows = await db.sql<{ submitterId: string }[]>`select submitter_id from jobs where id = any(${ids})`;
-  return rows.map((r) => r.submitterId.toUpperCase()).sort().join('');
+  return rows
+    .map((r) => r.submitterId.toUpperCase())
+    .sort()
+    .join('');
 }
 
 describe('dispatch decisions', () => {
@@ -49,7 +59,10 @@ describe('dispatch decisions', () => {
       expect(['dispatching', 'running']).toContain(state!.state);
       const lanes = await db.sql<{ lane: string; n: number }[]>`
         select lane, count(*)::int as n from attempts where state in ('dispatching', 'running') group by lane order by lane`;
-      expect(lanes).toEqual([{ lane: 'intake', n: 4 }, { lane: 'verify', n: 1 }]);
+      expect(lanes).toEqual([
+        { lane: 'intake', n: 4 },
+        { lane: 'verify', n: 1 },
+      ]);
     } finally {
       cluster.shutdown();
       await db.sql`update jobs set state = 'cancelled', state_reason = 'test over', state_actor = 'test', finished_at = now() where state not in ('verified', 'rejected', 'error', 'timed_out', 'cancelled')`;
@@ -86,7 +99,14 @@ describe('dispatch decisions', () => {
     expect(order).toEqual(['CCCCCDDDDD', 'CCCCCDDDDD', 'CCCCCDDDDD', 'CCCCCDDDDD']);
     // Priority inside the lane comes before fairness: C's urgent job goes ahead of everything.
     await queue(db.sql, 'c', 'audit', 1, 10);
-    const [top] = await claimAttempts(db.sql, { lane: 'audit', concurrency: 100_000, limit: 1, holder: 'test', ttlSeconds: 600, deadlineSeconds: 600 });
+    const [top] = await claimAttempts(db.sql, {
+      lane: 'audit',
+      concurrency: 100_000,
+      limit: 1,
+      holder: 'test',
+      ttlSeconds: 600,
+      deadlineSeconds: 600,
+    });
     const [job] = await db.sql<{ priority: number }[]>`select priority from jobs where id = ${top!.jobId}`;
     expect(job!.priority).toBe(10);
   });

@@ -26,22 +26,26 @@ const { sql } = await createTestDatabase();
 await createToken(sql, { id: 'alice' });
 
 async function queuedJob(lane = 'verify') {
-  const result = await submitJob(sql, {
-    submitterId: 'alice',
-    sourceUrl: 'https://example.org/p.git',
-    commitSha: 'a'.repeat(40),
-    subdirectory: null,
-    prover: 'coq',
-    targets: ['A.v'],
-    goals: [],
-    lane,
-    priority: 0,
-    labels: {},
-    idempotencyKey: null,
-    requestHash: Buffer.from('x'),
-    promoteTo: null,
-    concurrency: null,
-  }, { maxQueued: 1_000_000 });
+  const result = await submitJob(
+    sql,
+    {
+      submitterId: 'alice',
+      sourceUrl: 'https://example.org/p.git',
+      commitSha: 'a'.repeat(40),
+      subdirectory: null,
+      prover: 'coq',
+      targets: ['A.v'],
+      goals: [],
+      lane,
+      priority: 0,
+      labels: {},
+      idempotencyKey: null,
+      requestHash: Buffer.from('x'),
+      promoteTo: null,
+      concurrency: null,
+    },
+    { maxQueued: 1_000_000 },
+  );
   if (result.outcome !== 'created') throw new Error(`not created: ${result.outcome}`);
   return result.job;
 }
@@ -70,7 +74,14 @@ async function snapshot(attemptId: string) {
 describe('fencing', () => {
   it("a stale holder's late writes (old epoch) change nothing on an attempt taken over, and are logged", async () => {
     const job = await queuedJob();
-    const [claimed] = await claimAttempts(sql, { lane: 'verify', concurrency: 10, limit: 1, holder: 'replica-a', ttlSeconds: 30, deadlineSeconds: 600 });
+    const [claimed] = await claimAttempts(sql, {
+      lane: 'verify',
+      concurrency: 10,
+      limit: 1,
+      holder: 'replica-a',
+      ttlSeconds: 30,
+      deadlineSeconds: 600,
+    });
     expect(claimed?.jobId).toBe(job.id);
     expect(claimed?.epoch).toBe(1);
     const stale = { attemptId: claimed!.attemptId, epoch: 1, holder: 'replica-a' };
@@ -84,12 +95,16 @@ describe('fencing', () => {
 
     const before = await snapshot(claimed!.attemptId);
     const { log, lines } = capturingLogger();
-    await expect(markAttemptStarted(sql, stale, { profile: defaultProfile('coq'), allowedAxioms: [] }, log)).rejects.toBeInstanceOf(StaleError);
-    await expect(recordFinishObservation(sql, stale, { check: { exitCode: 0, imageDigest: null }, build: null }, log)).rejects.toBeInstanceOf(StaleError);
-    await expect(mintUploadCredential(sql, stale, new Date(Date.now() + 60_000), log)).rejects.toBeInstanceOf(StaleError);
+    await expect(markAttemptStarted(sql, stale, { profile: defaultProfile('coq'), allowedAxioms: [] }, log)).rejects.toBeInstanceOf(
+      StaleError,
+    );
     await expect(
-      endAttempt(sql, stale, { kind: 'verdict', jobState: 'verified', reason: 'late verdict' }, 2, log),
+      recordFinishObservation(sql, stale, { check: { exitCode: 0, imageDigest: null }, build: null }, log),
     ).rejects.toBeInstanceOf(StaleError);
+    await expect(mintUploadCredential(sql, stale, new Date(Date.now() + 60_000), log)).rejects.toBeInstanceOf(StaleError);
+    await expect(endAttempt(sql, stale, { kind: 'verdict', jobState: 'verified', reason: 'late verdict' }, 2, log)).rejects.toBeInstanceOf(
+      StaleError,
+    );
     // Renewing does not win the lease back either.
     expect(await renewClaims(sql, 'replica-a', 30)).toBe(0);
 
@@ -108,7 +123,14 @@ describe('fencing', () => {
 
   it('an ended attempt cannot be ended again, not even by its last holder', async () => {
     await queuedJob();
-    const [claimed] = await claimAttempts(sql, { lane: 'verify', concurrency: 10, limit: 1, holder: 'replica-a', ttlSeconds: 30, deadlineSeconds: 600 });
+    const [claimed] = await claimAttempts(sql, {
+      lane: 'verify',
+      concurrency: 10,
+      limit: 1,
+      holder: 'replica-a',
+      ttlSeconds: 30,
+      deadlineSeconds: 600,
+    });
     const fence = { attemptId: claimed!.attemptId, epoch: 1, holder: 'replica-a' };
     await markAttemptStarted(sql, fence, { profile: defaultProfile('coq'), allowedAxioms: [] });
     await endAttempt(sql, fence, { kind: 'verdict', jobState: 'verified', reason: 'ok' }, 2);
@@ -134,9 +156,18 @@ describe('fencing', () => {
     const job = await queuedJob('audit');
     const outcomes: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const [claimed] = await claimAttempts(sql, { lane: 'audit', concurrency: 10, limit: 1, holder: 'r', ttlSeconds: 30, deadlineSeconds: 600 });
+      const [claimed] = await claimAttempts(sql, {
+        lane: 'audit',
+        concurrency: 10,
+        limit: 1,
+        holder: 'r',
+        ttlSeconds: 30,
+        deadlineSeconds: 600,
+      });
       expect(claimed?.attemptNo).toBe(i + 1);
-      outcomes.push(await endAttempt(sql, { attemptId: claimed!.attemptId, epoch: 1, holder: 'r' }, { kind: 'infrastructure', reason: 'node lost' }, 2));
+      outcomes.push(
+        await endAttempt(sql, { attemptId: claimed!.attemptId, epoch: 1, holder: 'r' }, { kind: 'infrastructure', reason: 'node lost' }, 2),
+      );
     }
     expect(outcomes).toEqual(['queued', 'queued', 'error']);
     const [row] = await sql`select state, state_reason from jobs where id = ${job.id}`;

@@ -1,6 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type FetchOptions, SourceRefused, main, neutraliseAttributes, quarantineFetch, verifyWorkTree } from '../task-pod/fetch.js';
@@ -261,10 +272,16 @@ describe('checkout writes the blobs as committed', () => {
   // Each rule makes plain git write other bytes than the blob's; the control below shows it does.
   it.each([
     ['ident expanding $Id$', { '.gitattributes': '*.v ident\n', 'A.v': idLine + fooV1 }],
-    ['a filter with no driver configured, and text eol=crlf on a LF file', { '.gitattributes': '*.v filter=evil text eol=crlf\n', 'A.v': fooV1 }],
+    [
+      'a filter with no driver configured, and text eol=crlf on a LF file',
+      { '.gitattributes': '*.v filter=evil text eol=crlf\n', 'A.v': fooV1 },
+    ],
     ['working-tree-encoding=UTF-16', { '.gitattributes': '*.v working-tree-encoding=UTF-16\n', 'A.v': fooV1 }],
     ['text=auto eol=crlf, as core.autocrlf=true would do', { '.gitattributes': '* text=auto eol=crlf\n', 'A.v': fooV1 }],
-    ['a macro of the top-level .gitattributes', { '.gitattributes': '[attr]innocent text eol=crlf ident\n*.v innocent\n', 'A.v': idLine + fooV1 }],
+    [
+      'a macro of the top-level .gitattributes',
+      { '.gitattributes': '[attr]innocent text eol=crlf ident\n*.v innocent\n', 'A.v': idLine + fooV1 },
+    ],
     ['a nested .gitattributes', { 'theories/.gitattributes': '* eol=crlf\n', 'theories/A.v': fooV1 }],
   ])('%s', async (_, files) => {
     const fixture = new FixtureRepo(tmp.dir('repo'));
@@ -345,7 +362,8 @@ describe('verifyWorkTree', () => {
     const fetch = options(fixture, fixture.first);
     await quarantineFetch(fetch);
     const at = (name: string) => path.join(fetch.sourceDir, name);
-    const verify = () => verifyWorkTree(quarantinedGit({ home: tmp.dir('home'), allowFileProtocol: false }), fetch.sourceDir, fixture.first);
+    const verify = () =>
+      verifyWorkTree(quarantinedGit({ home: tmp.dir('home'), allowFileProtocol: false }), fetch.sourceDir, fixture.first);
     return { at, verify };
   }
 
@@ -354,12 +372,38 @@ describe('verifyWorkTree', () => {
   });
 
   it.each<[string, (at: (name: string) => string) => void, RegExp]>([
-    ['a file of the same size with other content', (at) => writeFileSync(at('A.v'), fooV1.replace('one', 'uno')), /A\.v: content hashes to [0-9a-f]{40} where the commit has [0-9a-f]{40}/],
-    ['a file of another size', (at) => writeFileSync(at('A.v'), `${fooV1}Axiom cheat : False.\n`), /A\.v: \d+ bytes where the commit's blob has \d+/],
+    [
+      'a file of the same size with other content',
+      (at) => writeFileSync(at('A.v'), fooV1.replace('one', 'uno')),
+      /A\.v: content hashes to [0-9a-f]{40} where the commit has [0-9a-f]{40}/,
+    ],
+    [
+      'a file of another size',
+      (at) => writeFileSync(at('A.v'), `${fooV1}Axiom cheat : False.\n`),
+      /A\.v: \d+ bytes where the commit's blob has \d+/,
+    ],
     ['the executable bit set', (at) => chmodSync(at('A.v'), 0o755), /A\.v: executable where the commit has mode 100644/],
-    ['the executable bit cleared', (at) => chmodSync(at('bin/run.sh'), 0o644), /bin\/run\.sh: not executable where the commit has mode 100755/],
-    ['a symlink retargeted', (at) => (rmSync(at('link')), symlinkSync('theories/B.v', at('link'))), /link: symlink to theories\/B\.v where the commit has A\.v/],
-    ['a file replaced by a symlink', (at) => (rmSync(at('A.v')), symlinkSync('theories/B.v', at('A.v'))), /A\.v: a symlink where the commit has a file/],
+    [
+      'the executable bit cleared',
+      (at) => chmodSync(at('bin/run.sh'), 0o644),
+      /bin\/run\.sh: not executable where the commit has mode 100755/,
+    ],
+    [
+      'a symlink retargeted',
+      (at) => {
+        rmSync(at('link'));
+        symlinkSync('theories/B.v', at('link'));
+      },
+      /link: symlink to theories\/B\.v where the commit has A\.v/,
+    ],
+    [
+      'a file replaced by a symlink',
+      (at) => {
+        rmSync(at('A.v'));
+        symlinkSync('theories/B.v', at('A.v'));
+      },
+      /A\.v: a symlink where the commit has a file/,
+    ],
     ['an extra file', (at) => writeFileSync(at('theories/Extra.v'), fooV2), /theories\/Extra\.v: a file that is not in the commit/],
     ['an extra FIFO', (at) => execFileSync('mkfifo', [at('theories/pipe')]), /theories\/pipe: a FIFO that is not in the commit/],
     ['an extra empty directory', (at) => mkdirSync(at('empty')), /empty: a directory that is not in the commit/],
@@ -368,7 +412,10 @@ describe('verifyWorkTree', () => {
   ])('refuses a work tree with %s', async (_, tamper, message) => {
     const { at, verify } = await fetched();
     tamper(at);
-    const error = await verify().then(() => undefined, (thrown: unknown) => thrown);
+    const error = await verify().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
     expect(error).toBeInstanceOf(SourceRefused);
     expect((error as Error).message).toMatch(/^checked-out files differ from commit [0-9a-f]{40} at 1 path: /);
     expect((error as Error).message).toMatch(message);
@@ -384,13 +431,17 @@ describe('verifyWorkTree', () => {
 describe('limits and targets', () => {
   it('refuses more files than the limit', async () => {
     const fixture = repo({ 'A.v': fooV1, 'B.v': fooV2, link: { symlink: 'A.v' } });
-    expect((await refusal(options(fixture, fixture.first, { maxSourceFiles: 2 }))).message).toBe('source has 3 files, over the limit of 2 files');
+    expect((await refusal(options(fixture, fixture.first, { maxSourceFiles: 2 }))).message).toBe(
+      'source has 3 files, over the limit of 2 files',
+    );
     await quarantineFetch(options(fixture, fixture.first, { maxSourceFiles: 3 }));
   });
 
   it('refuses a path deeper than the limit', async () => {
     const fixture = repo({ 'A.v': fooV1, 'a/b/c/D.v': fooV2 });
-    expect((await refusal(options(fixture, fixture.first, { maxSourceDepth: 3 }))).message).toBe('path a/b/c/D.v is 4 components deep, over the limit of 3');
+    expect((await refusal(options(fixture, fixture.first, { maxSourceDepth: 3 }))).message).toBe(
+      'path a/b/c/D.v is 4 components deep, over the limit of 3',
+    );
     await quarantineFetch(options(fixture, fixture.first, { maxSourceDepth: 4 }));
   });
 
@@ -413,7 +464,13 @@ describe('limits and targets', () => {
     ['theories/B.v/', null, /^target "theories\/B\.v\/" must be a plain relative path to a file$/],
     ['-load.v', null, /^target "-load\.v" has a component starting with "-"$/],
   ])('refuses the target %s (subdirectory %s)', async (target, subdirectory, message) => {
-    const fixture = repo({ 'A.v': fooV1, 'link.v': { symlink: 'A.v' }, 'theories/B.v': fooV2, linked: { symlink: 'theories' }, '-load.v': fooV1 });
+    const fixture = repo({
+      'A.v': fooV1,
+      'link.v': { symlink: 'A.v' },
+      'theories/B.v': fooV2,
+      linked: { symlink: 'theories' },
+      '-load.v': fooV1,
+    });
     expect((await refusal(options(fixture, fixture.first, { subdirectory, targets: [target] }))).message).toMatch(message);
   });
 
@@ -445,7 +502,10 @@ describe('main', () => {
     const fetch = options(fixture, fixture.first);
     const log = path.join(tmp.dir('log'), 'termination-log');
     expect(await main(environment(fetch, log))).toBe(0);
-    expect(JSON.parse(readFileSync(path.join(fetch.metaDir, 'manifest.json'), 'utf8'))).toMatchObject({ commit: fixture.first, subdirectory: null });
+    expect(JSON.parse(readFileSync(path.join(fetch.metaDir, 'manifest.json'), 'utf8'))).toMatchObject({
+      commit: fixture.first,
+      subdirectory: null,
+    });
     expect(existsSync(log)).toBe(false);
   });
 

@@ -59,12 +59,16 @@ async function submitted(proofpod: Proofpod, body = jobRequest(), as = token): P
   return response.body.id as string;
 }
 
-const stateOf = async (proofpod: Proofpod, id: string, as = token) => (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token: as })).body as { state: string; lane: string; stateReason: string };
-const loggedEnd = (state: string, reason: RegExp) => lines.some((l) => l.msg === 'attempt ended' && l.state === state && reason.test(l.reason ?? ''));
+const stateOf = async (proofpod: Proofpod, id: string, as = token) =>
+  (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token: as })).body as { state: string; lane: string; stateReason: string };
+const loggedEnd = (state: string, reason: RegExp) =>
+  lines.some((l) => l.msg === 'attempt ended' && l.state === state && reason.test(l.reason ?? ''));
 
 describe('ending an attempt, by every path (FAKE cluster)', () => {
   it('a verdict; a promotion by policy', async () => {
-    const proofpod = await start(new FakeCluster({ runMs: 20 }), { promotion: [{ name: 'bots', from: 'intake', to: 'verify', submitters: ['bot'] }] });
+    const proofpod = await start(new FakeCluster({ runMs: 20 }), {
+      promotion: [{ name: 'bots', from: 'intake', to: 'verify', submitters: ['bot'] }],
+    });
     const id = await submitted(proofpod);
     await waitFor('the verdict', async () => (await stateOf(proofpod, id)).state === 'verified');
     expect(await ended(proofpod, 'verify', 'verified')).toBe(1);
@@ -96,7 +100,9 @@ describe('ending an attempt, by every path (FAKE cluster)', () => {
   });
 
   it('evidence that never came: an error once the grace window has passed', async () => {
-    const proofpod = await start(new FakeCluster({ runMs: 10, upload: false }), { reaper: { intervalSeconds: 0.3, evidenceGraceSeconds: 1 } });
+    const proofpod = await start(new FakeCluster({ runMs: 10, upload: false }), {
+      reaper: { intervalSeconds: 0.3, evidenceGraceSeconds: 1 },
+    });
     const id = await submitted(proofpod);
     await waitFor('the error', async () => (await stateOf(proofpod, id)).state === 'error', 15_000);
     expect(await ended(proofpod, 'verify', 'error')).toBe(1);

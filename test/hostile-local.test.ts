@@ -65,21 +65,29 @@ interface Outcome {
 async function run(files: Record<string, FileSpec>, prover: string, targets: string[], exact = false): Promise<Outcome> {
   const repo = new FixtureRepo(work.dir('repo'));
   const commit = exact ? repo.commitExact(files) : repo.commit(files);
-  const response = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: { source: { url: repo.url, commit }, prover, targets, lane: 'verify' } });
+  const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+    token,
+    body: { source: { url: repo.url, commit }, prover, targets, lane: 'verify' },
+  });
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   const id = response.body.id as string;
   const credentials = new Set<string>();
   const attempts = path.join(proofpod.config.home, 'attempts');
-  await waitFor(`job ${id} to end`, async () => {
-    for (const name of (existsSync(attempts) ? readdirSync(attempts) : []).filter((n) => n.startsWith(`pp-${id.replaceAll('-', '')}`))) {
-      const file = path.join(attempts, name, 'volumes', 'upload-credential', 'credential');
-      // Read while the substrate may still be writing it: keep only whole credentials.
-      const credential = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-      if (/^ppu_[A-Za-z0-9_-]{20,}$/.test(credential)) credentials.add(credential);
-    }
-    const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
-    return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
-  }, 90_000, 20);
+  await waitFor(
+    `job ${id} to end`,
+    async () => {
+      for (const name of (existsSync(attempts) ? readdirSync(attempts) : []).filter((n) => n.startsWith(`pp-${id.replaceAll('-', '')}`))) {
+        const file = path.join(attempts, name, 'volumes', 'upload-credential', 'credential');
+        // Read while the substrate may still be writing it: keep only whole credentials.
+        const credential = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+        if (/^ppu_[A-Za-z0-9_-]{20,}$/.test(credential)) credentials.add(credential);
+      }
+      const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
+      return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
+    },
+    90_000,
+    20,
+  );
   const job = (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token })).body;
   const evidence = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/evidence`, { token })).body;
   const events = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/events`, { token })).body;
@@ -91,7 +99,10 @@ async function run(files: Record<string, FileSpec>, prover: string, targets: str
 function assertNoCredential(credentials: string[], text: string): void {
   for (const credential of credentials) {
     const digest = createHash('sha256').update(credential).digest('hex');
-    expect(text.includes(digest), `the credential digest leaked: …${text.slice(Math.max(0, text.indexOf(digest) - 300), text.indexOf(digest) + 80)}`).toBe(false);
+    expect(
+      text.includes(digest),
+      `the credential digest leaked: …${text.slice(Math.max(0, text.indexOf(digest) - 300), text.indexOf(digest) + 80)}`,
+    ).toBe(false);
     for (let i = 0; i + 8 <= credential.length; i++) {
       const piece = credential.slice(i, i + 8);
       if (piece.startsWith('ppu_')) continue; // the prefix alone names the kind, not the secret
@@ -147,22 +158,40 @@ describe('a goal bound to a module that declares a plugin', () => {
     const commit = repo.commit(files);
     const response = await call(proofpod.url, 'POST', '/v1/jobs', {
       token,
-      body: { source: { url: repo.url, commit }, prover: 'coq', targets: ['PluginTrue.v'], goals: [{ name: 'Top.PluginTrue.t', statement: 'True' }], lane: 'verify' },
+      body: {
+        source: { url: repo.url, commit },
+        prover: 'coq',
+        targets: ['PluginTrue.v'],
+        goals: [{ name: 'Top.PluginTrue.t', statement: 'True' }],
+        lane: 'verify',
+      },
     });
     expect(response.status).toBe(201);
     let job: { state: string; stateReason: string } = { state: '', stateReason: '' };
-    await waitFor('the job to end', async () => {
-      job = (await call(proofpod.url, 'GET', `/v1/jobs/${response.body.id}`, { token })).body;
-      return ['verified', 'rejected', 'error'].includes(job.state);
-    }, 90_000, 100);
+    await waitFor(
+      'the job to end',
+      async () => {
+        job = (await call(proofpod.url, 'GET', `/v1/jobs/${response.body.id}`, { token })).body;
+        return ['verified', 'rejected', 'error'].includes(job.state);
+      },
+      90_000,
+      100,
+    );
     expect(job.state).toBe('rejected');
-    expect(job.stateReason).toMatch(/^rejected: goal Top\.PluginTrue\.t \(Top\.PluginTrue\.t is missing or does not have the goal's type: .*evil/);
+    expect(job.stateReason).toMatch(
+      /^rejected: goal Top\.PluginTrue\.t \(Top\.PluginTrue\.t is missing or does not have the goal's type: .*evil/,
+    );
   });
 });
 
 describe('a source whose checkout differs from its commit', () => {
   it('.gitattributes ident turns a false claim about a string into a true one: the committed content is checked, and rejected', async () => {
-    const outcome = await run(hostileFiles('gitattributes-ident', { '.gitattributes': 'gitattributes', 'Stamp.v': 'Stamp.v' }), 'coq', ['Stamp.v'], true);
+    const outcome = await run(
+      hostileFiles('gitattributes-ident', { '.gitattributes': 'gitattributes', 'Stamp.v': 'Stamp.v' }),
+      'coq',
+      ['Stamp.v'],
+      true,
+    );
     expect(outcome.job.state).not.toBe('verified');
     expect(['rejected', 'error']).toContain(outcome.job.state);
   });
@@ -170,19 +199,30 @@ describe('a source whose checkout differs from its commit', () => {
 
 describe('a target that rewrites another', () => {
   it("z3's regular-output-channel cannot turn a later satisfiable target into an unsat one", async () => {
-    const outcome = await run(hostileFiles('smt-output-channel', { 'a.smt2': 'a.smt2', 'b.smt2': 'b.smt2' }), 'smt-z3', ['a.smt2', 'b.smt2']);
+    const outcome = await run(hostileFiles('smt-output-channel', { 'a.smt2': 'a.smt2', 'b.smt2': 'b.smt2' }), 'smt-z3', [
+      'a.smt2',
+      'b.smt2',
+    ]);
     expect(outcome.job.state).toBe('rejected');
     expect(outcome.job.stateReason).toMatch(/b\.smt2/);
   });
 });
 
 describe('a target that is an option', () => {
-  it.each([['--version'], ['-load-vernac-source=/etc/passwd'], ['sub/-x.v']])('%s is refused with a 400 naming the field', async (target) => {
-    const response = await call(proofpod.url, 'POST', '/v1/jobs', {
-      token,
-      body: { source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40) }, prover: 'coq', targets: ['Fine.v', target], lane: 'verify' },
-    });
-    expect(response.status).toBe(400);
-    expect(response.body.fields.map((f: { field: string }) => f.field)).toEqual(['targets.1']);
-  });
+  it.each([['--version'], ['-load-vernac-source=/etc/passwd'], ['sub/-x.v']])(
+    '%s is refused with a 400 naming the field',
+    async (target) => {
+      const response = await call(proofpod.url, 'POST', '/v1/jobs', {
+        token,
+        body: {
+          source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40) },
+          prover: 'coq',
+          targets: ['Fine.v', target],
+          lane: 'verify',
+        },
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.fields.map((f: { field: string }) => f.field)).toEqual(['targets.1']);
+    },
+  );
 });

@@ -48,10 +48,15 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
 
   const job = async (token: string, id: string) => (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token })).body;
   const settled = (token: string, id: string, states: string[]) =>
-    until(`job ${id} in ${states.join('/')}`, async () => {
-      const view = await job(token, id);
-      return states.includes(view.state) && view;
-    }, 20_000, 50);
+    until(
+      `job ${id} in ${states.join('/')}`,
+      async () => {
+        const view = await job(token, id);
+        return states.includes(view.state) && view;
+      },
+      20_000,
+      50,
+    );
 
   it('refuses an untrusted submitter a trusted lane with a 403 that names the lanes it may use', async () => {
     const r = await call(proofpod.url, 'POST', '/v1/jobs', { token: fork, body: jobRequest({ lane: 'verify' }) });
@@ -63,7 +68,10 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
   });
 
   it('keeps an intake-passed job in awaiting_approval until an approver promotes it, and records who did', async () => {
-    const submitted = await call(proofpod.url, 'POST', '/v1/jobs', { token: fork, body: jobRequest({ lane: 'intake', promoteTo: 'verify' }) });
+    const submitted = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token: fork,
+      body: jobRequest({ lane: 'intake', promoteTo: 'verify' }),
+    });
     expect(submitted.status).toBe(201);
     const id = submitted.body.id as string;
     const waiting = await settled(fork, id, ['awaiting_approval', ...finalStates]);
@@ -91,17 +99,45 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     expect(approved.body).toMatchObject({ state: 'queued', lane: 'verify' });
     const done = await settled(fork, id, finalStates);
     expect(done).toMatchObject({ state: 'verified', lane: 'verify', attemptsMade: 2 });
-    const events = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/events`, { token: fork })).body.events as { actor: string; from: string | null; to: string; reason: string; attemptNo: number | null }[];
+    const events = (await call(proofpod.url, 'GET', `/v1/jobs/${id}/events`, { token: fork })).body.events as {
+      actor: string;
+      from: string | null;
+      to: string;
+      reason: string;
+      attemptNo: number | null;
+    }[];
     const approval = events.find((e) => e.attemptNo === null && e.from === 'awaiting_approval');
-    expect(approval).toMatchObject({ actor: 'release-manager', to: 'queued', reason: 'approved by release-manager to run in verify: reviewed the diff' });
+    expect(approval).toMatchObject({
+      actor: 'release-manager',
+      to: 'queued',
+      reason: 'approved by release-manager to run in verify: reviewed the diff',
+    });
     // Approving twice is a conflict, not a second run.
     expect((await call(proofpod.url, 'POST', `/v1/jobs/${id}/approve`, { token: approver })).status).toBe(409);
   });
 
   it('does the same from the command line: submit --promote-to, approve, lanes', async () => {
     const lines: string[] = [];
-    const run = (token: string, ...argv: string[]) => cli(argv, { PROOFPOD_URL: proofpod.url, PROOFPOD_TOKEN: token }, (s) => void lines.push(s));
-    expect(await run(fork, 'submit', '--repo', 'https://example.org/p.git', '--commit', 'c'.repeat(40), '--prover', 'coq', '--target', 'A.v', '--lane', 'intake', '--promote-to', 'verify')).toBe(0);
+    const run = (token: string, ...argv: string[]) =>
+      cli(argv, { PROOFPOD_URL: proofpod.url, PROOFPOD_TOKEN: token }, (s) => void lines.push(s));
+    expect(
+      await run(
+        fork,
+        'submit',
+        '--repo',
+        'https://example.org/p.git',
+        '--commit',
+        'c'.repeat(40),
+        '--prover',
+        'coq',
+        '--target',
+        'A.v',
+        '--lane',
+        'intake',
+        '--promote-to',
+        'verify',
+      ),
+    ).toBe(0);
     const id = /submitted (\S+)/.exec(lines.join(''))![1]!;
     await settled(fork, id, ['awaiting_approval']);
     await expect(run(maintainer, 'approve', id)).rejects.toThrow(/403 approving needs the approver role/);
@@ -113,11 +149,20 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
   });
 
   it('promotes without an approver where a policy rule says so, naming the rule', async () => {
-    const submitted = await call(proofpod.url, 'POST', '/v1/jobs', { token: fork, body: jobRequest({ lane: 'intake', promoteTo: 'audit' }) });
+    const submitted = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token: fork,
+      body: jobRequest({ lane: 'intake', promoteTo: 'audit' }),
+    });
     const done = await settled(fork, submitted.body.id, finalStates);
     expect(done).toMatchObject({ state: 'verified', lane: 'audit' });
-    const events = (await call(proofpod.url, 'GET', `/v1/jobs/${done.id}/events`, { token: fork })).body.events as { actor: string; to: string; reason: string }[];
-    expect(events.some((e) => e.actor === 'policy:bots' && e.to === 'queued' && /promoted to audit by policy bots/.test(e.reason))).toBe(true);
+    const events = (await call(proofpod.url, 'GET', `/v1/jobs/${done.id}/events`, { token: fork })).body.events as {
+      actor: string;
+      to: string;
+      reason: string;
+    }[];
+    expect(events.some((e) => e.actor === 'policy:bots' && e.to === 'queued' && /promoted to audit by policy bots/.test(e.reason))).toBe(
+      true,
+    );
   });
 
   it('refuses promoteTo that does not go from an untrusted lane to a trusted one', async () => {
@@ -131,17 +176,28 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     // Its first job stays in flight and maxRunning 1 keeps the others queued while the quota fills.
     fake.runMs = 60_000;
     for (let i = 0; i < 3; i++) {
-      const r = await call(proofpod.url, 'POST', '/v1/jobs', { token: small, body: jobRequest({ lane: 'verify', labels: { n: String(i) } }) });
+      const r = await call(proofpod.url, 'POST', '/v1/jobs', {
+        token: small,
+        body: jobRequest({ lane: 'verify', labels: { n: String(i) } }),
+      });
       expect(r.status).toBe(201);
     }
     // The first may have been dispatched (maxRunning 1), which frees one waiting place.
-    const [waiting] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where submitter_id = 'small-quota' and state in ('queued', 'awaiting_approval')`;
+    const [waiting] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from jobs where submitter_id = 'small-quota' and state in ('queued', 'awaiting_approval')`;
     for (let i = waiting!.n; i < 3; i++) {
-      expect((await call(proofpod.url, 'POST', '/v1/jobs', { token: small, body: jobRequest({ lane: 'verify', labels: { fill: String(i) } }) })).status).toBe(201);
+      expect(
+        (await call(proofpod.url, 'POST', '/v1/jobs', { token: small, body: jobRequest({ lane: 'verify', labels: { fill: String(i) } }) }))
+          .status,
+      ).toBe(201);
     }
     const before = await db.sql<{ jobs: number; events: number }[]>`
       select (select count(*)::int from jobs) as jobs, (select count(*)::int from events) as events`;
-    const over = await call(proofpod.url, 'POST', '/v1/jobs', { token: small, body: jobRequest({ lane: 'verify', labels: { over: 'yes' } }) });
+    const over = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token: small,
+      body: jobRequest({ lane: 'verify', labels: { over: 'yes' } }),
+    });
     expect(over.status).toBe(429);
     expect(over.headers.get('retry-after')).toBe('17');
     expect(over.body.message).toBe('submitter small-quota has 3 jobs waiting, its quota is 3: try again when some have been dispatched');
@@ -153,7 +209,9 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
       select count(*)::int as n from attempts a join jobs j on j.id = a.job_id
       where j.submitter_id = 'small-quota' and a.state in ('dispatching', 'running')`;
     expect(running!.n).toBeLessThanOrEqual(1);
-    for (const id of (await db.sql<{ id: string }[]>`select id from jobs where submitter_id = 'small-quota' and state not in ('verified', 'rejected', 'error', 'timed_out', 'cancelled')`)) {
+    for (const id of await db.sql<
+      { id: string }[]
+    >`select id from jobs where submitter_id = 'small-quota' and state not in ('verified', 'rejected', 'error', 'timed_out', 'cancelled')`) {
       await call(proofpod.url, 'POST', `/v1/jobs/${id.id}/cancel`, { token: small });
     }
     fake.runMs = 30;
@@ -165,7 +223,11 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     for (let i = 0; i < 10; i++) {
       const r = await call(proofpod.url, 'POST', '/v1/jobs', {
         token: pusher,
-        body: jobRequest({ lane: 'verify', labels: { push: String(i) }, concurrency: { group: 'refs/heads/main', cancelInProgress: true } }),
+        body: jobRequest({
+          lane: 'verify',
+          labels: { push: String(i) },
+          concurrency: { group: 'refs/heads/main', cancelInProgress: true },
+        }),
       });
       expect(r.status).toBe(201);
       ids.push(r.body.id);
@@ -190,10 +252,12 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
   it('without cancelInProgress the running job finishes, and only the newest pending one runs after it', async () => {
     fake.runMs = 1_500;
     const push = async (i: number) =>
-      (await call(proofpod.url, 'POST', '/v1/jobs', {
-        token: pusher,
-        body: jobRequest({ lane: 'verify', labels: { push: String(i) }, concurrency: { group: 'pr-42', cancelInProgress: false } }),
-      })).body.id as string;
+      (
+        await call(proofpod.url, 'POST', '/v1/jobs', {
+          token: pusher,
+          body: jobRequest({ lane: 'verify', labels: { push: String(i) }, concurrency: { group: 'pr-42', cancelInProgress: false } }),
+        })
+      ).body.id as string;
     const first = await push(0);
     await settled(pusher, first, ['running']);
     const later: string[] = [];
@@ -215,14 +279,24 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
   it('shows each lane with its trust, depth, running, oldest wait and dispatch latency', async () => {
     const r = await call(proofpod.url, 'GET', '/v1/lanes', { token: fork });
     expect(r.status).toBe(200);
-    const lanes = r.body.lanes as { name: string; trust: string; usable: boolean; queued: number; running: number; dispatchLatency: unknown }[];
+    const lanes = r.body.lanes as {
+      name: string;
+      trust: string;
+      usable: boolean;
+      queued: number;
+      running: number;
+      dispatchLatency: unknown;
+    }[];
     expect(lanes.map((l) => [l.name, l.trust, l.usable])).toEqual([
       ['intake', 'untrusted', true],
       ['verify', 'trusted', false],
       ['audit', 'trusted', false],
       ['replay', 'trusted', false],
     ]);
-    expect(lanes.find((l) => l.name === 'verify')!.dispatchLatency).toMatchObject({ attempts: expect.any(Number), p50Seconds: expect.any(Number) });
+    expect(lanes.find((l) => l.name === 'verify')!.dispatchLatency).toMatchObject({
+      attempts: expect.any(Number),
+      p50Seconds: expect.any(Number),
+    });
     expect((await call(proofpod.url, 'GET', '/v1/lanes')).status).toBe(401);
     const metrics = await (await fetch(`${proofpod.url}/metrics`)).text();
     expect(metrics).toMatch(/^proofpod_lane_queued\{lane="verify"\} \d+$/m);

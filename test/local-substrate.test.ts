@@ -16,7 +16,13 @@ import { buildAttemptPod } from '../scheduler/pod/pod-spec.js';
 import { ImagePullError, defaultImagePaths, imageDigest, resolveImage } from '../scheduler/substrate/local/images.js';
 import { LocalSubstrate } from '../scheduler/substrate/local/local-substrate.js';
 import { quantityBytes, quantityCores } from '../scheduler/quantity.js';
-import { ContainerConfigError, containerLimits, limitedCommand, sandboxArgs, unsandboxedCommand } from '../scheduler/substrate/local/sandbox.js';
+import {
+  ContainerConfigError,
+  containerLimits,
+  limitedCommand,
+  sandboxArgs,
+  unsandboxedCommand,
+} from '../scheduler/substrate/local/sandbox.js';
 import type { AttemptLaunch, AttemptStatus } from '../scheduler/substrate/substrate.js';
 import { buildProbe, writeProbePrograms } from './support/local-programs.js';
 
@@ -28,7 +34,13 @@ const SANDBOX_UIDS = { first: 300_000, count: 64 };
 const asRoot = process.getuid?.() === 0;
 const RUN_AS = 65532;
 const BUILD_RUN_AS = 65533;
-const probeProfile = { name: 'probe', image: PROVER_IMAGE, versionCommand: ['true'], build: { command: buildProbe() }, check: { input: 'source' as const, command: ['true'] } };
+const probeProfile = {
+  name: 'probe',
+  image: PROVER_IMAGE,
+  versionCommand: ['true'],
+  build: { command: buildProbe() },
+  check: { input: 'source' as const, command: ['true'] },
+};
 
 function testConfig(local: ConfigInput['local'] = {}) {
   return parseConfig({
@@ -50,6 +62,7 @@ async function hostUids(dir: string): Promise<{ programs: number; build: number 
 /** Uploads the fake reporters post, and any request at all (the prover must never get through). */
 interface Received {
   path: string;
+  // biome-ignore lint/suspicious/noExplicitAny: the fake upload endpoint reads arbitrary JSON fields
   body: Record<string, any>;
 }
 
@@ -69,7 +82,7 @@ beforeAll(async () => {
     let text = '';
     req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
     req.on('end', () => {
-      received.push({ path: req.url ?? '', body: text ? (JSON.parse(text) as Record<string, any>) : {} });
+      received.push({ path: req.url ?? '', body: text ? (JSON.parse(text) as Received['body']) : {} });
       res.end('ok');
     });
   });
@@ -93,7 +106,12 @@ afterAll(async () => {
 
 function newSubstrate(options: { local?: ConfigInput['local']; programs?: string; stateDir?: string } = {}) {
   const stateDir = options.stateDir ?? path.join(work, `state-${randomBytes(4).toString('hex')}`);
-  const substrate = new LocalSubstrate({ config: testConfig(options.local), stateDir, programsRoot: options.programs ?? programsRoot, log });
+  const substrate = new LocalSubstrate({
+    config: testConfig(options.local),
+    stateDir,
+    programsRoot: options.programs ?? programsRoot,
+    log,
+  });
   substrates.push(substrate);
   stateDirs.set(substrate, stateDir);
   return substrate;
@@ -139,7 +157,12 @@ const ended = (s: AttemptStatus | undefined) => s !== undefined && s.phase !== '
 
 async function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!(await stat(file).then(() => true, () => false))) {
+  while (
+    !(await stat(file).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (Date.now() > until) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -194,7 +217,8 @@ describe('sandboxArgs and unsandboxedCommand', () => {
   });
   const credentialDir = volumes[volumeNames.credential]!;
   /** The operands of every occurrence of `flag`, joined by a space. */
-  const pairs = (args: string[], flag: string, arity = 2) => args.flatMap((a, i) => (a === flag ? [args.slice(i + 1, i + 1 + arity).join(' ')] : []));
+  const pairs = (args: string[], flag: string, arity = 2) =>
+    args.flatMap((a, i) => (a === flag ? [args.slice(i + 1, i + 1 + arity).join(' ')] : []));
 
   it.each([
     { name: 'fetch', net: false, pid1: false, credential: false },
@@ -219,21 +243,33 @@ describe('sandboxArgs and unsandboxedCommand', () => {
     expect(args.indexOf('--clearenv')).toBeLessThan(args.indexOf('--setenv'));
     expect(pairs(args, '--bind')).toContain(`/state/pp-table-1/termination/${name} /dev/termination-log`);
     expect(pairs(args, '--ro-bind')).toEqual(
-      expect.arrayContaining(['/usr /usr', '/srv/proofpod/dist /opt/proofpod/dist', '/srv/proofpod/node_modules /opt/proofpod/node_modules']),
+      expect.arrayContaining([
+        '/usr /usr',
+        '/srv/proofpod/dist /opt/proofpod/dist',
+        '/srv/proofpod/node_modules /opt/proofpod/node_modules',
+      ]),
     );
     expect(pairs(args, '--symlink')).toEqual(['usr/bin /bin']);
   });
 
   it('binds volume mounts as the pod spec says, read-only where readOnly', () => {
     const check = sandboxArgs(plan('check'));
-    expect(pairs(check, '--bind')).toEqual(expect.arrayContaining([`${volumes.results} ${mounts.results}`, `${volumes['tmp-check']} /tmp`]));
+    expect(pairs(check, '--bind')).toEqual(
+      expect.arrayContaining([`${volumes.results} ${mounts.results}`, `${volumes['tmp-check']} /tmp`]),
+    );
     expect(pairs(check, '--ro-bind')).toEqual(
-      expect.arrayContaining([`${volumes.meta} ${mounts.meta}`, `${volumes.source} ${mounts.source}`, `${volumes.artifacts} ${mounts.artifacts}`]),
+      expect.arrayContaining([
+        `${volumes.meta} ${mounts.meta}`,
+        `${volumes.source} ${mounts.source}`,
+        `${volumes.artifacts} ${mounts.artifacts}`,
+      ]),
     );
     expect(pairs(check, '--bind')).not.toContain(`${volumes.meta} ${mounts.meta}`);
     const build = sandboxArgs(plan('build'));
     expect(pairs(build, '--ro-bind')).toContain(`${volumes.source} ${mounts.source}`);
-    expect(pairs(build, '--bind')).toEqual(expect.arrayContaining([`${volumes.artifacts} ${mounts.artifacts}`, `${volumes['tmp-build']} /tmp`]));
+    expect(pairs(build, '--bind')).toEqual(
+      expect.arrayContaining([`${volumes.artifacts} ${mounts.artifacts}`, `${volumes['tmp-build']} /tmp`]),
+    );
     expect(build.join(' ')).not.toContain(volumes.results);
     expect(build.join(' ')).not.toContain(volumes.meta);
     const reporter = sandboxArgs(plan('reporter'));
@@ -256,7 +292,8 @@ describe('sandboxArgs and unsandboxedCommand', () => {
   it('runs a privileged container with every capability, the host /proc and no user namespace (the process-kubelet only)', () => {
     const privileged = { ...plan('fetch'), container: { ...container('fetch'), securityContext: { privileged: true } } };
     const args = sandboxArgs(privileged);
-    for (const flag of ['--unshare-user', '--disable-userns', '--unshare-pid', '--cap-drop', '--uid', '--proc']) expect(args, flag).not.toContain(flag);
+    for (const flag of ['--unshare-user', '--disable-userns', '--unshare-pid', '--cap-drop', '--uid', '--proc'])
+      expect(args, flag).not.toContain(flag);
     expect(pairs(args, '--cap-add', 1)).toEqual(['ALL']);
     expect(pairs(args, '--bind')).toContain('/proc /proc');
     // Attempt pods never ask for it.
@@ -270,7 +307,10 @@ describe('sandboxArgs and unsandboxedCommand', () => {
   });
 
   it('refuses what it cannot provide', () => {
-    const withSecretEnv = { ...plan('reporter'), container: { ...container('reporter'), env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] } };
+    const withSecretEnv = {
+      ...plan('reporter'),
+      container: { ...container('reporter'), env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] },
+    };
     expect(() => sandboxArgs(withSecretEnv)).toThrow(ContainerConfigError);
     const { [volumeNames.source]: _source, ...withoutSource } = volumes;
     const unknownVolume = { ...plan('check'), volumes: withoutSource };
@@ -289,7 +329,10 @@ describe('sandboxArgs and unsandboxedCommand', () => {
     });
     expect(env.PROOFPOD_MOUNT_SOURCE).toBeUndefined();
     expect(unsandboxedCommand(plan('check')).env.PROOFPOD_MOUNT_CREDENTIAL).toBeUndefined();
-    expect(unsandboxedCommand(plan('build')).env).toMatchObject({ PROOFPOD_MOUNT_SOURCE: volumes.source, PROOFPOD_MOUNT_ARTIFACTS: volumes.artifacts });
+    expect(unsandboxedCommand(plan('build')).env).toMatchObject({
+      PROOFPOD_MOUNT_SOURCE: volumes.source,
+      PROOFPOD_MOUNT_ARTIFACTS: volumes.artifacts,
+    });
   });
 });
 
@@ -298,9 +341,24 @@ describe('containerLimits', () => {
   const container = (limits?: Record<string, string>): V1Container => ({ name: 'check', ...(limits ? { resources: { limits } } : {}) });
   it.each<[string, V1Container, { secondsLeft?: number; ownUid: boolean }, object]>([
     ['the defaults, no deadline, a shared uid', container(), { ownUid: false }, { memoryBytes: 8 * 2 ** 30, fileSizeBytes: 2 ** 31 }],
-    ["the lane's memory limit, and processes with a uid of its own", container({ memory: '512Mi' }), { ownUid: true }, { memoryBytes: 512 * 2 ** 20, processes: 512, fileSizeBytes: 2 ** 31 }],
-    ['CPU seconds for the cores until the deadline', container({ cpu: '2', memory: '1G' }), { secondsLeft: 100.5, ownUid: false }, { memoryBytes: 1e9, cpuSeconds: 201, fileSizeBytes: 2 ** 31 }],
-    ['at least one core', container({ cpu: '500m' }), { secondsLeft: 10, ownUid: false }, { memoryBytes: 8 * 2 ** 30, cpuSeconds: 10, fileSizeBytes: 2 ** 31 }],
+    [
+      "the lane's memory limit, and processes with a uid of its own",
+      container({ memory: '512Mi' }),
+      { ownUid: true },
+      { memoryBytes: 512 * 2 ** 20, processes: 512, fileSizeBytes: 2 ** 31 },
+    ],
+    [
+      'CPU seconds for the cores until the deadline',
+      container({ cpu: '2', memory: '1G' }),
+      { secondsLeft: 100.5, ownUid: false },
+      { memoryBytes: 1e9, cpuSeconds: 201, fileSizeBytes: 2 ** 31 },
+    ],
+    [
+      'at least one core',
+      container({ cpu: '500m' }),
+      { secondsLeft: 10, ownUid: false },
+      { memoryBytes: 8 * 2 ** 30, cpuSeconds: 10, fileSizeBytes: 2 ** 31 },
+    ],
   ])('%s', (_name, c, options, expected) => {
     expect(containerLimits(c, defaults, options)).toEqual(expected);
   });
@@ -313,7 +371,12 @@ describe('containerLimits', () => {
   });
 
   it('reads Kubernetes quantities', () => {
-    expect([quantityBytes('2Gi'), quantityBytes('1.5k'), quantityBytes(1000), quantityBytes('lots')]).toEqual([2 ** 31, 1500, 1000, undefined]);
+    expect([quantityBytes('2Gi'), quantityBytes('1.5k'), quantityBytes(1000), quantityBytes('lots')]).toEqual([
+      2 ** 31,
+      1500,
+      1000,
+      undefined,
+    ]);
     expect([quantityCores('250m'), quantityCores('2'), quantityCores(1.5), quantityCores('x')]).toEqual([0.25, 2, 1.5, undefined]);
   });
 });
@@ -355,7 +418,13 @@ describe('LocalSubstrate', () => {
     expect(probe.sawFetch).toBe(`read:fetched ${launch.source.url}`);
     // The build: another uid, no network, no credential, no results, the source read-only, a PID
     // namespace with nothing of ours in it (its init, the build driver, node, and what /proc shows).
-    expect(probe.build).toMatchObject({ uid: BUILD_RUN_AS, capEff: '0000000000000000', credential: 'ENOENT', results: 'ENOENT', writeSource: 'EROFS' });
+    expect(probe.build).toMatchObject({
+      uid: BUILD_RUN_AS,
+      capEff: '0000000000000000',
+      credential: 'ENOENT',
+      results: 'ENOENT',
+      writeSource: 'EROFS',
+    });
     expect(probe.build.network).toMatch(/^failed /);
     expect(probe.build.pids).toBeLessThanOrEqual(4);
     expect(probe.build.env).toEqual(['HOME', 'LANG', 'OLDPWD', 'PATH', 'PWD', 'TMPDIR']);
@@ -431,14 +500,17 @@ describe('LocalSubstrate', () => {
     expect(await readdir(path.join(dir, 'logs'))).toEqual([]);
   });
 
-  it('fails an attempt whose sandbox cannot start, with bubblewrap\'s reason', async () => {
+  it("fails an attempt whose sandbox cannot start, with bubblewrap's reason", async () => {
     const programs = await writeProbePrograms({ withNodeModules: false });
     try {
       const substrate = newSubstrate({ programs });
       const launch = newLaunch();
       await substrate.start(launch);
       const status = await waitFor(substrate, launch.name, ended);
-      expect(status).toMatchObject({ phase: 'infrastructure_failure', reason: expect.stringContaining('StartError: the sandbox could not start: bwrap:') });
+      expect(status).toMatchObject({
+        phase: 'infrastructure_failure',
+        reason: expect.stringContaining('StartError: the sandbox could not start: bwrap:'),
+      });
       expect(status).toMatchObject({ reason: expect.stringContaining('node_modules') });
     } finally {
       await rm(programs, { recursive: true, force: true });
@@ -491,21 +563,25 @@ describe('LocalSubstrate', () => {
     const stateDir = path.join(work, 'state-restart');
     const marker = randomUUID();
     const launch = newLaunch({ targets: [`port=${port}`, 'sleep=60', `marker=${marker}`] });
-    const child = spawn(process.execPath, [
-      path.join(here, 'support', 'local-substrate-child.mjs'),
-      JSON.stringify({
-        config: {
-          substrate: 'local',
-          pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS, buildRunAsUser: BUILD_RUN_AS },
-          local: { sandboxUids: SANDBOX_UIDS },
-          lanes: [{ name: 'intake', trust: 'untrusted', concurrency: 4 }],
-          provers: [probeProfile],
-        },
-        stateDir,
-        programsRoot,
-        launch: { ...launch, deadlineAt: launch.deadlineAt.toISOString() },
-      }),
-    ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(here, 'support', 'local-substrate-child.mjs'),
+        JSON.stringify({
+          config: {
+            substrate: 'local',
+            pod: { taskImage: TASK_IMAGE, runAsUser: RUN_AS, buildRunAsUser: BUILD_RUN_AS },
+            local: { sandboxUids: SANDBOX_UIDS },
+            lanes: [{ name: 'intake', trust: 'untrusted', concurrency: 4 }],
+            provers: [probeProfile],
+          },
+          stateDir,
+          programsRoot,
+          launch: { ...launch, deadlineAt: launch.deadlineAt.toISOString() },
+        }),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await untilOutput(child, 'running\n');
       await waitForFile(path.join(stateDir, launch.name, 'volumes', volumeNames.results, 'probe.json'));
@@ -556,7 +632,13 @@ describe('LocalSubstrate', () => {
 
   it('refuses to run without bubblewrap unless told to run unsandboxed', () => {
     const make = (unsafeNoSandbox: boolean) =>
-      new LocalSubstrate({ config: testConfig({ unsafeNoSandbox }), stateDir: work, programsRoot, log, bwrap: path.join(work, 'no-bwrap') });
+      new LocalSubstrate({
+        config: testConfig({ unsafeNoSandbox }),
+        stateDir: work,
+        programsRoot,
+        log,
+        bwrap: path.join(work, 'no-bwrap'),
+      });
     expect(() => make(false)).toThrow(/install bubblewrap \(apt-get install bubblewrap\) or start with --unsafe-no-sandbox/);
     expect(make(true).kind).toBe('local');
   });
@@ -577,7 +659,10 @@ describe('LocalSubstrate', () => {
 function untilOutput(child: ChildProcess, text: string, timeoutMs = 15_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`child did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${seen}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`child did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${seen}`)),
+      timeoutMs,
+    );
     child.stdout?.on('data', (chunk: Buffer) => {
       seen += chunk.toString('utf8');
       if (seen.includes(text)) {

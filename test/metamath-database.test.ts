@@ -7,7 +7,13 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type MetamathAxiom, MetamathReadError, includesWithin, readMetamathAxioms, unpinnedAxioms } from '../task-pod/metamath-database.js';
+import {
+  type MetamathAxiom,
+  MetamathReadError,
+  includesWithin,
+  readMetamathAxioms,
+  unpinnedAxioms,
+} from '../task-pod/metamath-database.js';
 
 const installed = '/usr/share/metamath/databases';
 const fixtures = path.join(import.meta.dirname, 'fixtures/metamath');
@@ -15,16 +21,29 @@ const noIncludes = async (name: string): Promise<Buffer> => {
   throw new Error(`no includes here (${name})`);
 };
 const read = (text: string) => readMetamathAxioms(Buffer.from(text, 'latin1'), noIncludes);
-const readInstalled = async (name: string) => readMetamathAxioms(await readFile(path.join(installed, name)), includesWithin(installed, 100_000_000));
+const readInstalled = async (name: string) =>
+  readMetamathAxioms(await readFile(path.join(installed, name)), includesWithin(installed, 100_000_000));
 
 describe('the axioms of the installed databases', async () => {
   const set = await readInstalled('set.mm');
   const byLabel = new Map(set.map((a) => [a.label, a]));
 
   it.each<[string, MetamathAxiom]>([
-    ['ax-mp', { label: 'ax-mp', statement: '|- ps', hypotheses: ['|- ph', '|- ( ph -> ps )'], variables: ['ph:wff', 'ps:wff'], disjoint: [] }],
+    [
+      'ax-mp',
+      { label: 'ax-mp', statement: '|- ps', hypotheses: ['|- ph', '|- ( ph -> ps )'], variables: ['ph:wff', 'ps:wff'], disjoint: [] },
+    ],
     ['ax-5', { label: 'ax-5', statement: '|- ( ph -> A. x ph )', hypotheses: [], variables: ['ph:wff', 'x:setvar'], disjoint: ['ph x'] }],
-    ['ax-ext', { label: 'ax-ext', statement: '|- ( A. z ( z e. x <-> z e. y ) -> x = y )', hypotheses: [], variables: ['x:setvar', 'y:setvar', 'z:setvar'], disjoint: ['x y', 'x z', 'y z'] }],
+    [
+      'ax-ext',
+      {
+        label: 'ax-ext',
+        statement: '|- ( A. z ( z e. x <-> z e. y ) -> x = y )',
+        hypotheses: [],
+        variables: ['x:setvar', 'y:setvar', 'z:setvar'],
+        disjoint: ['x y', 'x z', 'y z'],
+      },
+    ],
     [
       'df-cleq',
       {
@@ -75,16 +94,28 @@ describe('the audit against a pinned reference', async () => {
 
   it.each<[string, [string, string], { label: string; reason: string }[]]>([
     ['nothing changed', ['', ''], []],
-    ['same label, another statement', ['a2 $a |- ( t + 0 ) = t $.', 'a2 $a |- t = ( t + 0 ) $.'], [{ label: 'a2', reason: 'its statement differs' }]],
+    [
+      'same label, another statement',
+      ['a2 $a |- ( t + 0 ) = t $.', 'a2 $a |- t = ( t + 0 ) $.'],
+      [{ label: 'a2', reason: 'its statement differs' }],
+    ],
     ['an $e hypothesis dropped', ['min $e |- P $.', ''], [{ label: 'mp', reason: 'its hypotheses differ' }]],
-    ['$e hypotheses reordered', ['min $e |- P $.\n       maj $e |- ( P -> Q ) $.', 'maj $e |- ( P -> Q ) $.\n       min $e |- P $.'], [{ label: 'mp', reason: 'its hypotheses differ' }]],
+    [
+      '$e hypotheses reordered',
+      ['min $e |- P $.\n       maj $e |- ( P -> Q ) $.', 'maj $e |- ( P -> Q ) $.\n       min $e |- P $.'],
+      [{ label: 'mp', reason: 'its hypotheses differ' }],
+    ],
     ['a $d removed', ['$d t r $.', ''], [{ label: 'ax-dv', reason: 'its distinct-variable conditions differ' }]],
     [
       "a variable's $f typecode changed",
       ['tt $f term t $.', 'tt $f wff t $.'],
       ['a1', 'a2', 'ax-dv'].map((label) => ({ label, reason: 'its variables or their typecodes differ' })),
     ],
-    ['$f declarations reordered', ['wp $f wff P $.\n    wq $f wff Q $.', 'wq $f wff Q $.\n    wp $f wff P $.'], [{ label: 'mp', reason: 'its variables or their typecodes differ' }]],
+    [
+      '$f declarations reordered',
+      ['wp $f wff P $.\n    wq $f wff Q $.', 'wq $f wff Q $.\n    wp $f wff P $.'],
+      [{ label: 'mp', reason: 'its variables or their typecodes differ' }],
+    ],
   ])('%s', async (_name, [from, to], expected) => {
     expect(pinnedText.includes(from)).toBe(true);
     expect(unpinnedAxioms(await read(pinnedText.replace(from, to)), pinned)).toEqual(expected);
@@ -103,7 +134,8 @@ describe('includes', async () => {
   const source = path.join(root, 'source');
   await mkdir(path.join(source, 'sub'), { recursive: true });
   const head = await readFile(path.join(fixtures, 'includes/main.mm'), 'latin1');
-  for (const file of ['other.mm', 'sub/deep.mm']) await writeFile(path.join(source, file), await readFile(path.join(fixtures, 'includes', file)));
+  for (const file of ['other.mm', 'sub/deep.mm'])
+    await writeFile(path.join(source, file), await readFile(path.join(fixtures, 'includes', file)));
   await writeFile(path.join(root, 'x.mm'), 'ax-outside $a |- P $.\n');
   await symlink(path.join(source, 'other.mm'), path.join(source, 'link.mm'));
   await symlink(path.join(source, 'sub'), path.join(source, 'linkdir'));
@@ -114,7 +146,10 @@ describe('includes', async () => {
 
   it('reads includes inside the source directory, each file once', async () => {
     const reads: string[] = [];
-    const counted = async (name: string) => (reads.push(name), within(name));
+    const counted = async (name: string) => {
+      reads.push(name);
+      return within(name);
+    };
     const axioms = await readMetamathAxioms(Buffer.from(head), counted);
     expect(reads).toEqual(['other.mm', 'sub/deep.mm']);
     expect(axioms).toEqual([
@@ -129,7 +164,11 @@ describe('includes', async () => {
     ['an absolute path', `$[ ${installed}/set.mm $]`, /include "\/usr\/share\/metamath\/databases\/set\.mm" is refused/],
     ['a second spelling of a name', '$[ ./other.mm $]', /include "\.\/other\.mm" is refused/],
     ['a symbolic link to a file', '$[ link.mm $]', /include "link\.mm" is refused: "link\.mm" is a symbolic link/],
-    ['a symbolic link to a directory on the way', '$[ linkdir/deep.mm $]', /include "linkdir\/deep\.mm" is refused: "linkdir" is a symbolic link/],
+    [
+      'a symbolic link to a directory on the way',
+      '$[ linkdir/deep.mm $]',
+      /include "linkdir\/deep\.mm" is refused: "linkdir" is a symbolic link/,
+    ],
     ['a directory', '$[ sub $]', /include "sub" is refused: "sub" is not a regular file/],
     ['a missing file', '$[ missing.mm $]', /include "missing\.mm" is refused: "missing\.mm" does not exist/],
     ['an include inside a block', '${ $[ other.mm $] $}', /line 4 of the database: an include inside a block/],
@@ -153,7 +192,11 @@ describe('malformed databases', () => {
     ['an unterminated comment', '$( no end', /line 4 .*the comment is not terminated/],
     ['a nested comment', '$( a $( b $) $)', /line 4 .*"\$\(" inside a comment/],
     // metamath C reads the file a Skip marker names (tried with metamath 0.195): an include our reader would not see.
-    ['a Skip marker of a file not begun before', '$( Skip $[ evil.mm $] $)', /line 4 .*a "\$\( Skip \$\[ evil\.mm \$\] \$\)" comment of a file not begun before \(metamath C would read it\)/],
+    [
+      'a Skip marker of a file not begun before',
+      '$( Skip $[ evil.mm $] $)',
+      /line 4 .*a "\$\( Skip \$\[ evil\.mm \$\] \$\)" comment of a file not begun before \(metamath C would read it\)/,
+    ],
     ['"$)" inside a token of a comment', '$( a b$) $)', /line 4 .*"\$\)" inside a token/],
     ['an unknown keyword', 'ax-1 $x |- P $.', /line 4 .*unknown keyword "\$x"/],
     ['a keyword stuck to a symbol', 'ax-1 $a |- P$. $.', /line 4 .*"P\$\." contains "\$"/],

@@ -23,7 +23,7 @@ async function dumpSchema(sql: Sql): Promise<string> {
     select pg_get_triggerdef(t.oid) as line from pg_trigger t
     join pg_class c on c.oid = t.tgrelid
     where c.relnamespace = 'public'::regnamespace and not t.tgisinternal order by c.relname, t.tgname`;
-  return [columns, constraints, indexes, triggers].map((rows) => rows.map((r) => r.line).join('\n')).join('\n\n') + '\n';
+  return `${[columns, constraints, indexes, triggers].map((rows) => rows.map((r) => r.line).join('\n')).join('\n\n')}\n`;
 }
 
 describe('migrations', () => {

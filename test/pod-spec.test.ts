@@ -34,7 +34,17 @@ const byName = (name: string) => all.find((c) => c.name === name)!;
 /** The pod spec of a small attempt of `profile` in `inLane`. */
 const podOf = (profile: typeof coq, targets: string[], inLane = lane) =>
   buildAttemptPod(
-    { name: 'pp-x-1', jobId: 'j', attemptNo: 1, source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null }, targets, goals: [], deadlineAt, uploadUrl: 'http://s/u', credentialSecretName: 's' },
+    {
+      name: 'pp-x-1',
+      jobId: 'j',
+      attemptNo: 1,
+      source: { url: 'https://example.org/p.git', commit: 'a'.repeat(40), subdirectory: null },
+      targets,
+      goals: [],
+      deadlineAt,
+      uploadUrl: 'http://s/u',
+      credentialSecretName: 's',
+    },
     profile,
     inLane,
     config.pod,
@@ -43,7 +53,16 @@ const podOf = (profile: typeof coq, targets: string[], inLane = lane) =>
 describe('attempt pod spec', () => {
   it("applies the lane's resource profile to build and check and its placement to the pod", () => {
     const placed = parseConfig({
-      lanes: [{ name: 'heavy', trust: 'trusted', concurrency: 1, resources: { requests: { cpu: 2, memory: '4Gi' }, limits: { memory: '8Gi' } }, nodeSelector: { pool: 'provers' }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] }],
+      lanes: [
+        {
+          name: 'heavy',
+          trust: 'trusted',
+          concurrency: 1,
+          resources: { requests: { cpu: 2, memory: '4Gi' }, limits: { memory: '8Gi' } },
+          nodeSelector: { pool: 'provers' },
+          tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+        },
+      ],
     }).lanes[0]!;
     const heavy = podOf(coq, ['A.v'], placed);
     for (const c of [heavy.containers.find((c) => c.name === 'check')!, heavy.initContainers!.find((c) => c.name === 'build')!]) {
@@ -92,19 +111,30 @@ describe('attempt pod spec', () => {
       mountPath: mounts.credential,
       readOnly: true,
     });
-    expect(spec.volumes?.find((v) => v.name === volumeNames.credential)?.secret).toMatchObject({ secretName: 'pp-0123-upload', defaultMode: 0o400 });
+    expect(spec.volumes?.find((v) => v.name === volumeNames.credential)?.secret).toMatchObject({
+      secretName: 'pp-0123-upload',
+      defaultMode: 0o400,
+    });
     for (const c of all) for (const e of c.env ?? []) expect(e.valueFrom, `${c.name} ${e.name}`).toBeUndefined();
   });
 
   it("gives build and check nothing of the scheduler's: no upload URL, no job identity", () => {
     const env = (name: string) => Object.fromEntries((byName(name).env ?? []).map((e) => [e.name, e.value]));
-    expect(Object.keys(env('check')).sort()).toEqual(['PROOFPOD_ALLOWED_AXIOMS', 'PROOFPOD_GOALS', 'PROOFPOD_PROFILE', 'PROOFPOD_SUBDIRECTORY', 'PROOFPOD_TARGETS']);
+    expect(Object.keys(env('check')).sort()).toEqual([
+      'PROOFPOD_ALLOWED_AXIOMS',
+      'PROOFPOD_GOALS',
+      'PROOFPOD_PROFILE',
+      'PROOFPOD_SUBDIRECTORY',
+      'PROOFPOD_TARGETS',
+    ]);
     expect(Object.keys(env('build')).sort()).toEqual(['HOME', 'LANG', 'TMPDIR']);
     for (const c of ['build', 'check']) expect(JSON.stringify(env(c)), c).not.toContain('scheduler');
   });
 
   it("gives the check the lane's allowed axioms", () => {
-    const classical = parseConfig({ lanes: [{ name: 'classical', trust: 'trusted', concurrency: 1, allowedAxioms: ['Coq.Logic.Classical_Prop.classic'] }] }).lanes[0]!;
+    const classical = parseConfig({
+      lanes: [{ name: 'classical', trust: 'trusted', concurrency: 1, allowedAxioms: ['Coq.Logic.Classical_Prop.classic'] }],
+    }).lanes[0]!;
     const check = podOf(coq, ['A.v'], classical).containers.find((c) => c.name === 'check')!;
     expect(check.env?.find((e) => e.name === 'PROOFPOD_ALLOWED_AXIOMS')?.value).toBe('["Coq.Logic.Classical_Prop.classic"]');
     expect(byName('check').env?.find((e) => e.name === 'PROOFPOD_ALLOWED_AXIOMS')?.value).toBe('[]');
@@ -118,7 +148,10 @@ describe('attempt pod spec', () => {
   });
 
   it('mounts each volume where the contract says, read-only wherever that container does not write it', () => {
-    const mounted = (c: string) => Object.fromEntries((byName(c).volumeMounts ?? []).filter((m) => m.mountPath !== '/tmp').map((m) => [m.name, m.readOnly ? 'ro' : 'rw']));
+    const mounted = (c: string) =>
+      Object.fromEntries(
+        (byName(c).volumeMounts ?? []).filter((m) => m.mountPath !== '/tmp').map((m) => [m.name, m.readOnly ? 'ro' : 'rw']),
+      );
     expect(mounted('fetch')).toEqual({ source: 'rw', meta: 'rw' });
     expect(mounted('build')).toEqual({ source: 'ro', artifacts: 'rw' });
     expect(mounted('check')).toEqual({ source: 'ro', meta: 'ro', artifacts: 'ro', results: 'rw' });
@@ -165,7 +198,13 @@ describe('attempt pod spec', () => {
 
 describe('build command', () => {
   /** Runs the build driver for real on a source laid out from `files`; returns what it left in the artifacts volume. */
-  function build(command: string[], files: Record<string, string>, targets: string[], subdirectory: string | null = null, project?: { file: string; command: string[] }) {
+  function build(
+    command: string[],
+    files: Record<string, string>,
+    targets: string[],
+    subdirectory: string | null = null,
+    project?: { file: string; command: string[] },
+  ) {
     const root = mkdtempSync(path.join(tmpdir(), 'proofpod-build-'));
     const source = path.join(root, 'source');
     const artifacts = path.join(root, 'artifacts');
@@ -184,7 +223,12 @@ describe('build command', () => {
   it.each<[string, string[], string[], string]>([
     ['a target and its module', ['echo', '{target}', '{module}'], ['A/B.v'], 'A/B.v A.B'],
     ['placeholders inside a word', ['echo', '-o{module}.vo', 'x{target}y'], ['C.v'], '-oC.vo xC.vy'],
-    ["a target with a quote, a space and $(…), passed as an argument, never as script", ['echo', '{target}'], ["it's $(touch pwned) `x`.v"], "it's $(touch pwned) `x`.v"],
+    [
+      'a target with a quote, a space and $(…), passed as an argument, never as script',
+      ['echo', '{target}'],
+      ["it's $(touch pwned) `x`.v"],
+      "it's $(touch pwned) `x`.v",
+    ],
     ["a literal with a quote in the profile's command", ['echo', "don't"], ['A.v'], "don't"],
   ])('%s', (_name, command, targets, output) => {
     const { read, artifacts } = build(command, { [targets[0]!]: '' }, targets);
@@ -194,7 +238,10 @@ describe('build command', () => {
   });
 
   it('with the project file present, runs the project build once instead, with every target', () => {
-    const { read, artifacts } = build(['false'], { '_CoqProject': '-Q . X', 'A.v': '', 'B.v': '' }, ['A.v', 'B.v'], null, { file: '_CoqProject', command: ['sh', '-c', 'echo "$@"; exit 4', 'p', 'A.v', 'B.v'] });
+    const { read, artifacts } = build(['false'], { _CoqProject: '-Q . X', 'A.v': '', 'B.v': '' }, ['A.v', 'B.v'], null, {
+      file: '_CoqProject',
+      command: ['sh', '-c', 'echo "$@"; exit 4', 'p', 'A.v', 'B.v'],
+    });
     expect([read('status/project.log').trim(), read('status/project.exit').trim()]).toEqual(['A.v B.v', '4']);
     expect(() => readFileSync(path.join(artifacts, 'status', '1.exit'))).toThrow();
     // Without it, the per-target build runs.
@@ -207,7 +254,11 @@ describe('build command', () => {
     const cmd = podOf(coq, ['A.v'], timed).initContainers!.find((c) => c.name === 'build')!.command!;
     expect(cmd[2]).toContain("'timeout' '-k' '10' '300' 'coqc'");
     expect(cmd.join(' ')).toContain(' timeout -k 10 300 sh -c ');
-    expect(podOf(coq, ['A.v']).initContainers!.find((c) => c.name === 'build')!.command!.join(' ')).not.toContain('timeout');
+    expect(
+      podOf(coq, ['A.v'])
+        .initContainers!.find((c) => c.name === 'build')!
+        .command!.join(' '),
+    ).not.toContain('timeout');
   });
 
   it("gives the project build the lane's CPU as {jobs}, 0 when the lane sets none", () => {
@@ -219,9 +270,19 @@ describe('build command', () => {
     expect(jobsOf([{ name: 'l', trust: 'trusted', concurrency: 1 }])).toEqual(['0', 'A.v', 'B.v']);
   });
 
-  it('records each target\'s exit code and output, copies the source without .git, and runs in the subdirectory', () => {
-    const { read, artifacts } = build(['sh', '-c', 'cat "$0"; exit 3', '{target}'], { 'sub/a.txt': 'A\n', 'sub/b.txt': 'B\n', 'top.txt': 'T' }, ['a.txt', 'b.txt'], 'sub');
-    expect([read('status/1.log'), read('status/1.exit').trim(), read('status/2.log'), read('status/2.exit').trim()]).toEqual(['A\n', '3', 'B\n', '3']);
+  it("records each target's exit code and output, copies the source without .git, and runs in the subdirectory", () => {
+    const { read, artifacts } = build(
+      ['sh', '-c', 'cat "$0"; exit 3', '{target}'],
+      { 'sub/a.txt': 'A\n', 'sub/b.txt': 'B\n', 'top.txt': 'T' },
+      ['a.txt', 'b.txt'],
+      'sub',
+    );
+    expect([read('status/1.log'), read('status/1.exit').trim(), read('status/2.log'), read('status/2.exit').trim()]).toEqual([
+      'A\n',
+      '3',
+      'B\n',
+      '3',
+    ]);
     expect(read('tree/top.txt')).toBe('T');
     expect(() => readFileSync(path.join(artifacts, 'tree', '.git'))).toThrow();
   });

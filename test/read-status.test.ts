@@ -6,37 +6,168 @@ const now = Date.parse('2026-01-01T00:10:00Z');
 const settings = { imagePullGraceSeconds: 60, pendingLimitSeconds: 600 };
 const digest = `sha256:${'ab'.repeat(32)}`;
 const other = `sha256:${'cd'.repeat(32)}`;
-const job = (conditions: V1Job['status'] = {}): V1Job => ({ metadata: { name: 'pp-x-1', creationTimestamp: new Date(now - 5000) }, status: conditions });
-const pod = (ageSeconds: number, inits: V1ContainerStatus[], mains: V1ContainerStatus[], extra: Partial<V1Pod['status']> = {}, deleting = false): V1Pod => ({
+const job = (conditions: V1Job['status'] = {}): V1Job => ({
+  metadata: { name: 'pp-x-1', creationTimestamp: new Date(now - 5000) },
+  status: conditions,
+});
+const pod = (
+  ageSeconds: number,
+  inits: V1ContainerStatus[],
+  mains: V1ContainerStatus[],
+  extra: Partial<V1Pod['status']> = {},
+  deleting = false,
+): V1Pod => ({
   metadata: { name: 'p', creationTimestamp: new Date(now - ageSeconds * 1000), ...(deleting ? { deletionTimestamp: new Date(now) } : {}) },
   status: { phase: 'Pending', initContainerStatuses: inits, containerStatuses: mains, ...extra },
 });
-const c = (name: string, state: V1ContainerStatus['state'], imageID = ''): V1ContainerStatus => ({ name, image: `img/${name}`, imageID, ready: false, restartCount: 0, state });
+const c = (name: string, state: V1ContainerStatus['state'], imageID = ''): V1ContainerStatus => ({
+  name,
+  image: `img/${name}`,
+  imageID,
+  ready: false,
+  restartCount: 0,
+  state,
+});
 const fetchDone = c('fetch', { terminated: { exitCode: 0 } });
 const waiting = (name: string, reason: string) => c(name, { waiting: { reason, message: `${reason} happened` } });
 
 describe('reading an attempt from its Job and pod', () => {
   it.each([
     ['no pod yet', job(), [], { phase: 'pending', reason: 'waiting for the Job controller to create the pod' }],
-    ['Job failed without its pod', job({ conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] }), [], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^pod deleted/) }],
-    ['Job past its deadline', job({ conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'too long' }] }), [], { phase: 'infrastructure_failure', reason: 'DeadlineExceeded: too long' }],
-    ['fetch refused the source', job(), [pod(10, [c('fetch', { terminated: { exitCode: 1, message: 'symlink leaves the workspace' } })], [])], { phase: 'source_refused', reason: 'symlink leaves the workspace' }],
-    ['fetch crashed', job(), [pod(10, [c('fetch', { terminated: { exitCode: 3, reason: 'Error' } })], [])], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^fetch failed with exit code 3/) }],
-    ['InvalidImageName at once', job(), [pod(1, [fetchDone], [waiting('check', 'InvalidImageName')])], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^InvalidImageName: container check/) }],
-    ['ErrImagePull inside the grace period', job(), [pod(30, [fetchDone], [waiting('check', 'ErrImagePull')])], { phase: 'pending', reason: 'Pending' }],
-    ['ImagePullBackOff after the grace period', job(), [pod(61, [fetchDone], [waiting('check', 'ImagePullBackOff')])], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^ImagePullBackOff: container check \(img\/check\)/) }],
-    ['CreateContainerConfigError after the grace period', job(), [pod(61, [], [waiting('reporter', 'CreateContainerConfigError')])], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^CreateContainerConfigError/) }],
-    ['OOMKilled', job(), [pod(10, [fetchDone], [c('check', { terminated: { exitCode: 137, reason: 'OOMKilled' } }), c('reporter', { running: {} })])], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^OOMKilled/) }],
-    ['evicted', job(), [pod(10, [fetchDone], [c('check', { running: {} })], { phase: 'Failed', reason: 'Evicted', message: 'low on disk' })], { phase: 'infrastructure_failure', reason: 'Evicted: low on disk' }],
-    ['disrupted', job(), [pod(10, [fetchDone], [c('check', { running: {} })], { conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'PreemptionByScheduler' }] })], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^PreemptionByScheduler/) }],
-    ['deleted while running', job(), [pod(10, [fetchDone], [c('check', { running: {} }), c('reporter', { running: {} })], {}, true)], { phase: 'infrastructure_failure', reason: 'pod deleted before the attempt finished' }],
-    ['Pending too long', job(), [pod(601, [], [waiting('check', 'ContainerCreating')])], { phase: 'infrastructure_failure', reason: expect.stringMatching(/^Pending for 601s since the pod was created/) }],
-    ['running', job(), [pod(10, [fetchDone], [c('check', { running: {} }), c('reporter', { running: {} })], { phase: 'Running' })], { phase: 'running' }],
-    ['finished: the check exit code and the observed digest', job(), [pod(10, [fetchDone], [c('check', { terminated: { exitCode: 1 } }, `docker-pullable://img/check@${digest}`), c('reporter', { terminated: { exitCode: 0 } })], { phase: 'Failed' })], { phase: 'finished', check: { exitCode: 1, imageDigest: digest }, build: null }],
-    ['finished after a build: both observed', job(), [pod(10, [fetchDone, c('build', { terminated: { exitCode: 0 } }, `img@${other}`)], [c('check', { terminated: { exitCode: 0 } }, `img@${digest}`), c('reporter', { terminated: { exitCode: 0 } })])], { phase: 'finished', check: { exitCode: 0, imageDigest: digest }, build: { exitCode: 0, imageDigest: other } }],
-    ['the build driver failed: final, not retried', job(), [pod(10, [fetchDone, c('build', { terminated: { exitCode: 137, reason: 'Error', message: 'killed' } })], [])], { phase: 'build_failed', reason: 'the build container exited 137 (killed by signal 9): killed' }],
-    ['the build ran out of memory: retried', job(), [pod(10, [fetchDone, c('build', { terminated: { exitCode: 137, reason: 'OOMKilled' } })], [])], { phase: 'infrastructure_failure', reason: 'OOMKilled: container build ran out of memory' }],
-    ['the check is over but the reporter is not: not finished', job(), [pod(10, [fetchDone], [c('check', { terminated: { exitCode: 0 } }), c('reporter', { running: {} })], { phase: 'Running' })], { phase: 'running' }],
+    [
+      'Job failed without its pod',
+      job({ conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] }),
+      [],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^pod deleted/) },
+    ],
+    [
+      'Job past its deadline',
+      job({ conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'too long' }] }),
+      [],
+      { phase: 'infrastructure_failure', reason: 'DeadlineExceeded: too long' },
+    ],
+    [
+      'fetch refused the source',
+      job(),
+      [pod(10, [c('fetch', { terminated: { exitCode: 1, message: 'symlink leaves the workspace' } })], [])],
+      { phase: 'source_refused', reason: 'symlink leaves the workspace' },
+    ],
+    [
+      'fetch crashed',
+      job(),
+      [pod(10, [c('fetch', { terminated: { exitCode: 3, reason: 'Error' } })], [])],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^fetch failed with exit code 3/) },
+    ],
+    [
+      'InvalidImageName at once',
+      job(),
+      [pod(1, [fetchDone], [waiting('check', 'InvalidImageName')])],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^InvalidImageName: container check/) },
+    ],
+    [
+      'ErrImagePull inside the grace period',
+      job(),
+      [pod(30, [fetchDone], [waiting('check', 'ErrImagePull')])],
+      { phase: 'pending', reason: 'Pending' },
+    ],
+    [
+      'ImagePullBackOff after the grace period',
+      job(),
+      [pod(61, [fetchDone], [waiting('check', 'ImagePullBackOff')])],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^ImagePullBackOff: container check \(img\/check\)/) },
+    ],
+    [
+      'CreateContainerConfigError after the grace period',
+      job(),
+      [pod(61, [], [waiting('reporter', 'CreateContainerConfigError')])],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^CreateContainerConfigError/) },
+    ],
+    [
+      'OOMKilled',
+      job(),
+      [pod(10, [fetchDone], [c('check', { terminated: { exitCode: 137, reason: 'OOMKilled' } }), c('reporter', { running: {} })])],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^OOMKilled/) },
+    ],
+    [
+      'evicted',
+      job(),
+      [pod(10, [fetchDone], [c('check', { running: {} })], { phase: 'Failed', reason: 'Evicted', message: 'low on disk' })],
+      { phase: 'infrastructure_failure', reason: 'Evicted: low on disk' },
+    ],
+    [
+      'disrupted',
+      job(),
+      [
+        pod(10, [fetchDone], [c('check', { running: {} })], {
+          conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'PreemptionByScheduler' }],
+        }),
+      ],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^PreemptionByScheduler/) },
+    ],
+    [
+      'deleted while running',
+      job(),
+      [pod(10, [fetchDone], [c('check', { running: {} }), c('reporter', { running: {} })], {}, true)],
+      { phase: 'infrastructure_failure', reason: 'pod deleted before the attempt finished' },
+    ],
+    [
+      'Pending too long',
+      job(),
+      [pod(601, [], [waiting('check', 'ContainerCreating')])],
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^Pending for 601s since the pod was created/) },
+    ],
+    [
+      'running',
+      job(),
+      [pod(10, [fetchDone], [c('check', { running: {} }), c('reporter', { running: {} })], { phase: 'Running' })],
+      { phase: 'running' },
+    ],
+    [
+      'finished: the check exit code and the observed digest',
+      job(),
+      [
+        pod(
+          10,
+          [fetchDone],
+          [
+            c('check', { terminated: { exitCode: 1 } }, `docker-pullable://img/check@${digest}`),
+            c('reporter', { terminated: { exitCode: 0 } }),
+          ],
+          { phase: 'Failed' },
+        ),
+      ],
+      { phase: 'finished', check: { exitCode: 1, imageDigest: digest }, build: null },
+    ],
+    [
+      'finished after a build: both observed',
+      job(),
+      [
+        pod(
+          10,
+          [fetchDone, c('build', { terminated: { exitCode: 0 } }, `img@${other}`)],
+          [c('check', { terminated: { exitCode: 0 } }, `img@${digest}`), c('reporter', { terminated: { exitCode: 0 } })],
+        ),
+      ],
+      { phase: 'finished', check: { exitCode: 0, imageDigest: digest }, build: { exitCode: 0, imageDigest: other } },
+    ],
+    [
+      'the build driver failed: final, not retried',
+      job(),
+      [pod(10, [fetchDone, c('build', { terminated: { exitCode: 137, reason: 'Error', message: 'killed' } })], [])],
+      { phase: 'build_failed', reason: 'the build container exited 137 (killed by signal 9): killed' },
+    ],
+    [
+      'the build ran out of memory: retried',
+      job(),
+      [pod(10, [fetchDone, c('build', { terminated: { exitCode: 137, reason: 'OOMKilled' } })], [])],
+      { phase: 'infrastructure_failure', reason: 'OOMKilled: container build ran out of memory' },
+    ],
+    [
+      'the check is over but the reporter is not: not finished',
+      job(),
+      [pod(10, [fetchDone], [c('check', { terminated: { exitCode: 0 } }), c('reporter', { running: {} })], { phase: 'Running' })],
+      { phase: 'running' },
+    ],
   ])('%s', (_name, j, pods, expected) => {
     expect(attemptStatusOf(j as V1Job, pods as V1Pod[], settings, now)).toEqual(expected);
   });

@@ -54,7 +54,9 @@ describe('reaper and watcher against a FAKE cluster', () => {
     expect(read.body.attempts[0]).toMatchObject({ attemptNo: 1, state: 'failed', stateReason: 'attempt vanished from the substrate' });
     expect(read.body.attempts[1]).toMatchObject({ attemptNo: 2 });
     const events = await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}/events`, { token });
-    expect(events.body.events.map((e: { reason: string }) => e.reason)).toContain('retrying after attempt 1: attempt vanished from the substrate');
+    expect(events.body.events.map((e: { reason: string }) => e.reason)).toContain(
+      'retrying after attempt 1: attempt vanished from the substrate',
+    );
     await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token });
     await running.pop()!.proofpod.stop();
     cluster.shutdown();
@@ -150,7 +152,14 @@ describe('the reaper is a singleton', () => {
     await db.sql`
       insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
       values ('ci', 'x', ${'c'.repeat(40)}, 'coq', '{A.v}', 'verify', '\\x00', 'queued', 'ci')`;
-    const [claimed] = await claimAttempts(db.sql, { lane: 'verify', concurrency: 100, limit: 1, holder: 'dead', ttlSeconds: 30, deadlineSeconds: 600 });
+    const [claimed] = await claimAttempts(db.sql, {
+      lane: 'verify',
+      concurrency: 100,
+      limit: 1,
+      holder: 'dead',
+      ttlSeconds: 30,
+      deadlineSeconds: 600,
+    });
     await db.sql`update claims set expires_at = now() - interval '1 second' where attempt_id = ${claimed!.attemptId}`;
 
     const other = await db.sql.reserve();

@@ -18,7 +18,15 @@ async function dirs() {
   execFileSync('mkfifo', [path.join(meta, 'check-exit.fifo')]);
   await writeFile(
     path.join(meta, 'manifest.json'),
-    JSON.stringify({ url: 'file:///src', commit: 'c'.repeat(40), treeHash: 'd'.repeat(40), subdirectory: null, bytes: 10, files: 1, fetchedAt: new Date().toISOString() }),
+    JSON.stringify({
+      url: 'file:///src',
+      commit: 'c'.repeat(40),
+      treeHash: 'd'.repeat(40),
+      subdirectory: null,
+      bytes: 10,
+      files: 1,
+      fetchedAt: new Date().toISOString(),
+    }),
   );
   return { root, meta, results, fifo: path.join(meta, 'check-exit.fifo') };
 }
@@ -65,14 +73,23 @@ const CREDENTIAL = 'ppu_Zq3xW8rT5yU1iO9pA2sD4fG6hJ7kL0mN';
 function checkResult(log: { digest?: string } = {}) {
   const now = new Date().toISOString();
   return {
-    profile: 'coq', version: 'coq 8', secondVersion: null, libraries: [], binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` }, exitCode: 0, startedAt: now, finishedAt: now, durationMs: 1,
+    profile: 'coq',
+    version: 'coq 8',
+    secondVersion: null,
+    libraries: [],
+    binaryDigests: { coqchk: `sha256:${'1'.repeat(64)}` },
+    exitCode: 0,
+    startedAt: now,
+    finishedAt: now,
+    durationMs: 1,
     results: [{ path: 'A.v', result: 'pass', exitCode: 0, durationMs: 1, reason: null, proofDigest: null, second: null }],
     findings: [],
     allowedAxioms: [],
     projectFile: null,
     goals: [],
     log: { digest: log.digest ?? `sha256:${'2'.repeat(64)}`, bytes: 3, excerpt: 'ok\n', truncated: false },
-    outcome: 'pass', error: null,
+    outcome: 'pass',
+    error: null,
   };
 }
 
@@ -138,7 +155,10 @@ describe('reporter', () => {
   it('evidence names the dispatched source, targets and profile', async () => {
     const d = await dirs();
     const log = 'checked\n';
-    await writeFile(path.join(d.results, 'result.json'), JSON.stringify(checkResult({ digest: `sha256:${createHash('sha256').update(log).digest('hex')}` })));
+    await writeFile(
+      path.join(d.results, 'result.json'),
+      JSON.stringify(checkResult({ digest: `sha256:${createHash('sha256').update(log).digest('hex')}` })),
+    );
     await writeFile(path.join(d.results, 'check.log'), log);
     void checkRuns(d.fifo, 50);
     const evidence = await report(input(d, (await endpoint([])).url));
@@ -146,7 +166,12 @@ describe('reporter', () => {
       outcome: 'pass',
       source: { url: 'file:///src', commit: 'c'.repeat(40), treeHash: 'd'.repeat(40), subdirectory: null },
       targets: ['A.v'],
-      profile: { name: 'coq', build: ['coqc', '-Q', '.', 'Top', '{target}'], checkInput: 'artifacts', audit: { parser: 'coqchk', command: null } },
+      profile: {
+        name: 'coq',
+        build: ['coqc', '-Q', '.', 'Top', '{target}'],
+        checkInput: 'artifacts',
+        audit: { parser: 'coqchk', command: null },
+      },
     });
   });
 });
@@ -172,19 +197,47 @@ describe('reporter: files planted in the results volume', () => {
   }
 
   it.each<[string, (d: Awaited<ReturnType<typeof dirs>>, credentialFile: string) => Promise<void>, RegExp]>([
-    ['result.json as a link to the credential', (d, c) => symlink(c, path.join(d.results, 'result.json')), /result\.json is a symbolic link/],
-    ['check.log as a link to the credential', async (d, c) => {
-      await writeFile(path.join(d.results, 'result.json'), JSON.stringify(checkResult({ digest: `sha256:${'3'.repeat(64)}` })));
-      await symlink(c, path.join(d.results, 'check.log'));
-    }, /check\.log is a symbolic link/],
-    ['result.json holding the credential itself (a checker wrote it)', (d) => writeFile(path.join(d.results, 'result.json'), CREDENTIAL), /result\.json is not valid JSON/],
-    ['result.json as JSON with the credential in a field', (d) => writeFile(path.join(d.results, 'result.json'), JSON.stringify({ ...checkResult(), version: 7, profile: CREDENTIAL })), /does not match the result schema \(version\)/],
-    ['result.json as a FIFO', async (d) => void execFileSync('mkfifo', [path.join(d.results, 'result.json')]), /result\.json is not a regular file/],
-    ['check.log as a FIFO', async (d) => {
-      await writeFile(path.join(d.results, 'result.json'), JSON.stringify(checkResult()));
-      execFileSync('mkfifo', [path.join(d.results, 'check.log')]);
-    }, /check\.log is not a regular file/],
-    ['result.json as a directory', async (d) => void execFileSync('mkdir', [path.join(d.results, 'result.json')]), /result\.json is not a regular file/],
+    [
+      'result.json as a link to the credential',
+      (d, c) => symlink(c, path.join(d.results, 'result.json')),
+      /result\.json is a symbolic link/,
+    ],
+    [
+      'check.log as a link to the credential',
+      async (d, c) => {
+        await writeFile(path.join(d.results, 'result.json'), JSON.stringify(checkResult({ digest: `sha256:${'3'.repeat(64)}` })));
+        await symlink(c, path.join(d.results, 'check.log'));
+      },
+      /check\.log is a symbolic link/,
+    ],
+    [
+      'result.json holding the credential itself (a checker wrote it)',
+      (d) => writeFile(path.join(d.results, 'result.json'), CREDENTIAL),
+      /result\.json is not valid JSON/,
+    ],
+    [
+      'result.json as JSON with the credential in a field',
+      (d) => writeFile(path.join(d.results, 'result.json'), JSON.stringify({ ...checkResult(), version: 7, profile: CREDENTIAL })),
+      /does not match the result schema \(version\)/,
+    ],
+    [
+      'result.json as a FIFO',
+      async (d) => void execFileSync('mkfifo', [path.join(d.results, 'result.json')]),
+      /result\.json is not a regular file/,
+    ],
+    [
+      'check.log as a FIFO',
+      async (d) => {
+        await writeFile(path.join(d.results, 'result.json'), JSON.stringify(checkResult()));
+        execFileSync('mkfifo', [path.join(d.results, 'check.log')]);
+      },
+      /check\.log is not a regular file/,
+    ],
+    [
+      'result.json as a directory',
+      async (d) => void execFileSync('mkdir', [path.join(d.results, 'result.json')]),
+      /result\.json is not a regular file/,
+    ],
   ])('%s: an error naming the file, and not a trace of the credential', async (_name, plant, reason) => {
     const { evidence, ms, uploaded } = await planted(plant);
     expect(evidence.outcome).toBe('error');
@@ -202,7 +255,10 @@ describe('reporter: uploads', () => {
     const server = await endpoint([503, 503]);
     const evidence = await report(input(d, server.url));
     expect(server.bodies).toHaveLength(3);
-    expect(server.bodies[2]).toEqual({ auth: `Bearer ${CREDENTIAL}`, body: expect.objectContaining({ jobId: '11111111-1111-4111-8111-111111111111', outcome: evidence.outcome }) });
+    expect(server.bodies[2]).toEqual({
+      auth: `Bearer ${CREDENTIAL}`,
+      body: expect.objectContaining({ jobId: '11111111-1111-4111-8111-111111111111', outcome: evidence.outcome }),
+    });
   });
 
   it('stops at a refusal (4xx) instead of retrying', async () => {

@@ -15,15 +15,30 @@ const where = (files: string[], pattern: RegExp) => files.filter((file) => patte
 
 describe('the store boundary', () => {
   it('no SQL outside scheduler/store/ (no tagged template or unsafe query on a connection)', () => {
-    expect(where(scheduler.filter((f) => !f.startsWith('scheduler/store/')), /\b(sql|tx)\s*(<[^>`]*>)?\s*`|\.unsafe\(|\.begin\(/)).toEqual([]);
+    expect(
+      where(
+        scheduler.filter((f) => !f.startsWith('scheduler/store/')),
+        /\b(sql|tx)\s*(<[^>`]*>)?\s*`|\.unsafe\(|\.begin\(/,
+      ),
+    ).toEqual([]);
   });
 
   it('every advisory lock is taken in scheduler/store/locks.ts', () => {
-    expect(where(scheduler.filter((f) => f !== 'scheduler/store/locks.ts'), /pg_(try_)?advisory/)).toEqual([]);
+    expect(
+      where(
+        scheduler.filter((f) => f !== 'scheduler/store/locks.ts'),
+        /pg_(try_)?advisory/,
+      ),
+    ).toEqual([]);
   });
 
   it('NOTIFY channels are named in scheduler/store/notify.ts alone', () => {
-    expect(where(scheduler.filter((f) => f !== 'scheduler/store/notify.ts'), /pg_notify|\.listen\(\s*'/)).toEqual([]);
+    expect(
+      where(
+        scheduler.filter((f) => f !== 'scheduler/store/notify.ts'),
+        /pg_notify|\.listen\(\s*'/,
+      ),
+    ).toEqual([]);
   });
 
   it("one call of the store's end-of-attempt write, in finishAttempt", () => {

@@ -35,7 +35,9 @@ export function sendError(reply: FastifyReply, statusCode: number, message: stri
 
 /** Turns request validation issues into `{ field, message }`, with the field as a dotted path. */
 export function validationFields(
-  error: Omit<FastifyError, 'validation'> & { validation: { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }[] },
+  error: Omit<FastifyError, 'validation'> & {
+    validation: { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }[];
+  },
   context: string | undefined,
 ): NonNullable<ErrorBody['fields']> {
   return error.validation.flatMap((issue) => {

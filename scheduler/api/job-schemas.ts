@@ -35,10 +35,7 @@ export function submitJobBody(provers: readonly string[], lanes: readonly string
     lane: z.enum(lanes as [string, ...string[]]),
     priority: z.number().int().min(-1000).max(1000).default(0),
     labels: z
-      .record(
-        z.string().regex(/^[a-zA-Z0-9][-a-zA-Z0-9_./]{0,62}$/, 'label keys are 1-63 of [a-zA-Z0-9-_./]'),
-        z.string().max(256),
-      )
+      .record(z.string().regex(/^[a-zA-Z0-9][-a-zA-Z0-9_./]{0,62}$/, 'label keys are 1-63 of [a-zA-Z0-9-_./]'), z.string().max(256))
       .refine((labels) => Object.keys(labels).length <= 32, 'at most 32 labels')
       .default({}),
     idempotencyKey: z
@@ -106,7 +103,10 @@ const commaList = z
   .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).filter(Boolean));
 
 export const ListJobsQuery = z.strictObject({
-  state: commaList.pipe(z.array(z.enum(jobStates))).optional().describe('Comma-separated states'),
+  state: commaList
+    .pipe(z.array(z.enum(jobStates)))
+    .optional()
+    .describe('Comma-separated states'),
   lane: z.string().max(64).optional(),
   prover: z.string().max(64).optional(),
   label: z
@@ -140,6 +140,8 @@ export function encodeCursor(seq: number): string {
 }
 
 export function decodeCursor(cursor: string): number | undefined {
-  const match = Buffer.from(cursor, 'base64url').toString('utf8').match(/^seq:(\d{1,15})$/);
+  const match = Buffer.from(cursor, 'base64url')
+    .toString('utf8')
+    .match(/^seq:(\d{1,15})$/);
   return match ? Number(match[1]) : undefined;
 }

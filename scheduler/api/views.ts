@@ -39,9 +39,10 @@ export function toJobView(job: JobRow, attempts?: AttemptRow[]): JobView {
             observedExitCode: a.observedExitCode,
             observedImageDigest: a.observedImageDigest,
             // A build container exists only for profiles with a build step; observed once the attempt finished.
-            observedBuild: a.observedAt && (a.observedBuildExitCode !== null || a.observedBuildImageDigest !== null)
-              ? { exitCode: a.observedBuildExitCode, imageDigest: a.observedBuildImageDigest }
-              : null,
+            observedBuild:
+              a.observedAt && (a.observedBuildExitCode !== null || a.observedBuildImageDigest !== null)
+                ? { exitCode: a.observedBuildExitCode, imageDigest: a.observedBuildImageDigest }
+                : null,
           })),
         }
       : {}),

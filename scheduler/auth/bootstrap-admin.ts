@@ -32,7 +32,7 @@ export async function bootstrapAdminToken(sql: Sql, home: string): Promise<strin
 export function adminTokenBanner(token: string, baseUrl: string, home: string): string {
   return [
     '',
-    'proofpod: minted an admin token (saved to ' + path.join(home, 'admin-token') + '):',
+    `proofpod: minted an admin token (saved to ${path.join(home, 'admin-token')}):`,
     '',
     `  ${token}`,
     '',

@@ -17,7 +17,13 @@ interface JobView {
   stateReason: string;
   lane: string;
   prover: string;
-  attempts?: { attemptNo: number; state: string; stateReason: string; observedExitCode: number | null; observedImageDigest: string | null }[];
+  attempts?: {
+    attemptNo: number;
+    state: string;
+    stateReason: string;
+    observedExitCode: number | null;
+    observedImageDigest: string | null;
+  }[];
 }
 
 const usage = `usage:
@@ -83,7 +89,9 @@ export async function main(
         targets: values.target,
         lane: values.lane ?? 'verify',
         ...(values.priority ? { priority: Number(values.priority) } : {}),
-        ...(values.label ? { labels: Object.fromEntries(values.label.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) } : {}),
+        ...(values.label
+          ? { labels: Object.fromEntries(values.label.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) }
+          : {}),
         ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
         ...(values['promote-to'] ? { promoteTo: values['promote-to'] } : {}),
         ...(values.group ? { concurrency: { group: values.group, cancelInProgress: values['cancel-in-progress'] } } : {}),
@@ -108,11 +116,23 @@ export async function main(
       print(await client.request('POST', `/v1/jobs/${needId()}/approve`, values.note ? { note: values.note } : undefined));
       return 0;
     case 'lanes': {
-      const { lanes } = await client.request<{ lanes: { name: string; trust: string; concurrency: number; queued: number; awaitingApproval: number; running: number; oldestWaitingSeconds: number | null }[] }>('GET', '/v1/lanes');
+      const { lanes } = await client.request<{
+        lanes: {
+          name: string;
+          trust: string;
+          concurrency: number;
+          queued: number;
+          awaitingApproval: number;
+          running: number;
+          oldestWaitingSeconds: number | null;
+        }[];
+      }>('GET', '/v1/lanes');
       out('lane      trust      running/cap  queued  awaiting  oldest wait\n');
       for (const l of lanes) {
         const wait = l.oldestWaitingSeconds === null ? '-' : `${Math.round(l.oldestWaitingSeconds)} s`;
-        out(`${l.name.padEnd(9)} ${l.trust.padEnd(10)} ${`${l.running}/${l.concurrency}`.padEnd(12)} ${String(l.queued).padEnd(7)} ${String(l.awaitingApproval).padEnd(9)} ${wait}\n`);
+        out(
+          `${l.name.padEnd(9)} ${l.trust.padEnd(10)} ${`${l.running}/${l.concurrency}`.padEnd(12)} ${String(l.queued).padEnd(7)} ${String(l.awaitingApproval).padEnd(9)} ${wait}\n`,
+        );
       }
       return 0;
     }
@@ -122,7 +142,8 @@ export async function main(
       if (values.lane) query.set('lane', values.lane);
       if (values.limit) query.set('limit', values.limit);
       const page = await client.request<{ jobs: JobView[] }>('GET', `/v1/jobs?${query}`);
-      for (const job of page.jobs) out(`${job.id}  ${job.state.padEnd(10)} ${job.prover.padEnd(9)} ${job.lane.padEnd(8)} ${job.stateReason}\n`);
+      for (const job of page.jobs)
+        out(`${job.id}  ${job.state.padEnd(10)} ${job.prover.padEnd(9)} ${job.lane.padEnd(8)} ${job.stateReason}\n`);
       return 0;
     }
     default:

@@ -26,7 +26,7 @@ export interface Dispatched {
   goals: readonly { name: string; statement: string }[];
 }
 
-const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value) ?? 'null').slice(0, 300);
+const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : (canonicalJson(value) ?? 'null')).slice(0, 300);
 const error = (reason: string): AttemptEnding => ({ kind: 'error', jobState: 'error', reason });
 const mismatch = (what: string, evidence: unknown, expected: unknown, by = 'dispatched') =>
   error(`${what} mismatch: evidence says ${shown(evidence)}, ${by} ${shown(expected)}`);
@@ -40,11 +40,13 @@ function disagreement(evidence: Evidence, observed: Observation, dispatched: Dis
   const { source, targets, profile } = dispatched;
   if (evidence.source.url !== source.url) return mismatch('source URL', evidence.source.url, source.url);
   if (evidence.source.commit !== source.commit) return mismatch('commit', evidence.source.commit, source.commit);
-  if (evidence.source.subdirectory !== source.subdirectory) return mismatch('subdirectory', evidence.source.subdirectory, source.subdirectory);
+  if (evidence.source.subdirectory !== source.subdirectory)
+    return mismatch('subdirectory', evidence.source.subdirectory, source.subdirectory);
   if (canonicalJson(evidence.targets) !== canonicalJson(targets)) return mismatch('targets', evidence.targets, targets);
   const expected = dispatchedProfile(profile);
   for (const key of Object.keys(expected) as (keyof typeof expected)[]) {
-    if (canonicalJson(evidence.profile[key]) !== canonicalJson(expected[key])) return mismatch(`profile ${key}`, evidence.profile[key], expected[key]);
+    if (canonicalJson(evidence.profile[key]) !== canonicalJson(expected[key]))
+      return mismatch(`profile ${key}`, evidence.profile[key], expected[key]);
   }
   if (profile.build) {
     if (!observed.build) return error('the profile has a build step but the substrate observed no build container');
@@ -54,14 +56,20 @@ function disagreement(evidence: Evidence, observed: Observation, dispatched: Dis
   }
   // Both run the profile's one image: a build of another image than the check's is not this profile's.
   if (observed.build?.imageDigest && observed.check.imageDigest && observed.build.imageDigest !== observed.check.imageDigest) {
-    return error(`image digest mismatch: the build container ran ${observed.build.imageDigest}, the check container ${observed.check.imageDigest}`);
+    return error(
+      `image digest mismatch: the build container ran ${observed.build.imageDigest}, the check container ${observed.check.imageDigest}`,
+    );
   }
   const pinned = profile.pins.imageDigest;
   if (pinned && observed.check.imageDigest !== pinned) {
-    return error(`image digest mismatch: the check container ran ${observed.check.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
+    return error(
+      `image digest mismatch: the check container ran ${observed.check.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`,
+    );
   }
   if (pinned && observed.build && observed.build.imageDigest !== pinned) {
-    return error(`image digest mismatch: the build container ran ${observed.build.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`);
+    return error(
+      `image digest mismatch: the build container ran ${observed.build.imageDigest ?? 'an unknown image'}, the profile pins ${pinned}`,
+    );
   }
   if (evidence.outcome !== 'error') {
     if (canonicalJson(evidence.audit.allowedAxioms) !== canonicalJson(dispatched.allowedAxioms)) {
@@ -71,11 +79,15 @@ function disagreement(evidence: Evidence, observed: Observation, dispatched: Dis
     if (canonicalJson(goals) !== canonicalJson(dispatched.goals)) return mismatch('goals', goals, dispatched.goals);
     // `allowed` is the allow-list's word on each finding, recomputed here rather than taken.
     const misjudged = evidence.audit.findings.find((f) => f.allowed !== (f.kind === 'axiom' && dispatched.allowedAxioms.includes(f.name)));
-    if (misjudged) return error(`evidence marks ${misjudged.kind} ${misjudged.name} ${misjudged.allowed ? 'allowed' : 'not allowed'}, against the lane's allow-list`);
+    if (misjudged)
+      return error(
+        `evidence marks ${misjudged.kind} ${misjudged.name} ${misjudged.allowed ? 'allowed' : 'not allowed'}, against the lane's allow-list`,
+      );
   }
   for (const [program, digest] of Object.entries(profile.pins.binaries ?? {})) {
     const reported = evidence.check.binaryDigests[program];
-    if (evidence.outcome !== 'error' && reported !== digest) return mismatch(`binary digest of ${program}`, reported ?? null, digest, 'the profile pins');
+    if (evidence.outcome !== 'error' && reported !== digest)
+      return mismatch(`binary digest of ${program}`, reported ?? null, digest, 'the profile pins');
   }
   return null;
 }
@@ -96,7 +108,8 @@ export function judge(evidence: Evidence, observed: Observation, dispatched: Dis
   const paths = evidence.results.map((r) => r.path);
   if (dispatched.targets.length === 0) {
     // Every file of the project: the check read which from the committed project file.
-    if (evidence.check.projectFile === null || paths.length === 0) return error('a job without targets needs results for the files of its project, and the evidence has none');
+    if (evidence.check.projectFile === null || paths.length === 0)
+      return error('a job without targets needs results for the files of its project, and the evidence has none');
   } else if (canonicalJson(paths) !== canonicalJson(dispatched.targets)) {
     return mismatch('result targets', paths, dispatched.targets);
   }
@@ -107,12 +120,18 @@ export function judge(evidence: Evidence, observed: Observation, dispatched: Dis
     if (refused.length > 0) return error('evidence says pass but the audit has findings the lane does not allow');
     if (evidence.goals.some((g) => g.result !== 'proved')) return error('evidence says pass but not every goal was proved');
     if (dispatched.profile.check.second) {
-      if (evidence.check.secondVersion === null) return error("evidence says pass but names no version of the second checker the lane requires");
-      if (evidence.results.some((t) => t.second?.result !== 'pass')) return error('evidence says pass but the second checker the lane requires did not pass every target');
+      if (evidence.check.secondVersion === null)
+        return error('evidence says pass but names no version of the second checker the lane requires');
+      if (evidence.results.some((t) => t.second?.result !== 'pass'))
+        return error('evidence says pass but the second checker the lane requires did not pass every target');
     }
     const allowed = evidence.audit.findings.length;
     const goals = evidence.goals.length ? `, ${evidence.goals.length} goal(s) proved` : '';
-    return { kind: 'verdict', jobState: 'verified', reason: `verified: ${evidence.results.length} target(s) passed${goals}${allowed ? `, relying on ${allowed} allowed axiom(s)` : ''}` };
+    return {
+      kind: 'verdict',
+      jobState: 'verified',
+      reason: `verified: ${evidence.results.length} target(s) passed${goals}${allowed ? `, relying on ${allowed} allowed axiom(s)` : ''}`,
+    };
   }
   const failed = evidence.results.filter((t) => t.result !== 'pass').map((t) => `${t.path}${t.reason ? ` (${t.reason})` : ''}`);
   const unproved = evidence.goals.filter((g) => g.result !== 'proved').map((g) => `goal ${g.name} (${g.reason ?? 'not proved'})`);

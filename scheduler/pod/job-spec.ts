@@ -43,7 +43,9 @@ export function buildCredentialSecret(name: string, job: V1Job & { metadata: { u
       name,
       namespace: job.metadata.namespace,
       labels: job.metadata.labels,
-      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name!, uid: job.metadata.uid, blockOwnerDeletion: false }],
+      ownerReferences: [
+        { apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name!, uid: job.metadata.uid, blockOwnerDeletion: false },
+      ],
     },
     type: 'Opaque',
     immutable: true,

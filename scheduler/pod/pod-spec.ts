@@ -55,7 +55,10 @@ export interface AttemptPod {
  */
 export function buildAttemptPod(attempt: AttemptPodInput, configured: ProverProfile, lane: Lane, settings: PodSettings): AttemptPod {
   const profile = profileForLane(configured, lane);
-  const init = [fetchContainer(attempt, settings, profile), ...(profile.build ? [withLaneResources(buildContainer(attempt, profile, lane, settings), lane)] : [])];
+  const init = [
+    fetchContainer(attempt, settings, profile),
+    ...(profile.build ? [withLaneResources(buildContainer(attempt, profile, lane, settings), lane)] : []),
+  ];
   return {
     metadata: { name: attempt.name, labels: attemptLabels(attempt, profile, lane, settings) },
     spec: {
@@ -73,7 +76,9 @@ export function buildAttemptPod(attempt: AttemptPodInput, configured: ProverProf
       },
       volumes: attemptVolumes(attempt, profile, settings),
       initContainers: init.map(withPullPolicy(settings)),
-      containers: [withLaneResources(checkContainer(attempt, profile, lane), lane), reporterContainer(attempt, profile, settings)].map(withPullPolicy(settings)),
+      containers: [withLaneResources(checkContainer(attempt, profile, lane), lane), reporterContainer(attempt, profile, settings)].map(
+        withPullPolicy(settings),
+      ),
       ...(lane.nodeSelector ? { nodeSelector: lane.nodeSelector } : {}),
       ...(lane.tolerations ? { tolerations: lane.tolerations } : {}),
     },
@@ -83,7 +88,8 @@ export function buildAttemptPod(attempt: AttemptPodInput, configured: ProverProf
 /** The lane's resource profile belongs to build and check, which do the work; fetch and reporter are small. */
 function withLaneResources(container: V1Container, lane: Lane): V1Container {
   if (!lane.resources) return container;
-  const list = (r: Record<string, string | number> | undefined) => (r ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) : undefined);
+  const list = (r: Record<string, string | number> | undefined) =>
+    r ? Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) : undefined;
   const requests = list(lane.resources.requests);
   const limits = list(lane.resources.limits);
   return { ...container, resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } };
@@ -177,7 +183,12 @@ function buildContainer(attempt: AttemptPodInput, profile: ProverProfile, lane: 
   return {
     name: containers.build,
     image: profile.image,
-    command: buildCommand(timeLimited(profile.build!.command, lane), attempt.source.subdirectory, attempt.targets, projectBuild(profile, lane, attempt.targets)),
+    command: buildCommand(
+      timeLimited(profile.build!.command, lane),
+      attempt.source.subdirectory,
+      attempt.targets,
+      projectBuild(profile, lane, attempt.targets),
+    ),
     env: [plain('HOME', mounts.tmp), plain('TMPDIR', mounts.tmp), plain('LANG', 'C.UTF-8')],
     volumeMounts: [
       { name: volumeNames.source, mountPath: mounts.source, readOnly: true },
@@ -194,7 +205,10 @@ function projectBuild(profile: ProverProfile, lane: Lane, targets: readonly stri
   if (!profile.project) return undefined;
   const cpu = quantityCores(lane.resources?.limits?.cpu ?? lane.resources?.requests?.cpu);
   const jobs = String(cpu === undefined ? 0 : Math.max(1, Math.ceil(cpu)));
-  return { file: profile.project.file, command: timeLimited(fillCommand(profile.project.build, '', { words: { '{jobs}': jobs }, lists: { '{targets}': targets } }), lane) };
+  return {
+    file: profile.project.file,
+    command: timeLimited(fillCommand(profile.project.build, '', { words: { '{jobs}': jobs }, lists: { '{targets}': targets } }), lane),
+  };
 }
 
 /** A build command under the lane's build time limit (coreutils timeout: exit 124 when it hit it). */

@@ -22,7 +22,9 @@ export interface Refusal {
 
 /** The lanes a submitter may submit to: those its token names, and only untrusted ones for an untrusted submitter. */
 export function usableLanes(submitter: Submitter, lanes: readonly Lane[]): string[] {
-  return lanes.filter((l) => mayUseLane(submitter, l.name) && (submitter.trust === 'trusted' || l.trust === 'untrusted')).map((l) => l.name);
+  return lanes
+    .filter((l) => mayUseLane(submitter, l.name) && (submitter.trust === 'trusted' || l.trust === 'untrusted'))
+    .map((l) => l.name);
 }
 
 /**
@@ -31,7 +33,10 @@ export function usableLanes(submitter: Submitter, lanes: readonly Lane[]): strin
  * a trusted lane, targets for a prover without project builds, goals only for a prover that binds
  * them, no image-only prover on the local substrate. Quotas, which need the queue, are the store's.
  */
-export function admissionRefusal(submission: Submission, context: { submitter: Submitter; lanes: readonly Lane[]; profile: ProverProfile | undefined; substrateKind: string | undefined }): Refusal | null {
+export function admissionRefusal(
+  submission: Submission,
+  context: { submitter: Submitter; lanes: readonly Lane[]; profile: ProverProfile | undefined; substrateKind: string | undefined },
+): Refusal | null {
   const { submitter, lanes, profile } = context;
   const trustOf = (name: string) => lanes.find((l) => l.name === name)?.trust;
   const usable = usableLanes(submitter, lanes);
@@ -41,7 +46,12 @@ export function admissionRefusal(submission: Submission, context: { submitter: S
       submitter.trust === 'untrusted' && trustOf(submission.lane) === 'trusted'
         ? `untrusted submitter ${submitter.id} may not use trusted lane ${submission.lane}`
         : `submitter ${submitter.id} may not use lane ${submission.lane}`;
-    return { status: 403, message: `${why}; allowed lanes: ${allowed}`, field: 'lane', fieldMessage: `not allowed for this token (allowed: ${allowed})` };
+    return {
+      status: 403,
+      message: `${why}; allowed lanes: ${allowed}`,
+      field: 'lane',
+      fieldMessage: `not allowed for this token (allowed: ${allowed})`,
+    };
   }
   if (submission.promoteTo !== undefined && (trustOf(submission.lane) !== 'untrusted' || trustOf(submission.promoteTo) !== 'trusted')) {
     return {
@@ -52,13 +62,28 @@ export function admissionRefusal(submission: Submission, context: { submitter: S
     };
   }
   if (profile && submission.targets.length === 0 && !profile.project) {
-    return { status: 400, message: `prover ${submission.prover} needs targets`, field: 'targets', fieldMessage: `required: prover ${submission.prover} has no project builds to take them from` };
+    return {
+      status: 400,
+      message: `prover ${submission.prover} needs targets`,
+      field: 'targets',
+      fieldMessage: `required: prover ${submission.prover} has no project builds to take them from`,
+    };
   }
   if (profile && submission.goals.length > 0 && !profile.check.goals) {
-    return { status: 400, message: `prover ${submission.prover} cannot bind goals to statements`, field: 'goals', fieldMessage: `not supported by prover ${submission.prover}` };
+    return {
+      status: 400,
+      message: `prover ${submission.prover} cannot bind goals to statements`,
+      field: 'goals',
+      fieldMessage: `not supported by prover ${submission.prover}`,
+    };
   }
   if (profile && !profile.local && context.substrateKind === 'local') {
-    return { status: 400, message: `prover ${submission.prover} does not run on the local substrate (it needs its Kubernetes image)`, field: 'prover', fieldMessage: 'not runnable on the local substrate' };
+    return {
+      status: 400,
+      message: `prover ${submission.prover} does not run on the local substrate (it needs its Kubernetes image)`,
+      field: 'prover',
+      fieldMessage: 'not runnable on the local substrate',
+    };
   }
   return null;
 }

@@ -31,12 +31,24 @@ export interface AttemptTransition {
  * was verified in its lane with a `promoteTo` moves to that trusted lane when a promotion rule
  * covers it, and otherwise waits in `awaiting_approval`.
  */
-export function attemptTransition(ending: AttemptEnding, facts: EndingFacts, policy: { retryLimit: number; promotion: readonly PromotionRule[] }): AttemptTransition {
+export function attemptTransition(
+  ending: AttemptEnding,
+  facts: EndingFacts,
+  policy: { retryLimit: number; promotion: readonly PromotionRule[] },
+): AttemptTransition {
   switch (ending.kind) {
     case 'infrastructure':
       return facts.attemptsInLane <= policy.retryLimit
-        ? { attemptState: 'failed', attemptReason: ending.reason, job: { state: 'queued', reason: `retrying after attempt ${facts.attemptsInLane}: ${ending.reason}` } }
-        : { attemptState: 'failed', attemptReason: ending.reason, job: { state: 'error', reason: `gave up after ${facts.attemptsInLane} attempts: ${ending.reason}` } };
+        ? {
+            attemptState: 'failed',
+            attemptReason: ending.reason,
+            job: { state: 'queued', reason: `retrying after attempt ${facts.attemptsInLane}: ${ending.reason}` },
+          }
+        : {
+            attemptState: 'failed',
+            attemptReason: ending.reason,
+            job: { state: 'error', reason: `gave up after ${facts.attemptsInLane} attempts: ${ending.reason}` },
+          };
     case 'error':
       return { attemptState: 'failed', attemptReason: ending.reason, job: { state: ending.jobState, reason: ending.reason } };
     case 'verdict': {
@@ -48,10 +60,22 @@ export function attemptTransition(ending: AttemptEnding, facts: EndingFacts, pol
         return {
           attemptState: 'succeeded',
           attemptReason: ending.reason,
-          job: { state: 'queued', lane: facts.promoteTo, actor: `policy:${rule.name}`, reason: `passed ${facts.lane} (${ending.reason}); promoted to ${facts.promoteTo} by policy ${rule.name}` },
+          job: {
+            state: 'queued',
+            lane: facts.promoteTo,
+            actor: `policy:${rule.name}`,
+            reason: `passed ${facts.lane} (${ending.reason}); promoted to ${facts.promoteTo} by policy ${rule.name}`,
+          },
         };
       }
-      return { attemptState: 'succeeded', attemptReason: ending.reason, job: { state: 'awaiting_approval', reason: `passed ${facts.lane} (${ending.reason}); awaiting approval to run in ${facts.promoteTo}` } };
+      return {
+        attemptState: 'succeeded',
+        attemptReason: ending.reason,
+        job: {
+          state: 'awaiting_approval',
+          reason: `passed ${facts.lane} (${ending.reason}); awaiting approval to run in ${facts.promoteTo}`,
+        },
+      };
     }
   }
 }

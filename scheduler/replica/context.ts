@@ -24,7 +24,15 @@ export interface ReplicaContext {
  * The one way a replica's context is made (the app and the tests both use it): the configured
  * lanes by name, and the base URL task pods upload to (`publicUrl` when set, else the server's).
  */
-export function createReplicaContext(deps: { sql: Sql; holder: string; log: Logger; substrate: Substrate; config: Config; metrics: Metrics; serverUrl: string }): ReplicaContext {
+export function createReplicaContext(deps: {
+  sql: Sql;
+  holder: string;
+  log: Logger;
+  substrate: Substrate;
+  config: Config;
+  metrics: Metrics;
+  serverUrl: string;
+}): ReplicaContext {
   return {
     sql: deps.sql,
     holder: deps.holder,

@@ -20,11 +20,22 @@ export interface EndingAttempt {
  * it, and the metric and the log line follow. An attempt held at a later epoch by now is counted
  * as a stale write and left alone. Returns the job's new state, or `stale`.
  */
-export async function finishAttempt(ctx: ReplicaContext, fence: Fence, ending: AttemptEnding, attempt: EndingAttempt, log: Logger): Promise<JobState | 'stale'> {
+export async function finishAttempt(
+  ctx: ReplicaContext,
+  fence: Fence,
+  ending: AttemptEnding,
+  attempt: EndingAttempt,
+  log: Logger,
+): Promise<JobState | 'stale'> {
   const lane = laneOf(ctx, attempt.lane);
   let state: JobState;
   try {
-    state = await writeAttemptEnd(ctx.sql, fence, (facts) => attemptTransition(ending, facts, { retryLimit: lane.retryLimit, promotion: ctx.config.promotion }), log);
+    state = await writeAttemptEnd(
+      ctx.sql,
+      fence,
+      (facts) => attemptTransition(ending, facts, { retryLimit: lane.retryLimit, promotion: ctx.config.promotion }),
+      log,
+    );
   } catch (error) {
     if (!(error instanceof StaleError)) throw error;
     ctx.metrics.staleWrites.inc();
@@ -39,7 +50,13 @@ export async function finishAttempt(ctx: ReplicaContext, fence: Fence, ending: A
  * The metric and the log line of an ended attempt: finishAttempt's, and a cancel's (which ends
  * the attempt in the same transaction as its job, cancel-job.ts).
  */
-export function recordAttemptEnded(metrics: Metrics, log: Pick<Logger, 'info'>, attempt: EndingAttempt, state: JobState, reason: string): void {
+export function recordAttemptEnded(
+  metrics: Metrics,
+  log: Pick<Logger, 'info'>,
+  attempt: EndingAttempt,
+  state: JobState,
+  reason: string,
+): void {
   metrics.attemptsEnded.inc({ lane: attempt.lane, prover: attempt.prover, state });
   log.info({ state, reason }, 'attempt ended');
 }

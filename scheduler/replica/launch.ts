@@ -43,7 +43,12 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
       log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
     }
     // The profile as this lane runs it (buildAttemptPod applies the same rule): what the judge holds the evidence to.
-    await markAttemptStarted(ctx.sql, fence, { profile: profileForLane(profileOf(ctx, target.prover), lane), allowedAxioms: lane.allowedAxioms }, log);
+    await markAttemptStarted(
+      ctx.sql,
+      fence,
+      { profile: profileForLane(profileOf(ctx, target.prover), lane), allowedAxioms: lane.allowedAxioms },
+      log,
+    );
   } catch (error) {
     if (error instanceof StaleError) {
       ctx.metrics.staleWrites.inc();

@@ -27,7 +27,13 @@ export async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): 
     const status = await ctx.substrate.observe(claim.name);
     if (status) {
       ctx.metrics.takeovers.inc({ action: 'adopted' });
-      if (claim.attemptState === 'dispatching') await markAttemptStarted(ctx.sql, fence, { profile: profileOf(ctx, claim.prover), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms }, log);
+      if (claim.attemptState === 'dispatching')
+        await markAttemptStarted(
+          ctx.sql,
+          fence,
+          { profile: profileOf(ctx, claim.prover), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms },
+          log,
+        );
       return;
     }
     if (claim.attemptState === 'dispatching') {
@@ -39,10 +45,15 @@ export async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): 
       return;
     }
     ctx.metrics.takeovers.inc({ action: 'retried' });
-    await finishAttempt(ctx, fence, { kind: 'infrastructure', reason: `lease of ${claim.holder} expired and the attempt is gone from the substrate` }, claim, log);
+    await finishAttempt(
+      ctx,
+      fence,
+      { kind: 'infrastructure', reason: `lease of ${claim.holder} expired and the attempt is gone from the substrate` },
+      claim,
+      log,
+    );
   } catch (error) {
     if (error instanceof StaleError) ctx.metrics.staleWrites.inc();
     else log.error({ err: error }, `recovering an expired lease failed: ${coerceError(error).message}`);
   }
 }
-

@@ -7,7 +7,10 @@ export async function deleteOrphans(ctx: ReplicaContext, log: ReplicaContext['lo
   // listed whose attempt is not in flight by the time we ask really is an orphan.
   const present = await ctx.substrate.list();
   if (present.length === 0) return;
-  const live = await liveAttemptNames(ctx.sql, present.map((o) => o.name));
+  const live = await liveAttemptNames(
+    ctx.sql,
+    present.map((o) => o.name),
+  );
   for (const object of present) {
     if (live.has(object.name)) continue;
     await ctx.substrate.stop(object.name);

@@ -18,7 +18,12 @@ export async function failUnreported(ctx: ReplicaContext, limit: number): Promis
     });
     if (epoch === undefined) continue;
     const reason = `no evidence: the attempt finished at ${attempt.observedAt.toISOString()} and nothing was uploaded within ${grace}s`;
-    await finishAttempt(ctx, { attemptId: attempt.attemptId, epoch, holder: ctx.holder }, { kind: 'error', jobState: 'error', reason }, attempt, log);
+    await finishAttempt(
+      ctx,
+      { attemptId: attempt.attemptId, epoch, holder: ctx.holder },
+      { kind: 'error', jobState: 'error', reason },
+      attempt,
+      log,
+    );
   }
 }
-

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { type ReplicaContext } from './context.js';
+import type { ReplicaContext } from './context.js';
 import { dispatchCycle } from './dispatcher.js';
 import { watchCycle } from './watcher.js';
 import { Loop } from './loop.js';
@@ -27,23 +27,44 @@ export class Replica {
 
   constructor(private readonly ctx: ReplicaContext) {
     const log = ctx.log;
-    this.dispatch = new Loop('dispatch', ctx.config.dispatch.intervalSeconds * 1000, async () => {
-      const { more } = await dispatchCycle(ctx);
-      if (more) this.dispatch.wake();
-    }, log.child({ component: 'dispatcher' }));
+    this.dispatch = new Loop(
+      'dispatch',
+      ctx.config.dispatch.intervalSeconds * 1000,
+      async () => {
+        const { more } = await dispatchCycle(ctx);
+        if (more) this.dispatch.wake();
+      },
+      log.child({ component: 'dispatcher' }),
+    );
     this.watch = new Loop('watch', ctx.config.dispatch.intervalSeconds * 1000, () => watchCycle(ctx), log.child({ component: 'watcher' }));
-    const heartbeat = new Loop('heartbeat', ctx.config.claims.heartbeatSeconds * 1000, async () => {
-      await renewClaims(ctx.sql, ctx.holder, ctx.config.claims.ttlSeconds);
-    }, log.child({ component: 'heartbeat' }));
-    const reaper = new Loop('reaper', ctx.config.reaper.intervalSeconds * 1000, async () => {
-      await reaperSweep(ctx);
-    }, log.child({ component: 'reaper' }));
+    const heartbeat = new Loop(
+      'heartbeat',
+      ctx.config.claims.heartbeatSeconds * 1000,
+      async () => {
+        await renewClaims(ctx.sql, ctx.holder, ctx.config.claims.ttlSeconds);
+      },
+      log.child({ component: 'heartbeat' }),
+    );
+    const reaper = new Loop(
+      'reaper',
+      ctx.config.reaper.intervalSeconds * 1000,
+      async () => {
+        await reaperSweep(ctx);
+      },
+      log.child({ component: 'reaper' }),
+    );
     this.loops = [this.dispatch, this.watch, heartbeat, reaper];
   }
 
   async start(): Promise<void> {
     // Notifications are hints to look now; the loops poll on their intervals regardless.
-    this.unlisten = [await listenForWork(this.ctx.sql, () => this.dispatch.wake(), () => this.watch.wake())];
+    this.unlisten = [
+      await listenForWork(
+        this.ctx.sql,
+        () => this.dispatch.wake(),
+        () => this.watch.wake(),
+      ),
+    ];
     for (const loop of this.loops) loop.start();
     this.ctx.log.info({ holder: this.ctx.holder, substrate: this.ctx.substrate.kind }, 'replica started');
   }

@@ -70,11 +70,23 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         }
         const profile = ProverProfileSchema.safeParse(attempt.profile);
         if (!profile.success || !attempt.allowedAxioms) {
-          await end({ kind: 'error', jobState: 'error', reason: 'the attempt has no recorded prover profile to judge its evidence against' });
+          await end({
+            kind: 'error',
+            jobState: 'error',
+            reason: 'the attempt has no recorded prover profile to judge its evidence against',
+          });
           return;
         }
         const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
-        await end(judge(evidence.data, observed, { source, targets: attempt.targets, profile: profile.data, allowedAxioms: attempt.allowedAxioms, goals: attempt.goals }));
+        await end(
+          judge(evidence.data, observed, {
+            source,
+            targets: attempt.targets,
+            profile: profile.data,
+            allowedAxioms: attempt.allowedAxioms,
+            goals: attempt.goals,
+          }),
+        );
         return;
       }
     }

@@ -21,7 +21,8 @@ export function initFailure(inits: readonly ContainerReport[]): AttemptStatus | 
   for (const init of inits) {
     const ended = init.terminated;
     if (!ended || ended.exitCode === 0) continue;
-    if (ended.reason === 'OOMKilled') return { phase: 'infrastructure_failure', reason: `OOMKilled: container ${init.name} ran out of memory` };
+    if (ended.reason === 'OOMKilled')
+      return { phase: 'infrastructure_failure', reason: `OOMKilled: container ${init.name} ran out of memory` };
     if (init.name === containers.fetch) {
       return ended.exitCode === fetchExitCodes.refused
         ? { phase: 'source_refused', reason: why(init) }

@@ -52,7 +52,9 @@ export function toPodStatus(
   const initFailed = local.initContainers.some((c) => c.state === 'terminated' && c.exitCode !== 0);
   const initialized = local.initContainers.every((c) => c.state === 'terminated' && c.exitCode === 0);
   const allEnded = local.containers.every((c) => c.state === 'terminated');
-  const setupFailed = [...local.initContainers, ...local.containers].some((c) => c.reason && setupFailures.has(c.reason) && c.reason !== 'ErrImagePull');
+  const setupFailed = [...local.initContainers, ...local.containers].some(
+    (c) => c.reason && setupFailures.has(c.reason) && c.reason !== 'ErrImagePull',
+  );
   let phase: V1PodStatus['phase'];
   let reason: string | undefined;
   let message: string | undefined;

@@ -16,15 +16,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import {
-  CoreV1Api,
-  KubeConfig,
-  type V1EnvVar,
-  type V1Pod,
-  type V1PodStatus,
-  type V1Volume,
-  makeInformer,
-} from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1EnvVar, type V1Pod, type V1PodStatus, type V1Volume, makeInformer } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../scheduler/config.js';
 import { coerceError } from '../../scheduler/errors.js';
@@ -66,7 +58,10 @@ export class ProcessKubelet {
   async start(): Promise<void> {
     await this.registerNode();
     this.informer = makeInformer<V1Pod>(this.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
-    const handle = (pod: V1Pod) => void this.reconcile(pod).catch((error: unknown) => this.log.error({ err: error, pod: key(pod) }, `reconcile failed: ${coerceError(error).message}`));
+    const handle = (pod: V1Pod) =>
+      void this.reconcile(pod).catch((error: unknown) =>
+        this.log.error({ err: error, pod: key(pod) }, `reconcile failed: ${coerceError(error).message}`),
+      );
     this.informer.on('add', handle);
     this.informer.on('update', handle);
     this.informer.on('delete', (pod) => void this.forget(pod));
@@ -97,7 +92,10 @@ export class ProcessKubelet {
 
   private async registerNode(): Promise<void> {
     const body = {
-      metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+      metadata: {
+        name: this.nodeName,
+        labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+      },
     };
     await this.core.createNode({ body }).catch((error: unknown) => {
       if (codeOf(error) !== 409) throw error;
@@ -112,11 +110,31 @@ export class ProcessKubelet {
       node.status = {
         capacity: { cpu: '2', memory: '24Gi', pods: '110' },
         allocatable: { cpu: '2', memory: '24Gi', pods: '110' },
-        addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.nodeName }],
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'process-kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: node.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? now }],
+        addresses: [
+          { type: 'InternalIP', address: '127.0.0.1' },
+          { type: 'Hostname', address: this.nodeName },
+        ],
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'process-kubelet is posting ready status',
+            lastHeartbeatTime: now,
+            lastTransitionTime: node.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? now,
+          },
+        ],
         nodeInfo: {
-          architecture: 'amd64', bootID: '', containerRuntimeVersion: 'proofpod-local://bubblewrap', kernelVersion: '', kubeProxyVersion: '',
-          kubeletVersion: 'v0.0.0-process-kubelet', machineID: '', operatingSystem: 'linux', osImage: 'proofpod local substrate', systemUUID: '',
+          architecture: 'amd64',
+          bootID: '',
+          containerRuntimeVersion: 'proofpod-local://bubblewrap',
+          kernelVersion: '',
+          kubeProxyVersion: '',
+          kubeletVersion: 'v0.0.0-process-kubelet',
+          machineID: '',
+          operatingSystem: 'linux',
+          osImage: 'proofpod local substrate',
+          systemUUID: '',
         },
       };
       const updated = await this.core.replaceNodeStatus({ name: this.nodeName, body: node });
@@ -171,7 +189,11 @@ export class ProcessKubelet {
     let spec: V1Pod['spec'];
     try {
       files = await this.volumeFiles(pod);
-      spec = { ...pod.spec!, initContainers: await this.resolveEnv(pod, pod.spec!.initContainers ?? []), containers: await this.resolveEnv(pod, pod.spec!.containers) };
+      spec = {
+        ...pod.spec!,
+        initContainers: await this.resolveEnv(pod, pod.spec!.initContainers ?? []),
+        containers: await this.resolveEnv(pod, pod.spec!.containers),
+      };
     } catch (error) {
       const age = Date.now() - new Date(pod.metadata?.creationTimestamp ?? Date.now()).getTime();
       if (codeOf(error) === 404 && age < 60_000) {
@@ -184,18 +206,35 @@ export class ProcessKubelet {
       await this.writeStatus(tracked, {
         ...pod.status,
         phase: 'Pending',
-        containerStatuses: pod.spec!.containers.map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: coerceError(error).message } } })),
+        containerStatuses: pod.spec!.containers.map((c) => ({
+          name: c.name,
+          image: c.image ?? '',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'CreateContainerConfigError', message: coerceError(error).message } },
+        })),
       });
       return;
     }
     if (tracked.deleting) return;
-    await this.substrate.runPod(localName, { metadata: { name: pod.metadata!.name!, labels: pod.metadata?.labels ?? {} }, spec: spec! }, files, this.log.child({ pod: id }));
+    await this.substrate.runPod(
+      localName,
+      { metadata: { name: pod.metadata!.name!, labels: pod.metadata?.labels ?? {} }, spec: spec! },
+      files,
+      this.log.child({ pod: id }),
+    );
     this.log.info({ pod: id }, 'pod started');
   }
 
   private async reconcileByKey(pod: V1Pod): Promise<void> {
-    const fresh = await this.core.readNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! }).catch(() => undefined);
-    if (fresh) await this.reconcile(fresh).catch((error: unknown) => this.log.error({ err: error, pod: key(pod) }, `reconcile failed: ${coerceError(error).message}`));
+    const fresh = await this.core
+      .readNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! })
+      .catch(() => undefined);
+    if (fresh)
+      await this.reconcile(fresh).catch((error: unknown) =>
+        this.log.error({ err: error, pod: key(pod) }, `reconcile failed: ${coerceError(error).message}`),
+      );
   }
 
   /** Env values from fields and Secrets, resolved as a kubelet does, since the sandbox has no API. */
@@ -204,12 +243,24 @@ export class ProcessKubelet {
     const service = { KUBERNETES_SERVICE_HOST: this.apiServer.hostname, KUBERNETES_SERVICE_PORT: this.apiServer.port || '443' };
     return Promise.all(
       containers.map(async (c) => {
-        const env: V1EnvVar[] = pod.spec?.enableServiceLinks === false && pod.spec.automountServiceAccountToken === false ? [] : Object.entries(service).map(([name, value]) => ({ name, value }));
+        const env: V1EnvVar[] =
+          pod.spec?.enableServiceLinks === false && pod.spec.automountServiceAccountToken === false
+            ? []
+            : Object.entries(service).map(([name, value]) => ({ name, value }));
         for (const e of c.env ?? []) {
           if (!e.valueFrom) env.push(e);
           else if (e.valueFrom.fieldRef) {
             const field = e.valueFrom.fieldRef.fieldPath;
-            const value = field === 'metadata.name' ? pod.metadata!.name : field === 'metadata.namespace' ? namespace : field === 'spec.nodeName' ? this.nodeName : field === 'status.podIP' ? '127.0.0.1' : undefined;
+            const value =
+              field === 'metadata.name'
+                ? pod.metadata!.name
+                : field === 'metadata.namespace'
+                  ? namespace
+                  : field === 'spec.nodeName'
+                    ? this.nodeName
+                    : field === 'status.podIP'
+                      ? '127.0.0.1'
+                      : undefined;
             if (value === undefined) throw new Error(`env ${e.name}: fieldRef ${field} is not supported by the process-kubelet`);
             env.push({ name: e.name, value });
           } else if (e.valueFrom.secretKeyRef) {
@@ -280,7 +331,8 @@ export class ProcessKubelet {
         } else if (source.downwardAPI) {
           for (const item of source.downwardAPI.items ?? []) {
             const field = item.fieldRef?.fieldPath;
-            if (field !== 'metadata.namespace' && field !== 'metadata.name') throw new Error(`volume ${volume.name}: downwardAPI ${field} is not supported`);
+            if (field !== 'metadata.namespace' && field !== 'metadata.name')
+              throw new Error(`volume ${volume.name}: downwardAPI ${field} is not supported`);
             out[item.path] = field === 'metadata.namespace' ? namespace : pod.metadata!.name!;
           }
         }
@@ -295,14 +347,22 @@ export class ProcessKubelet {
       if (tracked.deleting) continue;
       const local = await this.substrate.podStatus(tracked.localName).catch(() => undefined);
       if (!local) continue;
-      const images = Object.fromEntries([...(tracked.pod.spec?.initContainers ?? []), ...(tracked.pod.spec?.containers ?? [])].map((c) => [c.name, c.image ?? '']));
+      const images = Object.fromEntries(
+        [...(tracked.pod.spec?.initContainers ?? []), ...(tracked.pod.spec?.containers ?? [])].map((c) => [c.name, c.image ?? '']),
+      );
       const status = toPodStatus(local.status, images, tracked.pod.status, local.lost, tracked.startedAt);
-      await this.writeStatus(tracked, status).catch((error: unknown) => this.log.warn({ err: error, pod: key(tracked.pod) }, 'status update failed'));
+      await this.writeStatus(tracked, status).catch((error: unknown) =>
+        this.log.warn({ err: error, pod: key(tracked.pod) }, 'status update failed'),
+      );
     }
   }
 
   private async writeStatus(tracked: Tracked, status: V1PodStatus): Promise<void> {
-    const comparable = JSON.stringify({ ...status, conditions: status.conditions?.map((c) => ({ type: c.type, status: c.status })), startTime: undefined });
+    const comparable = JSON.stringify({
+      ...status,
+      conditions: status.conditions?.map((c) => ({ type: c.type, status: c.status })),
+      startTime: undefined,
+    });
     if (comparable === tracked.lastStatus) return;
     const { name, namespace } = tracked.pod.metadata!;
     for (let tries = 0; tries < 5; tries++) {
@@ -329,9 +389,16 @@ export class ProcessKubelet {
     await tracked?.starting?.catch(() => {});
     // By uid, tracked or not: the pod may have run before this kubelet restarted. Whatever happens
     // to the local files, the API object must still go, or its namespace can never be deleted.
-    await this.substrate.stop(pod.metadata!.uid!).catch((error: unknown) => this.log.warn({ err: error, pod: key(pod) }, 'stopping the pod locally failed'));
+    await this.substrate
+      .stop(pod.metadata!.uid!)
+      .catch((error: unknown) => this.log.warn({ err: error, pod: key(pod) }, 'stopping the pod locally failed'));
     await this.core
-      .deleteNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid! } } })
+      .deleteNamespacedPod({
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid! } },
+      })
       .catch((error: unknown) => {
         if (codeOf(error) !== 404) throw error;
       });
@@ -356,11 +423,15 @@ async function main(): Promise<void> {
       config: { type: 'string' },
     },
   });
-  if (!values.kubeconfig || !values.state) throw new Error('usage: process-kubelet --kubeconfig FILE --state DIR [--node NAME] [--config FILE]');
+  if (!values.kubeconfig || !values.state)
+    throw new Error('usage: process-kubelet --kubeconfig FILE --state DIR [--node NAME] [--config FILE]');
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'process-kubelet' } });
   const kc = new KubeConfig();
   kc.loadFromString(readFileSync(values.kubeconfig, 'utf8'));
-  const config = loadConfig({ ...(values.config ? { PROOFPOD_CONFIG: values.config } : {}) }, { home: values.state, databaseUrl: 'postgres://unused/unused' });
+  const config = loadConfig(
+    { ...(values.config ? { PROOFPOD_CONFIG: values.config } : {}) },
+    { home: values.state, databaseUrl: 'postgres://unused/unused' },
+  );
   await mkdir(path.join(values.state, 'pods'), { recursive: true });
   const substrate = new LocalSubstrate({ config, stateDir: path.join(values.state, 'pods'), programsRoot: projectRoot(), log });
   await substrate.ping();

@@ -21,7 +21,8 @@ import { machine, writeSection } from './report.js';
 /** Where Debian's libcoq-stdpp puts its sources (beside the .vo files). */
 export const STDPP_SOURCES = '/usr/lib/ocaml/coq/user-contrib/stdpp';
 /** stdpp's own warning flags (its _CoqProject upstream), so the build reads as it does there. */
-const STDPP_FLAGS = '-arg -w -arg -notation-overridden,-redundant-canonical-projection,-unknown-warning,-argument-scope-delimiter,-deprecated';
+const STDPP_FLAGS =
+  '-arg -w -arg -notation-overridden,-redundant-canonical-projection,-unknown-warning,-argument-scope-delimiter,-deprecated';
 
 export interface CoqProjectFigures {
   files: number;
@@ -36,8 +37,17 @@ function layOut(root: string, files: readonly string[]): { dir: string; url: str
   mkdirSync(path.join(dir, 'theories'), { recursive: true });
   for (const file of files) cpSync(path.join(STDPP_SOURCES, file), path.join(dir, 'theories', file));
   writeFileSync(path.join(dir, '_CoqProject'), `-Q theories stdpp\n${STDPP_FLAGS}\n${files.map((f) => `theories/${f}`).join('\n')}\n`);
-  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.invalid', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.invalid' };
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env, encoding: 'utf8' }).trim();
+  const env = {
+    ...process.env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_AUTHOR_NAME: 'bench',
+    GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+    GIT_COMMITTER_NAME: 'bench',
+    GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+  };
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env, encoding: 'utf8' }).trim();
   git('init', '--quiet');
   git('add', '--all');
   git('commit', '--quiet', '-m', 'stdpp 1.8 as a project');
@@ -51,7 +61,9 @@ function timed(command: string, args: string[], cwd: string): Promise<number> {
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${command} exited ${code}: ${stderr}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${command} exited ${code}: ${stderr}`)),
+    );
   });
 }
 
@@ -59,20 +71,32 @@ function timed(command: string, args: string[], cwd: string): Promise<number> {
 async function bare(source: string, work: string, modules: string[]): Promise<CoqProjectFigures['bare']> {
   const dir = path.join(work, 'bare');
   cpSync(source, dir, { recursive: true, filter: (p) => !p.includes('/.git') });
-  const buildMs = await timed('sh', ['-c', 'coq_makefile -f _CoqProject -o CoqMakefile >/dev/null && make -f CoqMakefile -j2 >/dev/null'], dir);
+  const buildMs = await timed(
+    'sh',
+    ['-c', 'coq_makefile -f _CoqProject -o CoqMakefile >/dev/null && make -f CoqMakefile -j2 >/dev/null'],
+    dir,
+  );
   const checkMs = await timed('coqchk', ['-silent', '-o', '-Q', 'theories', 'stdpp', ...modules], dir);
   return { buildMs, checkMs, totalMs: buildMs + checkMs };
 }
 
 /** Measures `files` of stdpp (all of them by default) through proofpod and bare, on `databaseUrl`. */
 export async function measureCoqProject(options: { databaseUrl: string; files?: string[] }): Promise<CoqProjectFigures> {
-  const files = options.files ?? readdirSync(STDPP_SOURCES).filter((f) => f.endsWith('.v')).sort();
+  const files =
+    options.files ??
+    readdirSync(STDPP_SOURCES)
+      .filter((f) => f.endsWith('.v'))
+      .sort();
   const work = mkdtempSync(path.join(tmpdir(), 'proofpod-bench-coq-'));
   // The sandboxes run as other uids: they read the repository and the state under here.
   chmodSync(work, 0o755);
   try {
     const repo = layOut(work, files);
-    const figures = await bare(repo.dir, work, files.map((f) => `stdpp.${f.replace(/\.v$/, '')}`));
+    const figures = await bare(
+      repo.dir,
+      work,
+      files.map((f) => `stdpp.${f.replace(/\.v$/, '')}`),
+    );
     const config = parseConfig({
       port: 0,
       logLevel: 'silent',
@@ -91,14 +115,24 @@ export async function measureCoqProject(options: { databaseUrl: string; files?: 
       const submitted = await fetch(`${proofpod.url}/v1/jobs`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ source: { url: repo.url, commit: repo.commit }, prover: 'coq', targets: files.map((f) => `theories/${f}`), lane: 'verify' }),
+        body: JSON.stringify({
+          source: { url: repo.url, commit: repo.commit },
+          prover: 'coq',
+          targets: files.map((f) => `theories/${f}`),
+          lane: 'verify',
+        }),
       });
       const { id } = (await submitted.json()) as { id: string };
       for (;;) {
         const job = (await (await fetch(`${proofpod.url}/v1/jobs/${id}`, { headers })).json()) as { state: string; stateReason: string };
         if (['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(job.state)) {
           const submitToVerdictMs = performance.now() - started;
-          return { files: files.length, bare: figures, proofpod: { state: job.state, stateReason: job.stateReason, submitToVerdictMs }, ratio: submitToVerdictMs / figures.totalMs };
+          return {
+            files: files.length,
+            bare: figures,
+            proofpod: { state: job.state, stateReason: job.stateReason, submitToVerdictMs },
+            ratio: submitToVerdictMs / figures.totalMs,
+          };
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -70,29 +70,54 @@ function perTarget(shown: BareChecker['shown'], once: (dir: string, target: stri
 }
 
 const metamathC = perTarget(
-  { command: `metamath 'read "FILE"' 'verify proof *' exit`, verifiedWhen: 'run in the directory of FILE, its output says "All proofs in the database were verified" and has no ?Error or ?Warning' },
+  {
+    command: `metamath 'read "FILE"' 'verify proof *' exit`,
+    verifiedWhen: 'run in the directory of FILE, its output says "All proofs in the database were verified" and has no ?Error or ?Warning',
+  },
   async (dir, target) => {
     const r = await run('metamath', [`read "${path.basename(target)}"`, 'verify proof *', 'exit'], path.join(dir, path.dirname(target)));
     return /All proofs in the database were verified/.test(r.output) && !/\?(Error|Warning)/.test(r.output);
   },
 );
-const metamathRs = perTarget({ command: 'proofpod-metamath-verify FILE', verifiedWhen: 'it exits 0 (our build of metamath-rs, `npm run build:checkers`)' }, async (dir, target) => (await run(METAMATH_RS, [target], dir)).code === 0);
-const z3 = perTarget({ command: 'z3 -smt2 FILE', verifiedWhen: 'its output has a line `unsat` (the naive reading)' }, async (dir, target) => /^unsat$/m.test((await run('z3', ['-smt2', target], dir)).output));
-const cvc5 = perTarget({ command: 'cvc5 --lang=smt2 FILE', verifiedWhen: 'its output has a line `unsat`' }, async (dir, target) => /^unsat$/m.test((await run('cvc5', ['--lang=smt2', target], dir)).output));
+const metamathRs = perTarget(
+  { command: 'proofpod-metamath-verify FILE', verifiedWhen: 'it exits 0 (our build of metamath-rs, `npm run build:checkers`)' },
+  async (dir, target) => (await run(METAMATH_RS, [target], dir)).code === 0,
+);
+const z3 = perTarget({ command: 'z3 -smt2 FILE', verifiedWhen: 'its output has a line `unsat` (the naive reading)' }, async (dir, target) =>
+  /^unsat$/m.test((await run('z3', ['-smt2', target], dir)).output),
+);
+const cvc5 = perTarget({ command: 'cvc5 --lang=smt2 FILE', verifiedWhen: 'its output has a line `unsat`' }, async (dir, target) =>
+  /^unsat$/m.test((await run('cvc5', ['--lang=smt2', target], dir)).output),
+);
 const agda = perTarget(
-  { command: `agda --safe --no-libraries -i DIR -i ${AGDA_STDLIB} FILE`, verifiedWhen: 'it exits 0, run in a fresh copy (no interface file of an earlier run)' },
+  {
+    command: `agda --safe --no-libraries -i DIR -i ${AGDA_STDLIB} FILE`,
+    verifiedWhen: 'it exits 0, run in a fresh copy (no interface file of an earlier run)',
+  },
   async (dir, target) => (await run('agda', ['--safe', '--no-libraries', '-i', dir, '-i', AGDA_STDLIB, target], dir)).code === 0,
 );
-const agdaAlone = perTarget({ command: 'agda --safe --no-libraries -i DIR FILE', verifiedWhen: 'it exits 0, run in a fresh copy of the library' }, async (dir, target) => (await run('agda', ['--safe', '--no-libraries', '-i', dir, target], dir)).code === 0);
-const coqFile = perTarget({ command: 'coqc -Q . Top FILE && coqchk -silent -o -Q . Top Top.MODULE', verifiedWhen: 'both exit 0' }, async (dir, target) => {
-  if ((await run('coqc', ['-Q', '.', 'Top', target], dir)).code !== 0) return false;
-  return (await run('coqchk', ['-silent', '-o', '-Q', '.', 'Top', `Top.${target.replace(/\.v$/, '').replaceAll('/', '.')}`], dir)).code === 0;
-});
+const agdaAlone = perTarget(
+  { command: 'agda --safe --no-libraries -i DIR FILE', verifiedWhen: 'it exits 0, run in a fresh copy of the library' },
+  async (dir, target) => (await run('agda', ['--safe', '--no-libraries', '-i', dir, target], dir)).code === 0,
+);
+const coqFile = perTarget(
+  { command: 'coqc -Q . Top FILE && coqchk -silent -o -Q . Top Top.MODULE', verifiedWhen: 'both exit 0' },
+  async (dir, target) => {
+    if ((await run('coqc', ['-Q', '.', 'Top', target], dir)).code !== 0) return false;
+    return (
+      (await run('coqchk', ['-silent', '-o', '-Q', '.', 'Top', `Top.${target.replace(/\.v$/, '').replaceAll('/', '.')}`], dir)).code === 0
+    );
+  },
+);
 /** The bare build and check of coq-project.ts: coq_makefile and make -j2, then one coqchk over every module. */
 const coqProject: BareChecker = {
-  shown: { command: 'coq_makefile -f _CoqProject -o CoqMakefile && make -f CoqMakefile -j2 && coqchk -silent -o -Q theories stdpp MODULES', verifiedWhen: 'every step exits 0 (as in test/bench/coq-project.ts)' },
+  shown: {
+    command: 'coq_makefile -f _CoqProject -o CoqMakefile && make -f CoqMakefile -j2 && coqchk -silent -o -Q theories stdpp MODULES',
+    verifiedWhen: 'every step exits 0 (as in test/bench/coq-project.ts)',
+  },
   async check(dir, targets) {
-    if ((await run('sh', ['-c', 'coq_makefile -f _CoqProject -o CoqMakefile && make -f CoqMakefile -j2'], dir)).code !== 0) return 'rejected';
+    if ((await run('sh', ['-c', 'coq_makefile -f _CoqProject -o CoqMakefile && make -f CoqMakefile -j2'], dir)).code !== 0)
+      return 'rejected';
     const modules = targets.map((t) => `stdpp.${path.basename(t, '.v')}`);
     return (await run('coqchk', ['-silent', '-o', '-Q', 'theories', 'stdpp', ...modules], dir)).code === 0 ? 'verified' : 'rejected';
   },
@@ -124,7 +149,10 @@ export interface FidelityCase {
   stricter?: string;
 }
 
-const copies = (id: string, files: Record<string, string>): Source => ({ id, files: () => Object.fromEntries(Object.entries(files).map(([to, from]) => [to, { copy: from }])) });
+const copies = (id: string, files: Record<string, string>): Source => ({
+  id,
+  files: () => Object.fromEntries(Object.entries(files).map(([to, from]) => [to, { copy: from }])),
+});
 const fixture = (relative: string): Source => copies(relative, { [path.basename(relative)]: path.join(FIXTURES, relative) });
 
 /** set.mm with the last step of theorem id's proof changed (D, the proof's last saved step, becomes C). */
@@ -133,7 +161,8 @@ const setmmChanged: Source = {
   files() {
     const original = readFileSync(path.join(DATABASES, 'set.mm'), 'utf8');
     const step = '( wi ax-1 mpd ) AAABZAAACAECD $.';
-    if (original.split(step).length !== 2) throw new Error(`set.mm does not hold theorem id's proof "${step}" exactly once: has Debian's metamath-databases changed?`);
+    if (original.split(step).length !== 2)
+      throw new Error(`set.mm does not hold theorem id's proof "${step}" exactly once: has Debian's metamath-databases changed?`);
     return { 'set.mm': { write: original.replace(step, '( wi ax-1 mpd ) AAABZAAACAECC $.') } };
   },
 };
@@ -154,34 +183,52 @@ const agdaStdlibTree: Source = {
 };
 
 /** stdpp's files that need nothing of stdpp outside them, laid out as coq-project.ts lays out stdpp. */
-const STDPP_SUBSET = ['options.v', 'base.v', 'proof_irrel.v', 'decidable.v', 'tactics.v', 'option.v', 'orders.v', 'well_founded.v', 'functions.v', 'fin.v', 'hlist.v', 'telescopes.v', 'streams.v'];
+const STDPP_SUBSET = [
+  'options.v',
+  'base.v',
+  'proof_irrel.v',
+  'decidable.v',
+  'tactics.v',
+  'option.v',
+  'orders.v',
+  'well_founded.v',
+  'functions.v',
+  'fin.v',
+  'hlist.v',
+  'telescopes.v',
+  'streams.v',
+];
 const stdppSubset: Source = {
   id: 'stdpp subset',
   files() {
-    const flags = '-arg -w -arg -notation-overridden,-redundant-canonical-projection,-unknown-warning,-argument-scope-delimiter,-deprecated';
+    const flags =
+      '-arg -w -arg -notation-overridden,-redundant-canonical-projection,-unknown-warning,-argument-scope-delimiter,-deprecated';
     return {
-      '_CoqProject': { write: `-Q theories stdpp\n${flags}\n${STDPP_SUBSET.map((f) => `theories/${f}`).join('\n')}\n` },
+      _CoqProject: { write: `-Q theories stdpp\n${flags}\n${STDPP_SUBSET.map((f) => `theories/${f}`).join('\n')}\n` },
       ...Object.fromEntries(STDPP_SUBSET.map((f) => [`theories/${f}`, { copy: path.join(STDPP_SOURCES, f) }])),
     };
   },
 };
 
 const metamathBoth = [metamathRs, metamathC];
-const notSetmm = "its logical axioms are not set.mm's: proofpod checks a database against the reference the profile names, a bare checker only that each proof follows from the database's own axioms";
+const notSetmm =
+  "its logical axioms are not set.mm's: proofpod checks a database against the reference the profile names, a bare checker only that each proof follows from the database's own axioms";
 const smtCommand = 'a command outside the obligation subset, which the naive reading of the output cannot see';
 
 const corpus: FidelityCase[] = [
   // Metamath: Debian's metamath-databases.
-  ...(['verify', 'audit'] as const).map((lane): FidelityCase => ({
-    name: `set.mm (${lane} lane)`,
-    origin: `Debian metamath-databases ${DATABASES}/set.mm`,
-    prover: 'metamath',
-    lane,
-    source: copies('set.mm', { 'set.mm': path.join(DATABASES, 'set.mm') }),
-    targets: ['set.mm'],
-    bare: metamathBoth,
-    expected: { bare: 'verified', proofpod: 'verified', reason: 'verified: 1 target(s) passed' },
-  })),
+  ...(['verify', 'audit'] as const).map(
+    (lane): FidelityCase => ({
+      name: `set.mm (${lane} lane)`,
+      origin: `Debian metamath-databases ${DATABASES}/set.mm`,
+      prover: 'metamath',
+      lane,
+      source: copies('set.mm', { 'set.mm': path.join(DATABASES, 'set.mm') }),
+      targets: ['set.mm'],
+      bare: metamathBoth,
+      expected: { bare: 'verified', proofpod: 'verified', reason: 'verified: 1 target(s) passed' },
+    }),
+  ),
   {
     name: 'iset.mm',
     origin: `Debian metamath-databases ${DATABASES}/iset.mm`,
@@ -202,20 +249,22 @@ const corpus: FidelityCase[] = [
     bare: metamathBoth,
     expected: { bare: 'rejected', proofpod: 'rejected', reason: 'rejected: set.mm (exit code 1)' },
   },
-  ...['demo0.mm', 'miu.mm', 'peano.mm'].map((file): FidelityCase => ({
-    name: file,
-    origin: `Debian metamath-databases ${DATABASES}/${file}`,
-    prover: 'metamath',
-    lane: 'verify',
-    source: copies(file, { [file]: path.join(DATABASES, file) }),
-    targets: [file],
-    bare: metamathBoth,
-    expected: { bare: 'verified', proofpod: 'rejected', reason: 'rejected: audit found axiom' },
-    stricter: notSetmm,
-  })),
+  ...['demo0.mm', 'miu.mm', 'peano.mm'].map(
+    (file): FidelityCase => ({
+      name: file,
+      origin: `Debian metamath-databases ${DATABASES}/${file}`,
+      prover: 'metamath',
+      lane: 'verify',
+      source: copies(file, { [file]: path.join(DATABASES, file) }),
+      targets: [file],
+      bare: metamathBoth,
+      expected: { bare: 'verified', proofpod: 'rejected', reason: 'rejected: audit found axiom' },
+      stricter: notSetmm,
+    }),
+  ),
   {
     name: 'setmm-prop.mm',
-    origin: 'test/fixtures/proofs/setmm-prop.mm (the opening of Debian\'s set.mm)',
+    origin: "test/fixtures/proofs/setmm-prop.mm (the opening of Debian's set.mm)",
     prover: 'metamath',
     lane: 'verify',
     source: fixture('proofs/setmm-prop.mm'),
@@ -232,20 +281,23 @@ const corpus: FidelityCase[] = [
     targets: ['demo0-cheat.mm'],
     bare: metamathBoth,
     expected: { bare: 'verified', proofpod: 'rejected', reason: 'axiom ax-cheat' },
-    stricter: 'the database declares its own axiom (ax-cheat: every wff is a theorem); a bare checker only checks that the axiom is applied correctly',
+    stricter:
+      'the database declares its own axiom (ax-cheat: every wff is a theorem); a bare checker only checks that the axiom is applied correctly',
   },
 
   // SMT-LIB: Debian ships no examples; small obligations of ours, z3's own test inputs, the hostile fixtures.
-  ...(['verify', 'audit'] as const).map((lane): FidelityCase => ({
-    name: `unsat.smt2 (${lane} lane)`,
-    origin: 'test/fixtures/proofs/unsat.smt2',
-    prover: 'smt-z3',
-    lane,
-    source: fixture('proofs/unsat.smt2'),
-    targets: ['unsat.smt2'],
-    bare: lane === 'audit' ? [z3, cvc5] : [z3],
-    expected: { bare: 'verified', proofpod: 'verified', reason: 'verified: 1 target(s) passed' },
-  })),
+  ...(['verify', 'audit'] as const).map(
+    (lane): FidelityCase => ({
+      name: `unsat.smt2 (${lane} lane)`,
+      origin: 'test/fixtures/proofs/unsat.smt2',
+      prover: 'smt-z3',
+      lane,
+      source: fixture('proofs/unsat.smt2'),
+      targets: ['unsat.smt2'],
+      bare: lane === 'audit' ? [z3, cvc5] : [z3],
+      expected: { bare: 'verified', proofpod: 'verified', reason: 'verified: 1 target(s) passed' },
+    }),
+  ),
   {
     name: 'sat.smt2',
     origin: 'test/fixtures/proofs/sat.smt2',
@@ -262,56 +314,70 @@ const corpus: FidelityCase[] = [
     ['uf-congruence.smt2', 'verified'],
     ['quantified-monotone.smt2', 'verified'],
     ['bv-increment-false.smt2', 'rejected'],
-  ].map(([file, verdict]): FidelityCase => ({
-    name: file!,
-    origin: `written for this corpus: test/fixtures/fidelity/smt/${file}`,
-    prover: 'smt-z3',
-    lane: 'audit',
-    source: fixture(`fidelity/smt/${file}`),
-    targets: [file!],
-    bare: [z3, cvc5],
-    expected: { bare: verdict as Verdict, proofpod: verdict as Verdict, reason: verdict === 'verified' ? 'verified: 1 target(s) passed' : `rejected: ${file}` },
-  })),
+  ].map(
+    ([file, verdict]): FidelityCase => ({
+      name: file!,
+      origin: `written for this corpus: test/fixtures/fidelity/smt/${file}`,
+      prover: 'smt-z3',
+      lane: 'audit',
+      source: fixture(`fidelity/smt/${file}`),
+      targets: [file!],
+      bare: [z3, cvc5],
+      expected: {
+        bare: verdict as Verdict,
+        proofpod: verdict as Verdict,
+        reason: verdict === 'verified' ? 'verified: 1 target(s) passed' : `rejected: ${file}`,
+      },
+    }),
+  ),
   ...[
     ['z3-random-seed.smt2', 'set-option :smt.random_seed is not allowed'],
     ['z3-special-relation-lifetime.smt2', 'set-option :model_validate is not allowed'],
-  ].map(([file, reason]): FidelityCase => ({
-    name: file!,
-    origin: `z3 5.4.1's own test input (PyPI sdist z3-solver, scripts/determinism/cases/; MIT): test/fixtures/fidelity/smt/${file}`,
-    prover: 'smt-z3',
-    lane: 'verify',
-    source: fixture(`fidelity/smt/${file}`),
-    targets: [file!],
-    bare: [z3],
-    expected: { bare: 'rejected', proofpod: 'rejected', reason: reason! },
-  })),
+  ].map(
+    ([file, reason]): FidelityCase => ({
+      name: file!,
+      origin: `z3 5.4.1's own test input (PyPI sdist z3-solver, scripts/determinism/cases/; MIT): test/fixtures/fidelity/smt/${file}`,
+      prover: 'smt-z3',
+      lane: 'verify',
+      source: fixture(`fidelity/smt/${file}`),
+      targets: [file!],
+      bare: [z3],
+      expected: { bare: 'rejected', proofpod: 'rejected', reason: reason! },
+    }),
+  ),
   ...[
     ['echo-only.smt2', 'verified', 'echo is not allowed'],
     ['echo-unsat.smt2', 'verified', 'echo is not allowed'],
     ['exit-early.smt2', 'verified', 'exit is not allowed'],
     ['two-check-sat.smt2', 'verified', 'push is not allowed'],
     ['push-pop.smt2', 'rejected', 'push is not allowed'],
-  ].map(([file, bare, reason]): FidelityCase => ({
-    name: file!,
-    origin: `hostile fixture test/fixtures/hostile/smt-commands/${file}`,
-    prover: 'smt-z3',
-    lane: 'verify',
-    source: fixture(`hostile/smt-commands/${file}`),
-    targets: [file!],
-    bare: [z3],
-    expected: { bare: bare as Verdict, proofpod: 'rejected', reason: reason! },
-    ...(bare === 'verified' ? { stricter: smtCommand } : {}),
-  })),
+  ].map(
+    ([file, bare, reason]): FidelityCase => ({
+      name: file!,
+      origin: `hostile fixture test/fixtures/hostile/smt-commands/${file}`,
+      prover: 'smt-z3',
+      lane: 'verify',
+      source: fixture(`hostile/smt-commands/${file}`),
+      targets: [file!],
+      bare: [z3],
+      expected: { bare: bare as Verdict, proofpod: 'rejected', reason: reason! },
+      ...(bare === 'verified' ? { stricter: smtCommand } : {}),
+    }),
+  ),
   {
     name: 'a.smt2 then b.smt2',
     origin: 'hostile fixture test/fixtures/hostile/smt-output-channel/',
     prover: 'smt-z3',
     lane: 'verify',
-    source: copies('smt-output-channel', { 'a.smt2': path.join(FIXTURES, 'hostile/smt-output-channel/a.smt2'), 'b.smt2': path.join(FIXTURES, 'hostile/smt-output-channel/b.smt2') }),
+    source: copies('smt-output-channel', {
+      'a.smt2': path.join(FIXTURES, 'hostile/smt-output-channel/a.smt2'),
+      'b.smt2': path.join(FIXTURES, 'hostile/smt-output-channel/b.smt2'),
+    }),
     targets: ['a.smt2', 'b.smt2'],
     bare: [z3],
     expected: { bare: 'verified', proofpod: 'rejected', reason: 'set-option :regular-output-channel is not allowed' },
-    stricter: 'a.smt2 points z3\'s output at b.smt2 and overwrites the satisfiable obligation with an unsat one; proofpod refuses the option and checks b.smt2 as committed',
+    stricter:
+      "a.smt2 points z3's output at b.smt2 and overwrites the satisfiable obligation with an unsat one; proofpod refuses the option and checks b.smt2 as committed",
   },
 
   // Agda: our fixtures against Debian's agda-stdlib, and modules of agda-stdlib itself.
@@ -319,32 +385,40 @@ const corpus: FidelityCase[] = [
     ['Plus.agda', 'verified', 'verified: 1 target(s) passed'],
     ['Postulated.agda', 'rejected', 'Cannot postulate all-zero with safe flag'],
     ['Looping.agda', 'rejected', 'Cannot use TERMINATING pragma with safe flag'],
-  ].map(([file, verdict, reason]): FidelityCase => ({
-    name: file!,
-    origin: `test/fixtures/agda/${file}`,
-    prover: 'agda',
-    lane: 'verify',
-    source: fixture(`agda/${file}`),
-    targets: [file!],
-    bare: [agda],
-    expected: { bare: verdict as Verdict, proofpod: verdict as Verdict, reason: reason! },
-  })),
+  ].map(
+    ([file, verdict, reason]): FidelityCase => ({
+      name: file!,
+      origin: `test/fixtures/agda/${file}`,
+      prover: 'agda',
+      lane: 'verify',
+      source: fixture(`agda/${file}`),
+      targets: [file!],
+      bare: [agda],
+      expected: { bare: verdict as Verdict, proofpod: verdict as Verdict, reason: reason! },
+    }),
+  ),
   ...[
     ['Data/Bool/Base.agda', 'verified', 'verified: 1 target(s) passed'],
     ['Data/Nat/Base.agda', 'verified', 'verified: 1 target(s) passed'],
     ['Data/List/Base.agda', 'verified', 'verified: 1 target(s) passed'],
-    ['Relation/Binary/PropositionalEquality/TrustMe.agda', 'rejected', 'rejected: Relation/Binary/PropositionalEquality/TrustMe.agda (exit code 42: Importing module Agda.Builtin.TrustMe not using the --safe flag'],
+    [
+      'Relation/Binary/PropositionalEquality/TrustMe.agda',
+      'rejected',
+      'rejected: Relation/Binary/PropositionalEquality/TrustMe.agda (exit code 42: Importing module Agda.Builtin.TrustMe not using the --safe flag',
+    ],
     ['IO/Primitive.agda', 'rejected', 'rejected: IO/Primitive.agda (exit code 42: COMPILE pragma not allowed in safe mode'],
-  ].map(([file, verdict, reason]): FidelityCase => ({
-    name: `agda-stdlib ${file}`,
-    origin: `Debian agda-stdlib ${AGDA_STDLIB}/${file} (the source: every .agda file of the library)`,
-    prover: 'agda-no-library',
-    lane: 'verify',
-    source: agdaStdlibTree,
-    targets: [file!],
-    bare: [agdaAlone],
-    expected: { bare: verdict as Verdict, proofpod: verdict as Verdict, reason: reason! },
-  })),
+  ].map(
+    ([file, verdict, reason]): FidelityCase => ({
+      name: `agda-stdlib ${file}`,
+      origin: `Debian agda-stdlib ${AGDA_STDLIB}/${file} (the source: every .agda file of the library)`,
+      prover: 'agda-no-library',
+      lane: 'verify',
+      source: agdaStdlibTree,
+      targets: [file!],
+      bare: [agdaAlone],
+      expected: { bare: verdict as Verdict, proofpod: verdict as Verdict, reason: reason! },
+    }),
+  ),
 
   // Coq: Debian's stdpp sources, and our fixtures.
   {
@@ -359,19 +433,28 @@ const corpus: FidelityCase[] = [
   },
   ...[
     ['Arith.v', 'verified', 'verified', 'verified: 1 target(s) passed'],
-    ['Axiomatic.v', 'verified', 'rejected', 'rejected: audit found axiom Top.Axiomatic.excluded_middle, axiom Top.Axiomatic.left_for_later'],
+    [
+      'Axiomatic.v',
+      'verified',
+      'rejected',
+      'rejected: audit found axiom Top.Axiomatic.excluded_middle, axiom Top.Axiomatic.left_for_later',
+    ],
     ['Broken.v', 'rejected', 'rejected', 'rejected: Broken.v (build failed'],
-  ].map(([file, bare, proofpod, reason]): FidelityCase => ({
-    name: file!,
-    origin: `test/fixtures/proofs/${file}`,
-    prover: 'coq',
-    lane: 'verify',
-    source: fixture(`proofs/${file}`),
-    targets: [file!],
-    bare: [coqFile],
-    expected: { bare: bare as Verdict, proofpod: proofpod as Verdict, reason: reason! },
-    ...(bare !== proofpod ? { stricter: "an axiom and an admitted lemma not on the lane's allow-list: coqchk -o prints them and exits 0" } : {}),
-  })),
+  ].map(
+    ([file, bare, proofpod, reason]): FidelityCase => ({
+      name: file!,
+      origin: `test/fixtures/proofs/${file}`,
+      prover: 'coq',
+      lane: 'verify',
+      source: fixture(`proofs/${file}`),
+      targets: [file!],
+      bare: [coqFile],
+      expected: { bare: bare as Verdict, proofpod: proofpod as Verdict, reason: reason! },
+      ...(bare !== proofpod
+        ? { stricter: "an axiom and an admitted lemma not on the lane's allow-list: coqchk -o prints them and exits 0" }
+        : {}),
+    }),
+  ),
 ];
 
 export const caseNames = corpus.map((c) => c.name);
@@ -390,7 +473,15 @@ export interface FidelityRow {
   agreement: string;
 }
 
-const gitEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'fidelity', GIT_AUTHOR_EMAIL: 'fidelity@example.invalid', GIT_COMMITTER_NAME: 'fidelity', GIT_COMMITTER_EMAIL: 'fidelity@example.invalid' };
+const gitEnv = {
+  ...process.env,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'fidelity',
+  GIT_AUTHOR_EMAIL: 'fidelity@example.invalid',
+  GIT_COMMITTER_NAME: 'fidelity',
+  GIT_COMMITTER_EMAIL: 'fidelity@example.invalid',
+};
 
 /** Writes a source's files into `dir` and commits them to a git repository there; returns its commit. */
 function layOut(source: Source, dir: string): string {
@@ -400,7 +491,8 @@ function layOut(source: Source, dir: string): string {
     if ('copy' in from) cpSync(from.copy, file);
     else writeFileSync(file, from.write);
   }
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env: gitEnv, encoding: 'utf8' }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env: gitEnv, encoding: 'utf8' }).trim();
   git('init', '--quiet');
   git('add', '--all');
   git('commit', '--quiet', '-m', source.id);
@@ -434,7 +526,11 @@ function agdaNoLibrary() {
 }
 
 /** Runs `cases` (the whole corpus by default), one at a time, bare then through proofpod; throws if any verdict is not the expected one. */
-export async function runFidelity(options: { databaseUrl: string; cases?: string[]; sandboxUids?: { first: number; count: number } }): Promise<FidelityRow[]> {
+export async function runFidelity(options: {
+  databaseUrl: string;
+  cases?: string[];
+  sandboxUids?: { first: number; count: number };
+}): Promise<FidelityRow[]> {
   const unknown = (options.cases ?? []).filter((n) => !caseNames.includes(n));
   if (unknown.length > 0) throw new Error(`no such fidelity case: ${unknown.join(', ')} (cases: ${caseNames.join('; ')})`);
   const cases = options.cases ? corpus.filter((c) => options.cases!.includes(c.name)) : corpus;
@@ -452,7 +548,14 @@ export async function runFidelity(options: { databaseUrl: string; cases?: string
       ...(options.sandboxUids ? { local: { sandboxUids: options.sandboxUids } } : {}),
       lanes: [
         { name: 'verify', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 1800, resources: { limits: { cpu: 2 } } },
-        { name: 'audit', trust: 'trusted', concurrency: 2, maxDeadlineSeconds: 1800, resources: { limits: { cpu: 2 } }, secondChecker: true },
+        {
+          name: 'audit',
+          trust: 'trusted',
+          concurrency: 2,
+          maxDeadlineSeconds: 1800,
+          resources: { limits: { cpu: 2 } },
+          secondChecker: true,
+        },
       ],
       provers: [...defaultProverProfiles, agdaNoLibrary()],
       dispatch: { intervalSeconds: 0.2, batchSize: 10 },
@@ -485,7 +588,12 @@ export async function runFidelity(options: { databaseUrl: string; cases?: string
         const bare = await runBare(c, repo.dir, path.join(work, 'bare', String(i)));
 
         const started = performance.now();
-        const { id } = (await api('POST', '/v1/jobs', { source: { url: repo.url, commit: repo.commit }, prover: c.prover, targets: c.targets, lane: c.lane })) as { id: string };
+        const { id } = (await api('POST', '/v1/jobs', {
+          source: { url: repo.url, commit: repo.commit },
+          prover: c.prover,
+          targets: c.targets,
+          lane: c.lane,
+        })) as { id: string };
         let job: { state: string; stateReason: string };
         for (;;) {
           job = (await api('GET', `/v1/jobs/${id}`)) as typeof job;
@@ -501,7 +609,9 @@ export async function runFidelity(options: { databaseUrl: string; cases?: string
         if (misses.length > 0) {
           const evidence = (await api('GET', `/v1/jobs/${id}/evidence`)) as { evidence?: { body?: { logs?: { excerpt?: string } } }[] };
           const excerpt = evidence.evidence?.at(-1)?.body?.logs?.excerpt;
-          wrong.push(`${c.name}: ${misses.join('; ')} — job ${id}, stateReason: ${job.stateReason}${excerpt ? `\n  log excerpt: ${excerpt.slice(-1500)}` : ''}`);
+          wrong.push(
+            `${c.name}: ${misses.join('; ')} — job ${id}, stateReason: ${job.stateReason}${excerpt ? `\n  log excerpt: ${excerpt.slice(-1500)}` : ''}`,
+          );
         }
         rows.push({
           name: c.name,
@@ -514,7 +624,8 @@ export async function runFidelity(options: { databaseUrl: string; cases?: string
           agreement: bare.verdict === job.state ? 'agree' : `stricter: ${c.stricter ?? '(no reason given)'}`,
         });
       }
-      if (wrong.length > 0) throw new Error(`${wrong.length} of ${cases.length} fidelity case(s) did not end as expected:\n${wrong.join('\n')}`);
+      if (wrong.length > 0)
+        throw new Error(`${wrong.length} of ${cases.length} fidelity case(s) did not end as expected:\n${wrong.join('\n')}`);
       return rows;
     } finally {
       await proofpod.stop();
@@ -528,8 +639,10 @@ export async function runFidelity(options: { databaseUrl: string; cases?: string
 function checkCorpus(): void {
   for (const c of corpus) {
     const differ = c.expected.bare !== c.expected.proofpod;
-    if (differ && c.expected.proofpod === 'verified') throw new Error(`${c.name}: proofpod must never verify what the bare checkers reject`);
-    if (differ !== (c.stricter !== undefined)) throw new Error(`${c.name}: a reason proofpod is stricter is given exactly when the verdicts differ`);
+    if (differ && c.expected.proofpod === 'verified')
+      throw new Error(`${c.name}: proofpod must never verify what the bare checkers reject`);
+    if (differ !== (c.stricter !== undefined))
+      throw new Error(`${c.name}: a reason proofpod is stricter is given exactly when the verdicts differ`);
   }
   if (new Set(caseNames).size !== caseNames.length) throw new Error('fidelity case names must be unique');
 }
@@ -542,7 +655,10 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
 /** docs/fidelity.md from the rows of a run in which every case ended as expected. */
-export function renderReport(rows: readonly FidelityRow[], run: { date: string; machine: string; postgres: string; versions: string }): string {
+export function renderReport(
+  rows: readonly FidelityRow[],
+  run: { date: string; machine: string; postgres: string; versions: string },
+): string {
   const agreeing = rows.filter((r) => r.agreement === 'agree').length;
   const asExpected = rows.filter((r) => r.bare.verdict === r.expected.bare && r.proofpod.state === r.expected.proofpod).length;
   const checkers = [...new Map(rows.flatMap((r) => r.bare.checkers).map((c) => [c.command, c])).values()];
@@ -556,7 +672,7 @@ export function renderReport(rows: readonly FidelityRow[], run: { date: string; 
     `Generated ${run.date} with \`npm run fidelity\` on ${run.machine}, Postgres ${run.postgres}; ${run.versions}.`,
     '',
     'Each case is verified twice in the same run: by proofpod on the local substrate (submit → verdict',
-    'through the API: fetch, the lane\'s checkers in sandboxes, the audit, evidence, judge) and by the',
+    "through the API: fetch, the lane's checkers in sandboxes, the audit, evidence, judge) and by the",
     'bare checkers, run by hand in a fresh plain copy of the same files. The bare verdict is what a',
     'user running them would conclude (the commands are listed below); where the lane runs two',
     'checkers, so does the bare side. Every case states both verdicts it must get: the run stops,',
@@ -565,7 +681,10 @@ export function renderReport(rows: readonly FidelityRow[], run: { date: string; 
     '',
     '| case | origin | profile / lane | bare verdict | proofpod verdict | agreement | bare time | proofpod submit → verdict |',
     '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${cell(r.name)} | ${cell(r.origin)} | ${r.profile} / ${r.lane} | ${r.bare.verdict} | ${r.proofpod.state} | ${cell(r.agreement)} | ${seconds(r.bare.ms)} | ${seconds(r.proofpod.ms)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${cell(r.name)} | ${cell(r.origin)} | ${r.profile} / ${r.lane} | ${r.bare.verdict} | ${r.proofpod.state} | ${cell(r.agreement)} | ${seconds(r.bare.ms)} | ${seconds(r.proofpod.ms)} |`,
+    ),
     '',
     `**${rows.length} cases; agreement ${((100 * asExpected) / rows.length).toFixed(0)} %** (every verdict, bare and proofpod, as expected): ${agreeing} with the same verdict on both sides, ${rows.length - agreeing} where proofpod is stricter. Bare checkers ${seconds(bareMs)} in all, proofpod submit → verdict ${seconds(proofpodMs)} in all (one case at a time).`,
     '',
@@ -573,11 +692,14 @@ export function renderReport(rows: readonly FidelityRow[], run: { date: string; 
     '',
     ...checkers.map((c) => `- \`${c.command}\` — verified when ${c.verifiedWhen}`),
     '',
-    'A checker run on several targets verifies them only if it verifies each, run in order in the same copy. Every command but proofpod-metamath-verify is Debian\'s.',
+    "A checker run on several targets verifies them only if it verifies each, run in order in the same copy. Every command but proofpod-metamath-verify is Debian's.",
     '',
     "## proofpod's reasons",
     '',
-    ...rows.map((r) => `- ${cell(r.name)}: ${cell(r.proofpod.stateReason.length > 300 ? `${r.proofpod.stateReason.slice(0, 300)}…` : r.proofpod.stateReason)}`),
+    ...rows.map(
+      (r) =>
+        `- ${cell(r.name)}: ${cell(r.proofpod.stateReason.length > 300 ? `${r.proofpod.stateReason.slice(0, 300)}…` : r.proofpod.stateReason)}`,
+    ),
     '',
   ].join('\n');
 }
@@ -585,7 +707,9 @@ export function renderReport(rows: readonly FidelityRow[], run: { date: string; 
 /** The Debian packages the corpus and the checkers come from, with their versions. */
 function versions(): string {
   const packages = ['metamath', 'metamath-databases', 'z3', 'cvc5', 'agda-bin', 'agda-stdlib', 'coq', 'libcoq-stdpp'];
-  const installed = execFileSync('dpkg-query', ['-W', '-f', '${Package} ${Version}\n', ...packages], { encoding: 'utf8' }).trim().split('\n');
+  const installed = execFileSync('dpkg-query', ['-W', '-f', '${Package} ${Version}\n', ...packages], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
   return `Debian ${installed.join(', ')}`;
 }
 
@@ -595,7 +719,12 @@ async function main() {
   try {
     const started = performance.now();
     const rows = await runFidelity({ databaseUrl: db.url });
-    const report = renderReport(rows, { date: new Date().toISOString().slice(0, 10), machine: machine(), postgres: db.postgres, versions: versions() });
+    const report = renderReport(rows, {
+      date: new Date().toISOString().slice(0, 10),
+      machine: machine(),
+      postgres: db.postgres,
+      versions: versions(),
+    });
     await writeFile(path.resolve('docs/fidelity.md'), report);
     process.stdout.write(`${rows.length} cases in ${seconds(performance.now() - started)}; wrote docs/fidelity.md\n`);
   } finally {

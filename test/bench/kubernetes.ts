@@ -37,7 +37,10 @@ async function main() {
     for (let i = 0; i < JOBS; i++) {
       await batch.createNamespacedJob({
         namespace,
-        body: { metadata: { name: `plain-${i}` }, spec: { suspend: true, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'none' }] } } } },
+        body: {
+          metadata: { name: `plain-${i}` },
+          spec: { suspend: true, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'none' }] } } },
+        },
       });
     }
     const plainPerSecond = JOBS / ((performance.now() - plainStart) / 1000);
@@ -57,12 +60,21 @@ async function main() {
     const sql = connect(pg.url, { max: 2 });
     const proofpod = await startProofpod(config, { log, print: () => {} });
     const token = await createSubmitterToken(sql, { id: 'bench', trust: 'trusted', lanes: ['*'], roles: [] });
-    const body = JSON.stringify({ source: { url: 'https://example.org/p.git', commit: 'c'.repeat(40) }, prover: 'coq', targets: ['A.v'], lane: 'verify' });
+    const body = JSON.stringify({
+      source: { url: 'https://example.org/p.git', commit: 'c'.repeat(40) },
+      prover: 'coq',
+      targets: ['A.v'],
+      lane: 'verify',
+    });
     const submitStart = performance.now();
     await Promise.all(
       Array.from({ length: 10 }, async (_, worker) => {
         for (let i = worker; i < JOBS; i += 10) {
-          await fetch(`${proofpod.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+          await fetch(`${proofpod.url}/v1/jobs`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body,
+          });
         }
       }),
     );

@@ -23,9 +23,10 @@ import { machine, writeSection } from './report.js';
 /** Debian's set.mm, the database the default `metamath` profile pins as its reference. */
 export const SET_MM = '/usr/share/metamath/databases/set.mm';
 /** Our metamath-rs program where `npm run build:checkers` leaves it: dist/bin, seen from dist/test/bench or from test/bench. */
-const METAMATH_RS = ['../../bin', '../../dist/bin']
-  .map((dir) => fileURLToPath(new URL(`${dir}/proofpod-metamath-verify`, import.meta.url)))
-  .find((file) => existsSync(file)) ?? 'proofpod-metamath-verify';
+const METAMATH_RS =
+  ['../../bin', '../../dist/bin']
+    .map((dir) => fileURLToPath(new URL(`${dir}/proofpod-metamath-verify`, import.meta.url)))
+    .find((file) => existsSync(file)) ?? 'proofpod-metamath-verify';
 const ended = ['verified', 'rejected', 'error', 'timed_out', 'cancelled'];
 
 /** Each repetition's time, with the median and the least of them. */
@@ -119,8 +120,17 @@ function timed(command: string, args: string[], cwd: string, expect: RegExp): Pr
 function layOut(dir: string, database: string): { url: string; commit: string } {
   mkdirSync(dir, { recursive: true });
   cpSync(database, path.join(dir, path.basename(database)));
-  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.invalid', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.invalid' };
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env, encoding: 'utf8' }).trim();
+  const env = {
+    ...process.env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_AUTHOR_NAME: 'bench',
+    GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+    GIT_COMMITTER_NAME: 'bench',
+    GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+  };
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env, encoding: 'utf8' }).trim();
   git('init', '--quiet');
   git('add', '--all');
   git('commit', '--quiet', '-m', `${path.basename(database)} from Debian's metamath-databases`);
@@ -143,7 +153,9 @@ interface ContainerTimes {
  */
 function fetchTimes(home: string, attempt: string): ContainerTimes | undefined {
   try {
-    const status = JSON.parse(readFileSync(path.join(home, 'attempts', attempt, 'status.json'), 'utf8')) as { initContainers: ContainerTimes[] };
+    const status = JSON.parse(readFileSync(path.join(home, 'attempts', attempt, 'status.json'), 'utf8')) as {
+      initContainers: ContainerTimes[];
+    };
     return status.initContainers.find((c) => c.name === 'fetch');
   } catch {
     return undefined;
@@ -231,7 +243,8 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
           headers,
           body: JSON.stringify({ source: { url: repo.url, commit: repo.commit }, prover: 'metamath', targets: [name], lane }),
         });
-        if (response.status !== 201) throw new Error(`submitting ${name} to lane ${lane}: HTTP ${response.status} ${await response.text()}`);
+        if (response.status !== 201)
+          throw new Error(`submitting ${name} to lane ${lane}: HTTP ${response.status} ${await response.text()}`);
         const { id } = (await response.json()) as { id: string };
         let fetchSeen: ContainerTimes | undefined;
         for (;;) {
@@ -243,7 +256,14 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
             const { evidence } = await get<{ evidence: EvidenceView[] }>(`/v1/jobs/${id}/evidence`);
             const last = evidence.at(-1);
             const readerLines = (last?.body.logs?.excerpt ?? '').split('\n').filter((l) => /^\[(reference|read) /.test(l));
-            return { jobId: id, state: job.state, stateReason: job.stateReason, submitToVerdictMs: verdictAt - submittedAt, phases: phases(submittedAt, verdictAt, fetchSeen, last), readerLines };
+            return {
+              jobId: id,
+              state: job.state,
+              stateReason: job.stateReason,
+              submitToVerdictMs: verdictAt - submittedAt,
+              phases: phases(submittedAt, verdictAt, fetchSeen, last),
+              readerLines,
+            };
           }
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
@@ -252,7 +272,9 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
       // Interleaved, so that a slower stretch of the machine weighs on every measure alike.
       const runs = { metamathC: [] as number[], metamathRs: [] as number[], verify: [] as ProofpodRun[], audit: [] as ProofpodRun[] };
       for (let i = 0; i < repetitions; i++) {
-        runs.metamathC.push(await timed('metamath', [`read "${name}"`, 'verify proof *', 'exit'], bareDir, /^All proofs in the database were verified/m));
+        runs.metamathC.push(
+          await timed('metamath', [`read "${name}"`, 'verify proof *', 'exit'], bareDir, /^All proofs in the database were verified/m),
+        );
         runs.metamathRs.push(await timed(METAMATH_RS, [name], bareDir, /^verified: \d+ statements, no diagnostics$/m));
         runs.verify.push(await submitAndWait('verify'));
         runs.audit.push(await submitAndWait('audit'));
@@ -286,7 +308,8 @@ export function report(f: MetamathFigures, context: { date: string; machine: str
   const row = (label: string, x: Series) => `| ${label} | ${s(x.medianMs)} | ${s(x.minMs)} |`;
   const goal = f.ratios.verify <= 0.5 ? 'met' : 'not met';
   const { verify, audit } = f.proofpod;
-  const phase = (label: string, key: keyof Phases) => `| ${label} | ${s(verify.medianRun.phases[key])} | ${s(audit.medianRun.phases[key])} |`;
+  const phase = (label: string, key: keyof Phases) =>
+    `| ${label} | ${s(verify.medianRun.phases[key])} | ${s(audit.medianRun.phases[key])} |`;
   const reader = verify.medianRun.readerLines.map((l) => `\`${l.replace(/\(sha256:[0-9a-f]{64}\)/, '(pinned digest)')}\``).join(', ');
   return [
     `Measured ${context.date} with \`npm run bench:metamath\` on ${context.machine}, Postgres ${context.postgres}; ${f.database} (${(f.bytes / 1e6).toFixed(1)} MB) in a packed file:// repository, ${f.repetitions} repetition${f.repetitions === 1 ? '' : 's'} of each measure, interleaved; every proofpod run is a job of its own and ended \`verified\`.`,
@@ -307,10 +330,13 @@ export function report(f: MetamathFigures, context: { date: string; machine: str
     phase('submit → fetch container starts (admission, claim, dispatch, sandbox set-up)', 'toFetchMs'),
     phase('fetch container (quarantine fetch of the commit, blob checks, manifest)', 'fetchMs'),
     phase('fetch ended → check wrapper running (sandbox, Node start)', 'toCheckMs'),
-    phase('check container, by its wrapper\'s clock', 'checkMs'),
+    phase("check container, by its wrapper's clock", 'checkMs'),
     phase('… of which metamath-rs', 'metamathRsMs'),
     phase('… of which metamath C', 'metamathCMs'),
-    phase('… of which beyond the longest checker (reference digest, our axiom reader where it does not overlap the checkers, versions, binary digests)', 'beyondCheckersMs'),
+    phase(
+      '… of which beyond the longest checker (reference digest, our axiom reader where it does not overlap the checkers, versions, binary digests)',
+      'beyondCheckersMs',
+    ),
     phase('check ended → evidence received (reporter)', 'reportMs'),
     phase('evidence received → verdict seen (judge, attempt end, 50 ms polling)', 'judgeMs'),
     `| total submit → verdict | ${s(verify.medianRun.submitToVerdictMs)} | ${s(audit.medianRun.submitToVerdictMs)} |`,
@@ -319,7 +345,8 @@ export function report(f: MetamathFigures, context: { date: string; machine: str
 
 async function main() {
   const repetitions = Number(process.env.BENCH_REPETITIONS ?? 3);
-  if (!Number.isInteger(repetitions) || repetitions < 1) throw new Error(`BENCH_REPETITIONS must be a positive integer, not ${process.env.BENCH_REPETITIONS}`);
+  if (!Number.isInteger(repetitions) || repetitions < 1)
+    throw new Error(`BENCH_REPETITIONS must be a positive integer, not ${process.env.BENCH_REPETITIONS}`);
   const db = await openBenchDatabase('metamath', pino({ level: 'warn' }));
   try {
     const f = await measureMetamath({ databaseUrl: db.url, repetitions });

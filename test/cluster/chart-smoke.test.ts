@@ -36,10 +36,21 @@ describe.skipIf(skipReason !== undefined)(`chart smoke on the local control plan
       `scheduler.publicUrl=http://127.0.0.1:${port}`,
       'replicaCount=1',
     ];
-    const result = await run(process.execPath, [smoke, '--substrate', substrate, '--namespace', namespace, '--timeout', '150', ...sets.flatMap((s) => ['--set', s])], {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath, HELM: helm!, PROOFPOD_SMOKE_URL: `http://127.0.0.1:${port}`, PROOFPOD_SMOKE_DATABASE_URL: url, ...env },
-      maxBuffer: 16 << 20,
-    }).catch((error: { stdout?: string; stderr?: string }) => {
+    const result = await run(
+      process.execPath,
+      [smoke, '--substrate', substrate, '--namespace', namespace, '--timeout', '150', ...sets.flatMap((s) => ['--set', s])],
+      {
+        env: {
+          ...process.env,
+          KUBECONFIG: kubeconfigPath,
+          HELM: helm!,
+          PROOFPOD_SMOKE_URL: `http://127.0.0.1:${port}`,
+          PROOFPOD_SMOKE_DATABASE_URL: url,
+          ...env,
+        },
+        maxBuffer: 16 << 20,
+      },
+    ).catch((error: { stdout?: string; stderr?: string }) => {
       throw new Error(`the smoke failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
     });
     console.log(result.stdout);

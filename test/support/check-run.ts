@@ -35,7 +35,10 @@ export async function check(profile: ProverProfile, targets: string[], options: 
   for (const name of ['artifacts', 'results', 'tmp']) await mkdir(dir(name));
   if (profile.build) {
     const [command, ...args] = buildCommand(profile.build.command, null, targets);
-    execFileSync(command!, args, { env: { PATH: process.env.PATH, PROOFPOD_MOUNT_SOURCE: dir('source'), PROOFPOD_MOUNT_ARTIFACTS: dir('artifacts') }, stdio: 'pipe' });
+    execFileSync(command!, args, {
+      env: { PATH: process.env.PATH, PROOFPOD_MOUNT_SOURCE: dir('source'), PROOFPOD_MOUNT_ARTIFACTS: dir('artifacts') },
+      stdio: 'pipe',
+    });
   }
   await options.tamper?.(dir('artifacts'), dir('results'));
   const result = await runCheck({

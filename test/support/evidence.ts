@@ -39,7 +39,9 @@ export function evidenceFor(
       secondVersion: profile.check.second ? 'fake-second-checker 1.0' : null,
       projectFile: null,
       libraries: [],
-      binaryDigests: Object.fromEntries([profile.check.command, profile.check.second?.command].flatMap((c) => (c ? [[c[0]!, FAKE_BINARY_DIGEST]] : []))),
+      binaryDigests: Object.fromEntries(
+        [profile.check.command, profile.check.second?.command].flatMap((c) => (c ? [[c[0]!, FAKE_BINARY_DIGEST]] : [])),
+      ),
       exitCode: 0,
       startedAt: new Date(now.getTime() - 10).toISOString(),
       finishedAt: now.toISOString(),

@@ -28,7 +28,12 @@ export function fixtureEnvironment(): NodeJS.ProcessEnv {
 }
 
 export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = fixtureEnvironment()): string {
-  return execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], {
+    cwd,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
 }
 
 export class FixtureRepo {
@@ -71,7 +76,12 @@ export class FixtureRepo {
           : typeof spec === 'object' && 'executable' in spec
             ? ['100755', spec.executable]
             : ['100644', spec];
-      const object = execFileSync('git', ['hash-object', '-w', '--no-filters', '--stdin'], { cwd: this.dir, env: fixtureEnvironment(), input: content, encoding: 'utf8' }).trim();
+      const object = execFileSync('git', ['hash-object', '-w', '--no-filters', '--stdin'], {
+        cwd: this.dir,
+        env: fixtureEnvironment(),
+        input: content,
+        encoding: 'utf8',
+      }).trim();
       git(this.dir, ['update-index', '--add', '--cacheinfo', `${mode},${object},${name}`]);
     }
     git(this.dir, ['commit', '--quiet', '--allow-empty', '-m', message]);

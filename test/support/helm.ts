@@ -21,7 +21,10 @@ export function findHelm(): string | undefined {
 /** A tool smoke/tools/build.sh builds, else the one on PATH. */
 export function findTool(name: 'helm' | 'actionlint'): string | undefined {
   const cache = process.env.PROOFPOD_CLUSTER_CACHE ?? path.join(os.homedir(), '.cache', 'proofpod');
-  const key = createHash('sha256').update(readFileSync(path.join(root, 'smoke', 'tools', 'go.sum'))).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(readFileSync(path.join(root, 'smoke', 'tools', 'go.sum')))
+    .digest('hex')
+    .slice(0, 16);
   const built = path.join(cache, 'tools', key, name);
   if (existsSync(built)) return built;
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -40,7 +43,9 @@ export interface Manifest {
 /** `helm template` with the given --set values; rejects with helm's stderr when rendering fails. */
 export async function renderChart(helm: string, sets: string[], namespace = 'proofpod'): Promise<Manifest[]> {
   try {
-    const { stdout } = await run(helm, ['template', 'pp', chartDir, '--namespace', namespace, ...sets.flatMap((s) => ['--set', s])], { maxBuffer: 16 << 20 });
+    const { stdout } = await run(helm, ['template', 'pp', chartDir, '--namespace', namespace, ...sets.flatMap((s) => ['--set', s])], {
+      maxBuffer: 16 << 20,
+    });
     return parseAllDocuments(stdout)
       .map((d) => d.toJS() as Manifest | null)
       .filter((m): m is Manifest => m !== null);

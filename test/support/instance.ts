@@ -25,8 +25,17 @@ export async function startInstance(
 ): Promise<Proofpod> {
   const home = overrides.home ?? (await mkdtemp(path.join(tmpdir(), 'proofpod-test-home-')));
   // API only unless a test asks for a substrate: most tests drive attempts themselves or with a fake.
-  const config = parseConfig({ port: 0, logLevel: 'silent', home, substrate: 'none', ...(databaseUrl ? { databaseUrl } : {}), ...overrides });
-  return track(await startProofpod(config, { substrate: options.substrate, log: options.log ?? pino({ level: 'silent' }), print: () => {} }));
+  const config = parseConfig({
+    port: 0,
+    logLevel: 'silent',
+    home,
+    substrate: 'none',
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...overrides,
+  });
+  return track(
+    await startProofpod(config, { substrate: options.substrate, log: options.log ?? pino({ level: 'silent' }), print: () => {} }),
+  );
 }
 
 export interface ApiResponse<T = unknown> {
@@ -36,6 +45,7 @@ export interface ApiResponse<T = unknown> {
 }
 
 /** A small HTTP client for the API under test. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read the fields of the API's JSON answers they assert on
 export async function call<T = any>(
   baseUrl: string,
   method: string,
@@ -80,5 +90,13 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
 /** A replica's context without a running replica: for tests that drive a loop stage by hand. */
 export function replicaContext(databaseUrl: string, sql: Sql, substrate: Substrate, holder: string): ReplicaContext {
   const config = parseConfig({ ...fastLoops, databaseUrl });
-  return createReplicaContext({ sql, holder, log: pino({ level: 'silent' }), substrate, config, metrics: createMetrics(sql), serverUrl: 'http://127.0.0.1:9' });
+  return createReplicaContext({
+    sql,
+    holder,
+    log: pino({ level: 'silent' }),
+    substrate,
+    config,
+    metrics: createMetrics(sql),
+    serverUrl: 'http://127.0.0.1:9',
+  });
 }

@@ -115,7 +115,6 @@ console.log('reporter: uploaded, ' + response.status);
 `,
 };
 
-
 /**
  * The build command of the probe profile. The build container runs no program of ours: this probe
  * stands for proof code, and records in its working directory (the artifacts volume's copy of the

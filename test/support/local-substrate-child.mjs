@@ -8,7 +8,12 @@ import { LocalSubstrate } from '../../dist/scheduler/substrate/local/local-subst
 
 const input = JSON.parse(process.argv[2] ?? '{}');
 const quiet = { child: () => quiet, warn() {}, info() {}, error() {}, debug() {} };
-const substrate = new LocalSubstrate({ config: parseConfig(input.config), stateDir: input.stateDir, programsRoot: input.programsRoot, log: quiet });
+const substrate = new LocalSubstrate({
+  config: parseConfig(input.config),
+  stateDir: input.stateDir,
+  programsRoot: input.programsRoot,
+  log: quiet,
+});
 await substrate.start({ ...input.launch, deadlineAt: new Date(input.launch.deadlineAt) });
 for (;;) {
   const status = await substrate.observe(input.launch.name);

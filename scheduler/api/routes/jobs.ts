@@ -75,22 +75,26 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       if (refusal) return sendError(reply, refusal.status, refusal.message, [{ field: refusal.field, message: refusal.fieldMessage }]);
       const { idempotencyKey, ...request_ } = input;
       const quota = quotaFor(config.quotas, submitter.id);
-      const result = await submitJob(sql, {
-        submitterId: submitter.id,
-        sourceUrl: input.source.url,
-        commitSha: input.source.commit,
-        subdirectory: input.source.subdirectory ?? null,
-        prover: input.prover,
-        targets: input.targets,
-        goals: input.goals,
-        lane: input.lane,
-        priority: input.priority,
-        labels: input.labels,
-        idempotencyKey: idempotencyKey ?? null,
-        requestHash: sha256(canonicalJson(request_)),
-        promoteTo: input.promoteTo ?? null,
-        concurrency: input.concurrency ?? null,
-      }, quota);
+      const result = await submitJob(
+        sql,
+        {
+          submitterId: submitter.id,
+          sourceUrl: input.source.url,
+          commitSha: input.source.commit,
+          subdirectory: input.source.subdirectory ?? null,
+          prover: input.prover,
+          targets: input.targets,
+          goals: input.goals,
+          lane: input.lane,
+          priority: input.priority,
+          labels: input.labels,
+          idempotencyKey: idempotencyKey ?? null,
+          requestHash: sha256(canonicalJson(request_)),
+          promoteTo: input.promoteTo ?? null,
+          concurrency: input.concurrency ?? null,
+        },
+        quota,
+      );
       switch (result.outcome) {
         case 'quota':
           return sendError(
@@ -101,22 +105,26 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
           );
         case 'created':
           metrics.submitted.inc({ lane: input.lane, prover: input.prover });
-          request.log.info({ jobId: result.job.id, lane: input.lane, prover: input.prover, superseded: result.superseded }, 'job submitted');
+          request.log.info(
+            { jobId: result.job.id, lane: input.lane, prover: input.prover, superseded: result.superseded },
+            'job submitted',
+          );
           for (const stopped of result.stopAttempts) {
             recordAttemptEnded(metrics, request.log, stopped, 'cancelled', stopped.reason);
             // Best effort, as for a cancel: the reaper deletes what this does not.
-            await substrate?.stop(stopped.name).catch((error: unknown) => request.log.warn({ err: error, name: stopped.name }, 'stopping a superseded attempt failed; the reaper will retry'));
+            await substrate
+              ?.stop(stopped.name)
+              .catch((error: unknown) =>
+                request.log.warn({ err: error, name: stopped.name }, 'stopping a superseded attempt failed; the reaper will retry'),
+              );
           }
           return reply.code(201).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
         case 'existing':
           return reply.code(200).header('location', `/v1/jobs/${result.job.id}`).send(toJobView(result.job));
         case 'conflict':
-          return sendError(
-            reply,
-            409,
-            `idempotency key ${idempotencyKey} was used for job ${result.job.id} with a different request`,
-            [{ field: 'idempotencyKey', message: 'already used with a different request' }],
-          );
+          return sendError(reply, 409, `idempotency key ${idempotencyKey} was used for job ${result.job.id} with a different request`, [
+            { field: 'idempotencyKey', message: 'already used with a different request' },
+          ]);
       }
     },
   );
@@ -124,7 +132,13 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
   app.get(
     '/v1/jobs/:id',
     {
-      schema: { summary: 'Get a job with its attempts', tags: ['jobs'], security, params: JobIdParams, response: { 200: JobViewSchema, ...errors } },
+      schema: {
+        summary: 'Get a job with its attempts',
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        response: { 200: JobViewSchema, ...errors },
+      },
     },
     async (request, reply) => {
       const job = await visibleJob(request.params.id, submitterOf(request));
@@ -200,7 +214,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       if (stopped && substrate) {
         // Best effort: should this fail, the reaper deletes the orphan on its next sweep.
         await substrate.stop(stopped.name).catch((error: unknown) => {
-          request.log.warn({ err: error, jobId: job.id, name: stopped.name }, 'stopping the cancelled attempt failed; the reaper will retry');
+          request.log.warn(
+            { err: error, jobId: job.id, name: stopped.name },
+            'stopping the cancelled attempt failed; the reaper will retry',
+          );
         });
       }
       return toJobView(result.job, await getAttempts(sql, job.id));

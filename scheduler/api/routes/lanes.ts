@@ -36,7 +36,14 @@ export const laneRoutes: FastifyPluginAsyncZod<{ sql: Sql; config: Config }> = a
     },
     async (request) => {
       const usable = new Set(usableLanes(submitterOf(request), config.lanes));
-      const stats = new Map((await laneStats(sql, config.lanes.map((l) => l.name))).map((s) => [s.lane, s]));
+      const stats = new Map(
+        (
+          await laneStats(
+            sql,
+            config.lanes.map((l) => l.name),
+          )
+        ).map((s) => [s.lane, s]),
+      );
       return {
         lanes: config.lanes.map((lane) => {
           const s = stats.get(lane.name)!;

@@ -47,7 +47,13 @@ export interface CancelledAttempt {
 }
 
 /** cancelJob inside the caller's transaction; `supersededBy` names the job that replaced this one. */
-export async function cancelJobIn(tx: TransactionSql, jobId: string, actor: string, reason: string, supersededBy: string | null = null): Promise<CancelResult> {
+export async function cancelJobIn(
+  tx: TransactionSql,
+  jobId: string,
+  actor: string,
+  reason: string,
+  supersededBy: string | null = null,
+): Promise<CancelResult> {
   const [live] = await tx<{ attemptId: string; name: string; lane: string; prover: string }[]>`
     select a.id as attempt_id, a.name, a.lane, j.prover from attempts a
     join jobs j on j.id = a.job_id
@@ -69,5 +75,7 @@ export async function cancelJobIn(tx: TransactionSql, jobId: string, actor: stri
                     updated_at = now(), finished_at = now(), superseded_by = ${supersededBy}
     where id = ${jobId}
     returning ${tx(jobColumns)}`;
-  return live ? { outcome: 'cancelled', job: row!, stopAttempt: { name: live.name, lane: live.lane, prover: live.prover, reason } } : { outcome: 'cancelled', job: row! };
+  return live
+    ? { outcome: 'cancelled', job: row!, stopAttempt: { name: live.name, lane: live.lane, prover: live.prover, reason } }
+    : { outcome: 'cancelled', job: row! };
 }

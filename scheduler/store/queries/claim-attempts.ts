@@ -37,7 +37,17 @@ export type ClaimedAttempt = LaunchTarget & { epoch: number };
  * matters inside it: a job row locked by a cancel or an approval is passed over instead of waited on.
  */
 export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<ClaimedAttempt[]> {
-  const { lane, concurrency, limit, holder, ttlSeconds, deadlineSeconds, maxRunning = null, maxRunningBySubmitter = {}, usageHalfLifeSeconds = 600 } = request;
+  const {
+    lane,
+    concurrency,
+    limit,
+    holder,
+    ttlSeconds,
+    deadlineSeconds,
+    maxRunning = null,
+    maxRunningBySubmitter = {},
+    usageHalfLifeSeconds = 600,
+  } = request;
   // usage(t) = usage(t0) * 2^(-(t - t0) / halfLife)
   const decayPerSecond = Math.LN2 / usageHalfLifeSeconds;
   return sql.begin(async (tx) => {
@@ -128,7 +138,12 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
       join leased on leased.attempt_id = made.id
       join taken on taken.id = made.job_id
       order by taken.priority desc, taken.seq`;
-    await chargeUsage(tx, lane, claimed.map((c) => c.submitterId), decayPerSecond);
+    await chargeUsage(
+      tx,
+      lane,
+      claimed.map((c) => c.submitterId),
+      decayPerSecond,
+    );
     return claimed.map(({ submitterId: _, ...attempt }) => attempt);
   });
 }

@@ -11,7 +11,12 @@ import { notifyJobsQueued } from '../notify.js';
  * credentials revoked) and moves the job where `decide` says, in one transaction. A job put back in
  * the queue wakes the dispatchers. Returns the job's new state.
  */
-export async function writeAttemptEnd(sql: Sql, fence: Fence, decide: (facts: EndingFacts) => AttemptTransition, log?: Logger): Promise<JobState> {
+export async function writeAttemptEnd(
+  sql: Sql,
+  fence: Fence,
+  decide: (facts: EndingFacts) => AttemptTransition,
+  log?: Logger,
+): Promise<JobState> {
   const next = await sql.begin(async (tx) => {
     await lockFence(tx, fence, log);
     const [facts] = await tx<(EndingFacts & { jobId: string })[]>`

@@ -19,7 +19,16 @@ export interface LaneStats {
 export async function laneStats(sql: Queryable, lanes: readonly string[], windowSeconds = 900): Promise<LaneStats[]> {
   if (lanes.length === 0) return [];
   const rows = await sql<
-    { lane: string; queued: number; awaitingApproval: number; running: number; oldestWaitingSeconds: number | null; p50: number | null; p95: number | null; dispatched: number }[]
+    {
+      lane: string;
+      queued: number;
+      awaitingApproval: number;
+      running: number;
+      oldestWaitingSeconds: number | null;
+      p50: number | null;
+      p95: number | null;
+      dispatched: number;
+    }[]
   >`
     select l.lane,
       (select count(*)::int from jobs where state = 'queued' and lane = l.lane) as queued,

@@ -11,11 +11,7 @@ export interface UnreportedAttempt {
 }
 
 /** Attempts the substrate reported finished longer than `graceSeconds` ago with no evidence. */
-export async function findUnreportedAttempts(
-  sql: Queryable,
-  graceSeconds: number,
-  limit: number,
-): Promise<UnreportedAttempt[]> {
+export async function findUnreportedAttempts(sql: Queryable, graceSeconds: number, limit: number): Promise<UnreportedAttempt[]> {
   return sql<UnreportedAttempt[]>`
     select a.id as attempt_id, a.job_id, a.attempt_no, a.lane, j.prover, c.epoch, a.observed_at
     from attempts a

@@ -7,7 +7,12 @@ import { type Fence, lockFence } from '../fence.js';
  * The substrate has the attempt (created now, or found already there): it is running, with the
  * prover profile it was dispatched with, which its evidence must repeat.
  */
-export async function markAttemptStarted(sql: Sql, fence: Fence, dispatched: { profile: ProverProfile; allowedAxioms: readonly string[] }, log?: Logger): Promise<void> {
+export async function markAttemptStarted(
+  sql: Sql,
+  fence: Fence,
+  dispatched: { profile: ProverProfile; allowedAxioms: readonly string[] },
+  log?: Logger,
+): Promise<void> {
   await sql.begin(async (tx) => {
     await lockFence(tx, fence, log);
     const [attempt] = await tx<{ jobId: string }[]>`

@@ -42,23 +42,24 @@ export type SubmitResult =
  * its job in flight too. The NOTIFY is only a hint for dispatchers to look now.
  */
 export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: number }): Promise<SubmitResult> {
-  const result = await retryingRaces(() => sql.begin(async (tx): Promise<SubmitResult> => {
-    await lockSubmitter(tx, job.submitterId);
-    if (job.idempotencyKey !== null) {
-      const [existing] = await tx<(JobRow & { requestHash: Buffer })[]>`
+  const result = await retryingRaces(() =>
+    sql.begin(async (tx): Promise<SubmitResult> => {
+      await lockSubmitter(tx, job.submitterId);
+      if (job.idempotencyKey !== null) {
+        const [existing] = await tx<(JobRow & { requestHash: Buffer })[]>`
         select ${tx(jobColumns)}, request_hash from jobs
         where submitter_id = ${job.submitterId} and idempotency_key = ${job.idempotencyKey}`;
-      if (existing) {
-        const { requestHash, ...row } = existing;
-        return { outcome: requestHash.equals(job.requestHash) ? 'existing' : 'conflict', job: row };
+        if (existing) {
+          const { requestHash, ...row } = existing;
+          return { outcome: requestHash.equals(job.requestHash) ? 'existing' : 'conflict', job: row };
+        }
       }
-    }
-    const [waiting] = await tx<{ n: number }[]>`
+      const [waiting] = await tx<{ n: number }[]>`
       select count(*)::int as n from jobs
       where submitter_id = ${job.submitterId} and state in ('queued', 'awaiting_approval')`;
-    if (waiting!.n >= quota.maxQueued) return { outcome: 'quota', waiting: waiting!.n };
+      if (waiting!.n >= quota.maxQueued) return { outcome: 'quota', waiting: waiting!.n };
 
-    const [created] = await tx<JobRow[]>`
+      const [created] = await tx<JobRow[]>`
       insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, goals, lane, priority,
                         labels, idempotency_key, request_hash, promote_to, concurrency_group, cancel_in_progress,
                         state, state_reason, state_actor)
@@ -67,24 +68,33 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
               ${job.requestHash}, ${job.promoteTo}, ${job.concurrency?.group ?? null}, ${job.concurrency?.cancelInProgress ?? false},
               'queued', 'submitted', ${job.submitterId})
       returning ${tx(jobColumns)}`;
-    const superseded: string[] = [];
-    const stopAttempts: CancelledAttempt[] = [];
-    if (job.concurrency) {
-      const states = job.concurrency.cancelInProgress ? ['queued', 'awaiting_approval', 'dispatching', 'running'] : ['queued', 'awaiting_approval'];
-      const older = await tx<{ id: string }[]>`
+      const superseded: string[] = [];
+      const stopAttempts: CancelledAttempt[] = [];
+      if (job.concurrency) {
+        const states = job.concurrency.cancelInProgress
+          ? ['queued', 'awaiting_approval', 'dispatching', 'running']
+          : ['queued', 'awaiting_approval'];
+        const older = await tx<{ id: string }[]>`
         select id from jobs
         where submitter_id = ${job.submitterId} and concurrency_group = ${job.concurrency.group}
           and state in ${tx(states)} and id <> ${created!.id}
         order by seq`;
-      for (const { id } of older) {
-        const cancelled = await cancelJobIn(tx, id, job.submitterId, `superseded by job ${created!.id} in concurrency group ${job.concurrency.group}`, created!.id);
-        if (cancelled.outcome !== 'cancelled') continue;
-        superseded.push(id);
-        if (cancelled.stopAttempt) stopAttempts.push(cancelled.stopAttempt);
+        for (const { id } of older) {
+          const cancelled = await cancelJobIn(
+            tx,
+            id,
+            job.submitterId,
+            `superseded by job ${created!.id} in concurrency group ${job.concurrency.group}`,
+            created!.id,
+          );
+          if (cancelled.outcome !== 'cancelled') continue;
+          superseded.push(id);
+          if (cancelled.stopAttempt) stopAttempts.push(cancelled.stopAttempt);
+        }
       }
-    }
-    return { outcome: 'created', job: created!, superseded, stopAttempts };
-  }));
+      return { outcome: 'created', job: created!, superseded, stopAttempts };
+    }),
+  );
   if (result.outcome === 'created') await notifyJobsQueued(sql, job.lane);
   return result;
 }

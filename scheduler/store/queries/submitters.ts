@@ -11,11 +11,7 @@ export interface Submitter {
 }
 
 /** Creates or updates a submitter and mints it a new API token; only the token's hash is stored. */
-export async function createSubmitterToken(
-  sql: Queryable,
-  submitter: Submitter,
-  label = '',
-): Promise<string> {
+export async function createSubmitterToken(sql: Queryable, submitter: Submitter, label = ''): Promise<string> {
   const token = mintSecret('pp');
   await upsertSubmitter(sql, submitter);
   await sql`
@@ -62,7 +58,12 @@ export async function countTokens(sql: Queryable): Promise<number> {
  * serialised so that only one mints; `keep` (saving it for the operator) runs before the mint
  * commits, so a token that could not be kept is not left behind. Undefined when a token exists.
  */
-export async function mintFirstToken(sql: Sql, submitter: Submitter, label: string, keep: (token: string) => Promise<void>): Promise<string | undefined> {
+export async function mintFirstToken(
+  sql: Sql,
+  submitter: Submitter,
+  label: string,
+  keep: (token: string) => Promise<void>,
+): Promise<string | undefined> {
   return sql.begin(async (tx) => {
     await lockAdminBootstrap(tx);
     if ((await countTokens(tx)) > 0) return undefined;

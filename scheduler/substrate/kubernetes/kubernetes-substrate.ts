@@ -1,4 +1,14 @@
-import { BatchV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, ListWatch, type V1Job, type V1OwnerReference, type V1Pod, Watch } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  ListWatch,
+  type V1Job,
+  type V1OwnerReference,
+  type V1Pod,
+  Watch,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
@@ -54,8 +64,20 @@ export class KubernetesSubstrate implements Substrate {
     this.namespace = config.kubernetes.namespace;
     this.selector = `${labels.managedBy}=proofpod,${labels.release}=${config.pod.release}`;
     const watch = new Watch(kc);
-    this.jobs = new ListWatch(`/apis/batch/v1/namespaces/${this.namespace}/jobs`, watch, () => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }), false, this.selector);
-    this.pods = new ListWatch(`/api/v1/namespaces/${this.namespace}/pods`, watch, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }), false, this.selector);
+    this.jobs = new ListWatch(
+      `/apis/batch/v1/namespaces/${this.namespace}/jobs`,
+      watch,
+      () => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }),
+      false,
+      this.selector,
+    );
+    this.pods = new ListWatch(
+      `/api/v1/namespaces/${this.namespace}/pods`,
+      watch,
+      () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }),
+      false,
+      this.selector,
+    );
     for (const informer of [this.jobs, this.pods] as ListWatch<V1Job | V1Pod>[]) {
       informer.on('error', (error: unknown) => {
         if (this.closed) return;
@@ -77,12 +99,7 @@ export class KubernetesSubstrate implements Substrate {
     const lane = this.config.lanes.find((l) => l.name === launch.lane);
     if (!profile || !lane) throw new Error(`attempt ${launch.name}: prover ${launch.prover} or lane ${launch.lane} is not configured`);
     const secretName = credentialSecretName(launch.name);
-    const pod = buildAttemptPod(
-      { ...launch, credentialSecretName: secretName },
-      profile,
-      lane,
-      this.config.pod,
-    );
+    const pod = buildAttemptPod({ ...launch, credentialSecretName: secretName }, profile, lane, this.config.pod);
     const body = buildAttemptJob(pod, launch.deadlineAt, {
       namespace: this.namespace,
       owner: await this.ownerReference(),
@@ -163,9 +180,11 @@ export class KubernetesSubstrate implements Substrate {
    * Secret (the Role grants no pod deletion). The Secret is also deleted here, to revoke at once.
    */
   async stop(name: string): Promise<void> {
-    await this.batch.deleteNamespacedJob({ name, namespace: this.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 }).catch((error: unknown) => {
-      if (codeOf(error) !== 404) throw error;
-    });
+    await this.batch
+      .deleteNamespacedJob({ name, namespace: this.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 })
+      .catch((error: unknown) => {
+        if (codeOf(error) !== 404) throw error;
+      });
     await this.core.deleteNamespacedSecret({ name: credentialSecretName(name), namespace: this.namespace }).catch((error: unknown) => {
       if (codeOf(error) !== 404) this.log.warn({ err: error, name }, 'could not delete the credential Secret; it goes with its Job');
     });

@@ -34,11 +34,14 @@ function report(c: V1ContainerStatus): ContainerReport {
 export function attemptStatusOf(job: V1Job, pods: V1Pod[], settings: ReadSettings, now = Date.now()): AttemptStatus {
   const pod = [...pods].sort((a, b) => (time(b.metadata?.creationTimestamp) ?? 0) - (time(a.metadata?.creationTimestamp) ?? 0))[0];
   const failed = truthy(job.status?.conditions, 'Failed');
-  if (failed?.reason === 'DeadlineExceeded') return { phase: 'infrastructure_failure', reason: `DeadlineExceeded: ${failed.message ?? 'the Job passed its deadline'}` };
+  if (failed?.reason === 'DeadlineExceeded')
+    return { phase: 'infrastructure_failure', reason: `DeadlineExceeded: ${failed.message ?? 'the Job passed its deadline'}` };
   if (!pod) {
-    if (failed) return { phase: 'infrastructure_failure', reason: `pod deleted: the Job failed without its pod (${failed.reason ?? 'no reason'})` };
+    if (failed)
+      return { phase: 'infrastructure_failure', reason: `pod deleted: the Job failed without its pod (${failed.reason ?? 'no reason'})` };
     const age = now - (time(job.metadata?.creationTimestamp) ?? now);
-    if (age > settings.pendingLimitSeconds * 1000) return { phase: 'infrastructure_failure', reason: `no pod after ${Math.round(age / 1000)}s` };
+    if (age > settings.pendingLimitSeconds * 1000)
+      return { phase: 'infrastructure_failure', reason: `no pod after ${Math.round(age / 1000)}s` };
     return { phase: 'pending', reason: 'waiting for the Job controller to create the pod' };
   }
   return podStatusOf(pod, settings, now, Boolean(failed));
@@ -56,18 +59,27 @@ function podStatusOf(pod: V1Pod, settings: ReadSettings, now: number, jobFailed:
     if (!waiting?.reason) continue;
     const detail = `${waiting.reason}: container ${c.name} (${c.image})${waiting.message ? `: ${waiting.message}` : ''}`;
     if (waiting.reason === 'InvalidImageName') return { phase: 'infrastructure_failure', reason: detail };
-    if (['ErrImagePull', 'ImagePullBackOff', 'CreateContainerConfigError', 'CreateContainerError'].includes(waiting.reason) && age > settings.imagePullGraceSeconds * 1000) {
+    if (
+      ['ErrImagePull', 'ImagePullBackOff', 'CreateContainerConfigError', 'CreateContainerError'].includes(waiting.reason) &&
+      age > settings.imagePullGraceSeconds * 1000
+    ) {
       return { phase: 'infrastructure_failure', reason: detail };
     }
   }
   const oom = [...inits, ...mains].find((c) => c.state?.terminated?.reason === 'OOMKilled');
   if (oom) return { phase: 'infrastructure_failure', reason: `OOMKilled: container ${oom.name} ran out of memory` };
   const disrupted = truthy(status.conditions as never, 'DisruptionTarget');
-  if (disrupted) return { phase: 'infrastructure_failure', reason: `${disrupted.reason ?? 'DisruptionTarget'}: ${disrupted.message ?? 'the pod was disrupted'}` };
-  if (status.reason === 'Evicted') return { phase: 'infrastructure_failure', reason: `Evicted: ${status.message ?? 'the node evicted the pod'}` };
+  if (disrupted)
+    return {
+      phase: 'infrastructure_failure',
+      reason: `${disrupted.reason ?? 'DisruptionTarget'}: ${disrupted.message ?? 'the pod was disrupted'}`,
+    };
+  if (status.reason === 'Evicted')
+    return { phase: 'infrastructure_failure', reason: `Evicted: ${status.message ?? 'the node evicted the pod'}` };
   const finished = finishedObservation(inits.map(report), mains.map(report));
   if (finished) return finished;
-  if (pod.metadata?.deletionTimestamp || jobFailed) return { phase: 'infrastructure_failure', reason: 'pod deleted before the attempt finished' };
+  if (pod.metadata?.deletionTimestamp || jobFailed)
+    return { phase: 'infrastructure_failure', reason: 'pod deleted before the attempt finished' };
   if (status.phase === 'Pending' && age > settings.pendingLimitSeconds * 1000) {
     return { phase: 'infrastructure_failure', reason: `Pending for ${Math.round(age / 1000)}s since the pod was created` };
   }

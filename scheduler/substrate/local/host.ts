@@ -2,7 +2,7 @@
  * The host side of the local substrate: processes (their identity, liveness, ends, groups) and files
  * (bounded logs, termination messages, trees the sandbox uid wrote). Nothing here knows about pods.
  */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants, accessSync, createWriteStream } from 'node:fs';
 import { chmod, lstat, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
@@ -98,7 +98,11 @@ export async function lastLogLine(file: string): Promise<string | undefined> {
     const length = Math.min(size, 4096);
     const buffer = Buffer.alloc(length);
     await handle.read(buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = buffer
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     return lines.at(-1);
   } finally {
     await handle.close();

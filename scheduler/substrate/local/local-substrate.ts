@@ -10,7 +10,15 @@ import { containers, env, files, isolatedContainers, volumeNames } from '../../.
 import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
 import { ImagePullError, type ImageLayout, resolveImage } from './images.js';
-import { ContainerConfigError, type ContainerPlan, containerLimits, isPrivileged, limitedCommand, sandboxArgs, unsandboxedCommand } from './sandbox.js';
+import {
+  ContainerConfigError,
+  type ContainerPlan,
+  containerLimits,
+  isPrivileged,
+  limitedCommand,
+  sandboxArgs,
+  unsandboxedCommand,
+} from './sandbox.js';
 import { type AttemptUids, claimUidSlot, releaseUidSlot } from './uid-slots.js';
 import { type ContainerReport, finishedObservation, initFailure } from '../pod-outcome.js';
 import {
@@ -78,7 +86,7 @@ export class LocalSubstrate implements Substrate {
     const uid = process.getuid?.();
     this.uidRange = uid === 0 ? this.config.local.sandboxUids : undefined;
     if (this.unsafe) {
-      this.log.warn('local.unsafeNoSandbox is set: untrusted proofs run WITHOUT a sandbox, with this machine\'s network and files');
+      this.log.warn("local.unsafeNoSandbox is set: untrusted proofs run WITHOUT a sandbox, with this machine's network and files");
     }
   }
 
@@ -106,7 +114,13 @@ export class LocalSubstrate implements Substrate {
     );
     const log = this.log.child({ jobId: launch.jobId, attempt: launch.attemptNo, lane: launch.lane, name: launch.name });
     // The only secret an attempt has is its upload credential.
-    await this.runPod(launch.name, pod, { [volumeNames.credential]: { [files.credential]: launch.uploadCredential } }, log, launch.deadlineAt);
+    await this.runPod(
+      launch.name,
+      pod,
+      { [volumeNames.credential]: { [files.credential]: launch.uploadCredential } },
+      log,
+      launch.deadlineAt,
+    );
   }
 
   /**
@@ -142,7 +156,8 @@ export class LocalSubstrate implements Substrate {
       await removeTree(dir).catch(() => {});
       throw new Error(`attempt ${name}: could not prepare its local state: ${coerceError(error).message}`, { cause: error });
     }
-    if (this.unsafe) log.warn('running attempt WITHOUT a sandbox (local.unsafeNoSandbox): the untrusted proof has this machine\'s network and files');
+    if (this.unsafe)
+      log.warn("running attempt WITHOUT a sandbox (local.unsafeNoSandbox): the untrusted proof has this machine's network and files");
     // Once the pod has ended, status.json says all there is: the attempt no longer needs memory here.
     run.done = this.runPodContainers(run)
       .then(() => run.writes)
@@ -161,7 +176,8 @@ export class LocalSubstrate implements Substrate {
       () => undefined,
     );
     if (!status) return undefined;
-    const ended = [...status.initContainers, ...status.containers].every((c) => c.state === 'terminated') ||
+    const ended =
+      [...status.initContainers, ...status.containers].every((c) => c.state === 'terminated') ||
       status.initContainers.some((c) => c.state === 'terminated' && c.exitCode !== 0);
     return { status, lost: !ended && !(await isAlive(status.owner)) };
   }
@@ -176,10 +192,18 @@ export class LocalSubstrate implements Substrate {
       status = JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8')) as LocalPodStatus;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        return { phase: 'infrastructure_failure', reason: `local substrate cannot read the attempt's status: ${coerceError(error).message}` };
+        return {
+          phase: 'infrastructure_failure',
+          reason: `local substrate cannot read the attempt's status: ${coerceError(error).message}`,
+        };
       }
-      const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
-      return exists ? { phase: 'infrastructure_failure', reason: 'local substrate lost the attempt: its start never completed' } : undefined;
+      const exists = await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      return exists
+        ? { phase: 'infrastructure_failure', reason: 'local substrate lost the attempt: its start never completed' }
+        : undefined;
     }
     return this.attemptStatus(dir, status, false);
   }
@@ -211,7 +235,10 @@ export class LocalSubstrate implements Substrate {
     } else {
       await this.killLeftovers(dir);
     }
-    const uids = await readFile(path.join(dir, 'uids.json'), 'utf8').then((text) => JSON.parse(text) as AttemptUids, () => undefined);
+    const uids = await readFile(path.join(dir, 'uids.json'), 'utf8').then(
+      (text) => JSON.parse(text) as AttemptUids,
+      () => undefined,
+    );
     await removeTree(dir);
     if (uids) await releaseUidSlot(this.stateDir, name, uids.slot);
   }
@@ -468,13 +495,18 @@ export class LocalSubstrate implements Substrate {
       imageDigest: c.imageDigest ?? null,
       terminated:
         c.state === 'terminated'
-          ? { exitCode: c.exitCode ?? null, reason: c.reason, message: c.message || (c.exitCode !== 0 ? await lastLogLine(path.join(dir, 'logs', `${c.name}.log`)) : undefined) }
+          ? {
+              exitCode: c.exitCode ?? null,
+              reason: c.reason,
+              message: c.message || (c.exitCode !== 0 ? await lastLogLine(path.join(dir, 'logs', `${c.name}.log`)) : undefined),
+            }
           : undefined,
     });
     const inits = await Promise.all(pod.initContainers.map(report));
     const ended = initFailure(inits) ?? finishedObservation(inits, await Promise.all(pod.containers.map(report)));
     if (ended) return ended;
-    if (!owned && !(await isAlive(pod.owner))) return { phase: 'infrastructure_failure', reason: "local substrate lost the attempt's processes" };
+    if (!owned && !(await isAlive(pod.owner)))
+      return { phase: 'infrastructure_failure', reason: "local substrate lost the attempt's processes" };
     const initializing = pod.initContainers.find((c) => c.state !== 'terminated');
     if (initializing) return { phase: 'pending', reason: `init container ${initializing.name} ${initializing.state}` };
     if (pod.containers.some((c) => c.state === 'running')) return { phase: 'running' };

@@ -94,7 +94,12 @@ export function sandboxArgs(plan: ContainerPlan): string[] {
   const binds = volumeBinds(plan);
   // bubblewrap makes a mount point's missing parents 0700; an image's directories are 0755, and a
   // process of another uid (the sandboxes a privileged container makes) must get through them.
-  const mountPoints = [...plan.image.binds, ...programEntries.map((e) => `${programsDir}/${e}`), ...binds.map((b) => b.mountPath), ...(plan.extraReadOnly ?? [])];
+  const mountPoints = [
+    ...plan.image.binds,
+    ...programEntries.map((e) => `${programsDir}/${e}`),
+    ...binds.map((b) => b.mountPath),
+    ...(plan.extraReadOnly ?? []),
+  ];
   for (const dir of mountParents(mountPoints, plan.image.binds)) args.push('--perms', '0755', '--dir', dir);
   for (const bind of byDepth(plan.image.binds, (p) => p)) args.push('--ro-bind', bind, bind);
   for (const entry of programEntries) args.push('--ro-bind', path.join(plan.programsRoot, entry), `${programsDir}/${entry}`);
@@ -128,7 +133,10 @@ export function unsandboxedCommand(plan: Omit<ContainerPlan, 'statusFd' | 'runAs
   const env = containerEnv(container);
   for (const mount of volumeBinds(plan)) {
     const name = mountName(mount.mountPath);
-    if (!name) throw new ContainerConfigError(`container ${container.name} mounts ${mount.mountPath}, which no contract mount names; it cannot run without a sandbox`);
+    if (!name)
+      throw new ContainerConfigError(
+        `container ${container.name} mounts ${mount.mountPath}, which no contract mount names; it cannot run without a sandbox`,
+      );
     env[`PROOFPOD_MOUNT_${name.toUpperCase()}`] = mount.hostDir;
     if (name === 'tmp') env.TMPDIR = mount.hostDir;
   }
@@ -142,7 +150,8 @@ export function unsandboxedCommand(plan: Omit<ContainerPlan, 'statusFd' | 'runAs
 
 function containerCommand(container: V1Container): string[] {
   const command = [...(container.command ?? []), ...(container.args ?? [])];
-  if (command.length === 0) throw new ContainerConfigError(`container ${container.name} has no command; the local substrate has no image entrypoints`);
+  if (command.length === 0)
+    throw new ContainerConfigError(`container ${container.name} has no command; the local substrate has no image entrypoints`);
   return command;
 }
 
@@ -150,7 +159,10 @@ function containerCommand(container: V1Container): string[] {
 function containerEnv(container: V1Container): Record<string, string> {
   const env: Record<string, string> = { PATH: defaultPath };
   for (const variable of container.env ?? []) {
-    if (variable.valueFrom) throw new ContainerConfigError(`container ${container.name}: env ${variable.name} uses valueFrom, which the local substrate does not support`);
+    if (variable.valueFrom)
+      throw new ContainerConfigError(
+        `container ${container.name}: env ${variable.name} uses valueFrom, which the local substrate does not support`,
+      );
     env[variable.name] = variable.value ?? '';
   }
   return env;
@@ -177,9 +189,13 @@ interface VolumeBind {
 /** The container's volume mounts, parents before children so that a parent mount cannot hide a child. */
 function volumeBinds(plan: Pick<ContainerPlan, 'container' | 'volumes'>): VolumeBind[] {
   const binds = (plan.container.volumeMounts ?? []).map((mount) => {
-    if (mount.subPath || mount.subPathExpr) throw new ContainerConfigError(`container ${plan.container.name}: volume mount ${mount.name} uses subPath, which the local substrate does not support`);
+    if (mount.subPath || mount.subPathExpr)
+      throw new ContainerConfigError(
+        `container ${plan.container.name}: volume mount ${mount.name} uses subPath, which the local substrate does not support`,
+      );
     const hostDir = Object.hasOwn(plan.volumes, mount.name) ? plan.volumes[mount.name] : undefined;
-    if (!hostDir) throw new ContainerConfigError(`container ${plan.container.name} mounts volume ${mount.name}, which the pod does not define`);
+    if (!hostDir)
+      throw new ContainerConfigError(`container ${plan.container.name} mounts volume ${mount.name}, which the pod does not define`);
     return { hostDir, mountPath: mount.mountPath, readOnly: mount.readOnly === true };
   });
   return byDepth(binds, (b) => b.mountPath);
@@ -229,7 +245,9 @@ export function containerLimits(
 ): ResourceLimits {
   const limits = container.resources?.limits as Record<string, string | number> | undefined;
   const cores = quantityCores(limits?.cpu) ?? 1;
-  const cpuSeconds = defaults.cpuSeconds ?? (options.secondsLeft !== undefined ? Math.max(1, Math.ceil(options.secondsLeft * Math.max(1, cores))) : undefined);
+  const cpuSeconds =
+    defaults.cpuSeconds ??
+    (options.secondsLeft !== undefined ? Math.max(1, Math.ceil(options.secondsLeft * Math.max(1, cores))) : undefined);
   return {
     memoryBytes: quantityBytes(limits?.memory) ?? defaults.memoryBytes,
     fileSizeBytes: defaults.fileSizeBytes,

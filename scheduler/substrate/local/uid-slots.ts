@@ -31,7 +31,14 @@ export async function claimUidSlot(stateDir: string, name: string, range: { firs
       const owner = await readFile(path.join(dir, 'attempt'), 'utf8').catch(() => undefined);
       // A slot whose attempt is gone was not released (a crash): take it back. One being made
       // right now has no owner file yet, and is left alone.
-      if (owner === undefined || (await stat(path.join(stateDir, owner)).then(() => true, () => false))) continue;
+      if (
+        owner === undefined ||
+        (await stat(path.join(stateDir, owner)).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       await rm(dir, { recursive: true, force: true });
       i--;
       continue;

@@ -13,7 +13,10 @@ export const jobStates = [
 export type JobState = (typeof jobStates)[number];
 
 export const finalJobStates: ReadonlySet<JobState> = new Set(['verified', 'rejected', 'error', 'timed_out', 'cancelled']);
-export const inFlightJobStates: ReadonlySet<JobState> = new Set(['dispatching', 'running']);
+/** States of a job (and of an attempt) in flight: it holds a lease and a substrate object. */
+export const inFlightStates = ['dispatching', 'running'] as const satisfies readonly JobState[];
+/** States of a job that waits to be dispatched. */
+export const waitingStates = ['queued', 'awaiting_approval'] as const satisfies readonly JobState[];
 
 export function isFinalJobState(state: JobState): boolean {
   return finalJobStates.has(state);

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from './database/connect.js';
-import { type LaneStats, laneStats, openJobCounts } from './store/queries/lane-stats.js';
+import { type LaneStats, laneStats, openJobCounts } from './store/lanes/lane-stats.js';
 
 /** One registry per scheduler instance, so that two instances in one process do not collide. */
 export function createMetrics(sql: Sql, lanes: readonly string[] = []) {

@@ -3,7 +3,7 @@ import { ProverProfileSchema } from '../contract/profile.js';
 import { defaultLanes } from '../scheduler/lanes.js';
 import { type Refusal, type Submission, admissionRefusal, usableLanes } from '../scheduler/policy/admission.js';
 import { defaultProverProfiles } from '../scheduler/prover-profiles.js';
-import type { Submitter } from '../scheduler/store/queries/submitters.js';
+import type { Submitter } from '../scheduler/store/submitters/submitters.js';
 
 const profile = (name: string) => ProverProfileSchema.parse(defaultProverProfiles.find((p) => p.name === name));
 const trusted: Submitter = { id: 'ci', trust: 'trusted', lanes: ['*'], roles: [] };

@@ -9,6 +9,7 @@ import { defaultProverProfiles } from '../scheduler/prover-profiles.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FixtureRepo, scratch } from './support/git-fixtures.js';
 import { call, startInstance, waitFor } from './support/instance.js';
+import { isFinalJobState } from '../scheduler/job-states.js';
 
 /**
  * Tier 3: the scheduler with the local substrate (bubblewrap sandboxes) and the real task-pod
@@ -102,7 +103,7 @@ async function verdict(id: string) {
     `job ${id} to end`,
     async () => {
       const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
-      return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
+      return isFinalJobState(r.body.state);
     },
     90_000,
     250,

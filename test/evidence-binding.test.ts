@@ -23,7 +23,6 @@ const pinned = ProverProfileSchema.parse({
 });
 const forgeries: Record<string, (launch: AttemptLaunch, honest: Evidence) => Evidence> = {};
 const cluster = new FakeCluster({
-  profiles: [pinned],
   forge: (launch, honest) => (forgeries[launch.jobId] ?? ((_l, e) => e))(launch, honest),
 });
 let proofpod: Proofpod;

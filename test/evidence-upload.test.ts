@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proofpod } from '../scheduler/app.js';
-import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
-import { markAttemptStarted } from '../scheduler/store/queries/start-attempt.js';
-import { mintUploadCredential } from '../scheduler/store/queries/upload-credentials.js';
+import { claimAttempts } from '../scheduler/store/claims/claim-attempts.js';
+import { markAttemptStarted } from '../scheduler/store/attempts/start-attempt.js';
+import { mintUploadCredential } from '../scheduler/store/evidence/upload-credentials.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { defaultProfile, evidenceFor } from './support/evidence.js';
 import { call, jobRequest, startInstance } from './support/instance.js';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Sql } from '../scheduler/database/connect.js';
 import { dispatchCycle } from '../scheduler/replica/dispatcher.js';
-import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
+import { claimAttempts } from '../scheduler/store/claims/claim-attempts.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
 import { replicaContext } from './support/instance.js';

@@ -10,6 +10,7 @@ import { createTestDatabase, createToken } from './support/database.js';
 import { type FileSpec, FixtureRepo, scratch } from './support/git-fixtures.js';
 import { attackPayload, hostileFiles, payload, pluginSource } from './support/hostile-fixtures.js';
 import { call, startInstance, waitFor } from './support/instance.js';
+import { isFinalJobState } from '../scheduler/job-states.js';
 
 /**
  * One test per way a hostile proof source tried to get a wrong proof verified or the upload
@@ -83,7 +84,7 @@ async function run(files: Record<string, FileSpec>, prover: string, targets: str
         if (/^ppu_[A-Za-z0-9_-]{20,}$/.test(credential)) credentials.add(credential);
       }
       const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
-      return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state);
+      return isFinalJobState(r.body.state);
     },
     90_000,
     20,

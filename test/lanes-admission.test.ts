@@ -10,9 +10,10 @@ import { until } from './support/cluster.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
 import { call, fastLoops, jobRequest, startInstance } from './support/instance.js';
+import { finalJobStates } from '../scheduler/job-states.js';
 
 const db = await createTestDatabase();
-const finalStates = ['verified', 'rejected', 'error', 'timed_out', 'cancelled'];
+const finalStates: string[] = [...finalJobStates];
 
 describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', () => {
   let cluster: FakeCluster;

@@ -127,6 +127,8 @@ function newLaunch(overrides: Partial<AttemptLaunch> = {}): AttemptLaunch {
     attemptNo: 1,
     lane: 'intake',
     prover: 'probe',
+    laneConfig: testConfig().lanes[0]!,
+    profile: testConfig().provers[0]!,
     source: { url: 'https://example.invalid/proofs.git', commit: 'a'.repeat(40), subdirectory: null },
     targets: [`port=${port}`, 'exit=3', `marker=${randomUUID()}`],
     goals: [],

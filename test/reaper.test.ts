@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { defaultLanes } from '../scheduler/lanes.js';
 import { reaperSweep } from '../scheduler/replica/reaper.js';
+import { defaultProfile } from './support/evidence.js';
 import { lockKeys } from '../scheduler/store/locks.js';
 import { connect } from '../scheduler/database/connect.js';
-import { claimAttempts } from '../scheduler/store/queries/claim-attempts.js';
+import { claimAttempts } from '../scheduler/store/claims/claim-attempts.js';
 import type { Proofpod } from '../scheduler/app.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
@@ -87,6 +89,8 @@ describe('reaper and watcher against a FAKE cluster', () => {
       attemptNo: 1,
       lane: 'verify',
       prover: 'coq',
+      laneConfig: defaultLanes.find((l) => l.name === 'verify')!,
+      profile: defaultProfile('coq'),
       source: { url: 'x', commit: 'a'.repeat(40), subdirectory: null },
       targets: ['A.v'],
       goals: [],
@@ -137,6 +141,54 @@ describe('reaper leadership holds no open transaction', () => {
       cluster.shutdown();
       await sql.end();
       await db.sql.unsafe(`alter database ${name} reset idle_in_transaction_session_timeout`);
+    }
+  });
+});
+
+describe('an attempt the reaper adopts', () => {
+  it('records the profile as its lane runs it: without the second checker in verify', async () => {
+    const cluster = new FakeCluster({ runMs: 60_000 });
+    const ctx = replicaContext(db.url, db.sql, cluster, 'adopter');
+    await db.sql`
+      insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
+      values ('ci', 'x', ${'c'.repeat(40)}, 'smt-z3', '{a.smt2}', 'verify', '\\x00', 'queued', 'ci')`;
+    const [claimed] = await claimAttempts(db.sql, {
+      lane: 'verify',
+      concurrency: 100,
+      limit: 1,
+      holder: 'dead',
+      ttlSeconds: 30,
+      deadlineSeconds: 600,
+    });
+    // Its holder created it in the substrate, then died before marking it started.
+    await cluster.start({
+      name: claimed!.name,
+      attemptId: claimed!.attemptId,
+      jobId: claimed!.jobId,
+      attemptNo: 1,
+      lane: 'verify',
+      prover: 'smt-z3',
+      laneConfig: defaultLanes.find((l) => l.name === 'verify')!,
+      profile: defaultProfile('smt-z3'),
+      source: { url: 'x', commit: 'c'.repeat(40), subdirectory: null },
+      targets: ['a.smt2'],
+      goals: [],
+      deadlineAt: new Date(Date.now() + 600_000),
+      uploadCredential: 'none',
+      uploadUrl: 'http://127.0.0.1:9/none',
+    });
+    await db.sql`update claims set expires_at = now() - interval '1 second' where attempt_id = ${claimed!.attemptId}`;
+    try {
+      expect(await reaperSweep(ctx)).toBe(true);
+      const [attempt] = await db.sql<
+        { state: string; profile: { check: { second?: unknown } } }[]
+      >`select state, profile from attempts where id = ${claimed!.attemptId}`;
+      expect(attempt?.state).toBe('running');
+      expect(attempt?.profile.check.second).toBeUndefined();
+    } finally {
+      cluster.shutdown();
+      await db.sql`update jobs set state = 'cancelled' where id = ${claimed!.jobId}`;
+      await db.sql`delete from claims where attempt_id = ${claimed!.attemptId}`;
     }
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken } from '../auth/secrets.js';
 import type { Sql } from '../database/connect.js';
-import { type Submitter, authenticateToken } from '../store/queries/submitters.js';
+import { type Submitter, authenticateToken } from '../store/submitters/submitters.js';
 import { sendError } from './errors.js';
 
 declare module 'fastify' {

@@ -1,4 +1,4 @@
-import type { EventRow } from '../store/queries/get-job.js';
+import type { EventRow } from '../store/jobs/get-job.js';
 import type { AttemptRow, JobRow } from '../store/rows.js';
 import type { JobView } from './job-schemas.js';
 

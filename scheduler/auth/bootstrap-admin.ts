@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Sql } from '../database/connect.js';
 import { ConfigError, coerceError } from '../errors.js';
-import { type Submitter, mintFirstToken, registerSubmitterToken } from '../store/queries/submitters.js';
+import { type Submitter, mintFirstToken, registerSubmitterToken } from '../store/submitters/submitters.js';
 
 const admin: Submitter = { id: 'admin', trust: 'trusted', lanes: ['*'], roles: ['admin'] };
 

@@ -1,7 +1,7 @@
 import type { ProverProfile } from '../../contract/profile.js';
 import { mayUseLane } from '../api/auth.js';
 import type { Lane } from '../lanes.js';
-import type { Submitter } from '../store/queries/submitters.js';
+import type { Submitter } from '../store/submitters/submitters.js';
 
 /** What of a submission admission looks at. */
 export interface Submission {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Sql } from '../database/connect.js';
-import type { ProverProfile } from '../../contract/profile.js';
+import { type ProverProfile, profileForLane } from '../../contract/profile.js';
 import type { Lane } from '../lanes.js';
 import type { Metrics } from '../metrics.js';
 import type { Substrate } from '../substrate/substrate.js';
@@ -55,6 +55,11 @@ export function profileOf(ctx: ReplicaContext, name: string): ProverProfile {
   const profile = ctx.config.provers.find((p) => p.name === name);
   if (!profile) throw new Error(`prover profile ${name} is not configured; was it removed while jobs used it?`);
   return profile;
+}
+
+/** The prover profile as attempts in `laneName` run it (profileForLane): what is dispatched, recorded and judged. */
+export function laneProfile(ctx: ReplicaContext, prover: string, laneName: string): ProverProfile {
+  return profileForLane(profileOf(ctx, prover), laneOf(ctx, laneName));
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; never rejects (each fn handles its errors). */

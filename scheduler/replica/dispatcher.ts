@@ -1,4 +1,4 @@
-import { claimAttempts } from '../store/queries/claim-attempts.js';
+import { claimAttempts } from '../store/claims/claim-attempts.js';
 import { type ReplicaContext, forEachLimit } from './context.js';
 import { launchAttempt } from './launch.js';
 

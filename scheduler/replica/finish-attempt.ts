@@ -4,7 +4,7 @@ import type { AttemptEnding, JobState } from '../job-states.js';
 import { attemptTransition } from '../policy/attempt-transition.js';
 import type { Metrics } from '../metrics.js';
 import type { Fence } from '../store/fence.js';
-import { writeAttemptEnd } from '../store/queries/end-attempt.js';
+import { writeAttemptEnd } from '../store/attempts/end-attempt.js';
 import { type ReplicaContext, laneOf } from './context.js';
 
 /** The attempt being ended, as its caller knows it. */

@@ -1,10 +1,9 @@
 import { DuplicateError, StaleError, coerceError } from '../errors.js';
 import type { Fence } from '../store/fence.js';
-import type { LaunchTarget } from '../store/queries/launch-target.js';
-import { markAttemptStarted } from '../store/queries/start-attempt.js';
-import { mintUploadCredential } from '../store/queries/upload-credentials.js';
-import { profileForLane } from '../../contract/profile.js';
-import { type ReplicaContext, laneOf, profileOf } from './context.js';
+import type { LaunchTarget } from '../store/attempts/launch-target.js';
+import { markAttemptStarted } from '../store/attempts/start-attempt.js';
+import { mintUploadCredential } from '../store/evidence/upload-credentials.js';
+import { type ReplicaContext, laneOf, laneProfile } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
 
 /**
@@ -16,6 +15,8 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
   const log = ctx.log.child({ jobId: target.jobId, attempt: target.attemptNo, lane: target.lane });
   const lane = laneOf(ctx, target.lane);
   try {
+    // The profile as this lane runs it: what the pod runs, the attempt records and the judge holds the evidence to.
+    const profile = laneProfile(ctx, target.prover, target.lane);
     // The credential expires with the attempt's deadline; the reporter keeps a margin before it.
     const uploadCredential = await mintUploadCredential(ctx.sql, fence, target.deadlineAt, log);
     try {
@@ -26,6 +27,8 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
         attemptNo: target.attemptNo,
         lane: target.lane,
         prover: target.prover,
+        laneConfig: lane,
+        profile,
         source: { url: target.sourceUrl, commit: target.commitSha, subdirectory: target.subdirectory },
         targets: target.targets,
         goals: target.goals,
@@ -42,13 +45,7 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
       if (!(error instanceof DuplicateError)) throw error;
       log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
     }
-    // The profile as this lane runs it (buildAttemptPod applies the same rule): what the judge holds the evidence to.
-    await markAttemptStarted(
-      ctx.sql,
-      fence,
-      { profile: profileForLane(profileOf(ctx, target.prover), lane), allowedAxioms: lane.allowedAxioms },
-      log,
-    );
+    await markAttemptStarted(ctx.sql, fence, { profile, allowedAxioms: lane.allowedAxioms }, log);
   } catch (error) {
     if (error instanceof StaleError) {
       ctx.metrics.staleWrites.inc();

@@ -1,9 +1,10 @@
 import { StaleError, coerceError } from '../errors.js';
 import type { Fence } from '../store/fence.js';
-import { getLaunchTarget } from '../store/queries/launch-target.js';
-import { markAttemptStarted } from '../store/queries/start-attempt.js';
-import { type ExpiredClaim, takeOverClaim } from '../store/queries/take-over-claim.js';
-import { type ReplicaContext, laneOf, profileOf } from './context.js';
+import { getLaunchTarget } from '../store/attempts/launch-target.js';
+import { markAttemptStarted } from '../store/attempts/start-attempt.js';
+import type { ExpiredClaim } from '../store/claims/expired-claims.js';
+import { takeOverClaim } from '../store/claims/take-over-claim.js';
+import { type ReplicaContext, laneOf, laneProfile } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
 import { launchAttempt } from './launch.js';
 
@@ -31,7 +32,7 @@ export async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): 
         await markAttemptStarted(
           ctx.sql,
           fence,
-          { profile: profileOf(ctx, claim.prover), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms },
+          { profile: laneProfile(ctx, claim.prover, claim.lane), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms },
           log,
         );
       return;

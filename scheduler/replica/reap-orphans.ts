@@ -1,4 +1,4 @@
-import { liveAttemptNames } from '../store/queries/reaper-scans.js';
+import { liveAttemptNames } from '../store/attempts/reaper-scans.js';
 import type { ReplicaContext } from './context.js';
 
 /** Substrate objects of ours with no attempt in flight: deleted. */

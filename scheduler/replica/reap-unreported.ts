@@ -1,5 +1,5 @@
-import { findUnreportedAttempts } from '../store/queries/reaper-scans.js';
-import { takeOverClaim } from '../store/queries/take-over-claim.js';
+import { findUnreportedAttempts } from '../store/attempts/reaper-scans.js';
+import { takeOverClaim } from '../store/claims/take-over-claim.js';
 import type { ReplicaContext } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
 

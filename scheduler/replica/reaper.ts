@@ -1,5 +1,5 @@
 import { withReaperLock } from '../store/locks.js';
-import { findExpiredClaims } from '../store/queries/take-over-claim.js';
+import { findExpiredClaims } from '../store/claims/expired-claims.js';
 import { type ReplicaContext, forEachLimit } from './context.js';
 import { recoverExpired } from './reap-expired.js';
 import { deleteOrphans } from './reap-orphans.js';

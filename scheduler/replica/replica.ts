@@ -5,7 +5,7 @@ import { dispatchCycle } from './dispatcher.js';
 import { watchCycle } from './watcher.js';
 import { Loop } from './loop.js';
 import { reaperSweep } from './reaper.js';
-import { releaseClaims, renewClaims } from '../store/queries/renew-claims.js';
+import { releaseClaims, renewClaims } from '../store/claims/renew-claims.js';
 import { listenForWork } from '../store/notify.js';
 
 /** A holder identity unique to this process start, so that a restarted replica never mistakes old leases for its own. */

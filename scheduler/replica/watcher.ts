@@ -4,9 +4,9 @@ import { judge } from '../evidence/judge.js';
 import { StaleError, coerceError } from '../errors.js';
 import type { AttemptEnding } from '../job-states.js';
 import type { Fence } from '../store/fence.js';
-import { type HeldAttempt, heldAttempts } from '../store/queries/held-attempts.js';
-import { recordFinishObservation } from '../store/queries/record-observation.js';
-import { getEvidenceBody } from '../store/queries/store-evidence.js';
+import { type HeldAttempt, heldAttempts } from '../store/attempts/held-attempts.js';
+import { recordFinishObservation } from '../store/attempts/record-observation.js';
+import { getEvidenceBody } from '../store/evidence/get-evidence.js';
 import { type ReplicaContext, forEachLimit } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
 

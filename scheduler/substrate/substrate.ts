@@ -4,6 +4,8 @@
  */
 
 import type { ContainerObservation } from '../evidence/judge.js';
+import type { ProverProfile } from '../../contract/profile.js';
+import type { Lane } from '../lanes.js';
 
 /** Everything a substrate needs to start one attempt. */
 export interface AttemptLaunch {
@@ -14,6 +16,10 @@ export interface AttemptLaunch {
   attemptNo: number;
   lane: string;
   prover: string;
+  /** The lane, as the dispatcher resolved it: its resources, limits and placement. */
+  laneConfig: Lane;
+  /** The prover profile as this lane runs it (profileForLane: its second checker only where the lane requires one). */
+  profile: ProverProfile;
   source: { url: string; commit: string; subdirectory: string | null };
   targets: string[];
   /** Theorems the checked files must prove, with their statements. */

@@ -14,9 +14,10 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
-import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
+import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { openBenchDatabase } from './database.js';
 import { machine, writeSection } from './report.js';
+import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
 
 /** Where Debian's libcoq-stdpp puts its sources (beside the .vo files). */
 export const STDPP_SOURCES = '/usr/lib/ocaml/coq/user-contrib/stdpp';
@@ -125,7 +126,7 @@ export async function measureCoqProject(options: { databaseUrl: string; files?: 
       const { id } = (await submitted.json()) as { id: string };
       for (;;) {
         const job = (await (await fetch(`${proofpod.url}/v1/jobs/${id}`, { headers })).json()) as { state: string; stateReason: string };
-        if (['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(job.state)) {
+        if (isFinalJobState(job.state as JobState)) {
           const submitToVerdictMs = performance.now() - started;
           return {
             files: files.length,

@@ -8,7 +8,7 @@
  */
 import pino from 'pino';
 import type { Sql } from '../../scheduler/database/connect.js';
-import { claimAttempts } from '../../scheduler/store/queries/claim-attempts.js';
+import { claimAttempts } from '../../scheduler/store/claims/claim-attempts.js';
 import { openBenchDatabase } from './database.js';
 import { machine, percentile, writeSection } from './report.js';
 

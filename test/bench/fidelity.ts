@@ -17,11 +17,12 @@ import pino from 'pino';
 import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
 import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
-import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
+import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { removeTree } from '../../scheduler/substrate/local/host.js';
 import { STDPP_SOURCES } from './coq-project.js';
 import { openBenchDatabase } from './database.js';
 import { machine } from './report.js';
+import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
 
 export type Verdict = 'verified' | 'rejected' | 'error';
 
@@ -597,7 +598,7 @@ export async function runFidelity(options: {
         let job: { state: string; stateReason: string };
         for (;;) {
           job = (await api('GET', `/v1/jobs/${id}`)) as typeof job;
-          if (['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(job.state)) break;
+          if (isFinalJobState(job.state as JobState)) break;
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
         const ms = performance.now() - started;

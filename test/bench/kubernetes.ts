@@ -15,7 +15,7 @@ import { parseConfig } from '../../scheduler/config.js';
 import { connect } from '../../scheduler/database/connect.js';
 import { startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
 import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
-import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
+import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { percentile, writeSection } from './report.js';
 
 const JOBS = Number(process.env.BENCH_K8S_JOBS ?? 200);

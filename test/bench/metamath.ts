@@ -16,9 +16,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
-import { createSubmitterToken } from '../../scheduler/store/queries/submitters.js';
+import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { openBenchDatabase } from './database.js';
 import { machine, writeSection } from './report.js';
+import { finalJobStates } from '../../scheduler/job-states.js';
 
 /** Debian's set.mm, the database the default `metamath` profile pins as its reference. */
 export const SET_MM = '/usr/share/metamath/databases/set.mm';
@@ -27,7 +28,7 @@ const METAMATH_RS =
   ['../../bin', '../../dist/bin']
     .map((dir) => fileURLToPath(new URL(`${dir}/proofpod-metamath-verify`, import.meta.url)))
     .find((file) => existsSync(file)) ?? 'proofpod-metamath-verify';
-const ended = ['verified', 'rejected', 'error', 'timed_out', 'cancelled'];
+const ended: readonly string[] = [...finalJobStates];
 
 /** Each repetition's time, with the median and the least of them. */
 export interface Series {

@@ -22,6 +22,7 @@ import { createTestDatabase, createToken } from '../support/database.js';
 import { FixtureRepo, scratch } from '../support/git-fixtures.js';
 import { attackPayload, pluginSource } from '../support/hostile-fixtures.js';
 import { call, startInstance } from '../support/instance.js';
+import { isFinalJobState } from '../../scheduler/job-states.js';
 
 const skipReason = await clusterUnavailable();
 if (skipReason) console.warn(`Kubernetes substrate tests skipped: ${skipReason}`);
@@ -149,7 +150,7 @@ describe.skipIf(skipReason !== undefined)(
         `job ${id} to end`,
         async () => {
           const r = await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token });
-          return ['verified', 'rejected', 'error', 'timed_out', 'cancelled'].includes(r.body.state) && r.body;
+          return isFinalJobState(r.body.state) && r.body;
         },
         120_000,
         250,
@@ -318,6 +319,8 @@ describe.skipIf(skipReason !== undefined)(
           attemptNo: 1,
           lane: 'verify',
           prover: 'coq',
+          laneConfig: config.lanes.find((l) => l.name === 'verify')!,
+          profile: config.provers.find((p) => p.name === 'coq')!,
           source: { url: repo.url, commit, subdirectory: null },
           targets: ['Arith.v'],
           goals: [],

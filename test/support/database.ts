@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, inject } from 'vitest';
 import { type Sql, connect } from '../../scheduler/database/connect.js';
-import { createSubmitterToken, type Submitter } from '../../scheduler/store/queries/submitters.js';
+import { createSubmitterToken, type Submitter } from '../../scheduler/store/submitters/submitters.js';
 
 const TEMPLATE_DATABASE = 'proofpod_template';
 

@@ -1,9 +1,7 @@
 import { DuplicateError } from '../../scheduler/errors.js';
 import type { Evidence } from '../../contract/evidence.js';
-import { type ProverProfile, profileForLane } from '../../contract/profile.js';
-import { defaultLanes } from '../../scheduler/lanes.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../../scheduler/substrate/substrate.js';
-import { FAKE_IMAGE_DIGEST, defaultProfile, evidenceFor } from './evidence.js';
+import { FAKE_IMAGE_DIGEST, evidenceFor } from './evidence.js';
 
 export interface FakeClusterOptions {
   /** How long an attempt "runs" before its fake reporter uploads and it finishes. */
@@ -12,8 +10,6 @@ export interface FakeClusterOptions {
   upload?: boolean;
   /** Base URLs the fake reporter may reach, like a Service in front of the scheduler replicas. */
   endpoints?: () => string[];
-  /** The profiles the scheduler dispatches, by name (default: the default profiles). */
-  profiles?: readonly ProverProfile[];
   /** What the fake reporter uploads instead of the honest evidence: a holder of a leaked credential. */
   forge?: (launch: AttemptLaunch, honest: Evidence) => Evidence;
 }
@@ -78,21 +74,16 @@ export class FakeCluster implements Substrate {
     if (this.options.upload !== false) await this.upload(object);
     if (this.closed || !this.objects.has(object.launch.name)) return;
     // A profile with a build step has a build container, which exited 0.
-    const build = this.profile(object.launch.prover).build ? { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } : null;
+    const build = object.launch.profile.build ? { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST } : null;
     object.status = { phase: 'finished', check: { exitCode: 0, imageDigest: FAKE_IMAGE_DIGEST }, build };
-  }
-
-  private profile(name: string): ProverProfile {
-    return this.options.profiles?.find((p) => p.name === name) ?? defaultProfile(name);
   }
 
   /** Tries each endpoint in turn, retrying for a while, as a reporter with retries would. */
   private async upload(object: FakeObject): Promise<void> {
     const { launch } = object;
     const path = new URL(launch.uploadUrl).pathname;
-    // The profile as the attempt's lane runs it (the default lanes: a second checker in audit and replay).
-    const lane = { secondChecker: defaultLanes.find((l) => l.name === launch.lane)?.secondChecker ?? false };
-    const honest = evidenceFor(launch, {}, profileForLane(this.profile(launch.prover), lane));
+    // The honest reporter of the profile the attempt was dispatched with (as its lane runs it).
+    const honest = evidenceFor(launch, {}, launch.profile);
     const body = JSON.stringify(this.options.forge ? this.options.forge(launch, honest) : honest);
     for (let round = 0; round < 100 && !this.closed; round++) {
       const endpoints = this.options.endpoints?.() ?? [new URL(launch.uploadUrl).origin];

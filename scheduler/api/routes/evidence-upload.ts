@@ -4,7 +4,7 @@ import { bearerToken, hashSecret } from '../../auth/secrets.js';
 import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
 import type { Sql } from '../../database/connect.js';
 import { EvidenceSchema } from '../../../contract/evidence.js';
-import { storeEvidence } from '../../store/queries/store-evidence.js';
+import { storeEvidence } from '../../store/evidence/store-evidence.js';
 import { ErrorBodySchema, sendError } from '../errors.js';
 
 export const MAX_EVIDENCE_BYTES = 256 * 1024;

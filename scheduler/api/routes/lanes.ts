@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../database/connect.js';
-import { laneStats } from '../../store/queries/lane-stats.js';
+import { laneStats } from '../../store/lanes/lane-stats.js';
 import { requireSubmitter, submitterOf } from '../auth.js';
 import { usableLanes } from '../../policy/admission.js';
 import { ErrorBodySchema } from '../errors.js';

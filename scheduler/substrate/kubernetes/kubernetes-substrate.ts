@@ -95,11 +95,8 @@ export class KubernetesSubstrate implements Substrate {
    * exists (the kubelet waits for its volume), and with the Job as owner nothing needs a patch verb.
    */
   async start(launch: AttemptLaunch): Promise<void> {
-    const profile = this.config.provers.find((p) => p.name === launch.prover);
-    const lane = this.config.lanes.find((l) => l.name === launch.lane);
-    if (!profile || !lane) throw new Error(`attempt ${launch.name}: prover ${launch.prover} or lane ${launch.lane} is not configured`);
     const secretName = credentialSecretName(launch.name);
-    const pod = buildAttemptPod({ ...launch, credentialSecretName: secretName }, profile, lane, this.config.pod);
+    const pod = buildAttemptPod({ ...launch, credentialSecretName: secretName }, launch.profile, launch.laneConfig, this.config.pod);
     const body = buildAttemptJob(pod, launch.deadlineAt, {
       namespace: this.namespace,
       owner: await this.ownerReference(),

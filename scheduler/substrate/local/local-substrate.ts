@@ -92,10 +92,7 @@ export class LocalSubstrate implements Substrate {
 
   async start(launch: AttemptLaunch): Promise<void> {
     assertAttemptName(launch.name);
-    const profile = this.config.provers.find((p) => p.name === launch.prover);
-    if (!profile) throw new Error(`attempt ${launch.name}: no prover profile ${launch.prover} in the configuration`);
-    const lane = this.config.lanes.find((l) => l.name === launch.lane);
-    if (!lane) throw new Error(`attempt ${launch.name}: no lane ${launch.lane} in the configuration`);
+    const { profile, laneConfig: lane } = launch;
     const pod = buildAttemptPod(
       {
         name: launch.name,

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../database/connect.js';
+import { inFlight } from '../states.js';
 
 export interface UnreportedAttempt {
   attemptId: string;
@@ -18,7 +19,7 @@ export async function findUnreportedAttempts(sql: Queryable, graceSeconds: numbe
     join jobs j on j.id = a.job_id
     join claims c on c.attempt_id = a.id
     left join evidence e on e.attempt_id = a.id
-    where a.state in ('dispatching', 'running')
+    where a.state in ${inFlight(sql)}
       and a.observed_at < now() - make_interval(secs => ${graceSeconds})
       and e.attempt_id is null
     order by a.observed_at
@@ -29,6 +30,6 @@ export async function findUnreportedAttempts(sql: Queryable, graceSeconds: numbe
 export async function liveAttemptNames(sql: Queryable, names: string[]): Promise<Set<string>> {
   if (names.length === 0) return new Set();
   const rows = await sql<{ name: string }[]>`
-    select name from attempts where name = any(${names}) and state in ('dispatching', 'running')`;
+    select name from attempts where name = any(${names}) and state in ${inFlight(sql)}`;
   return new Set(rows.map((r) => r.name));
 }

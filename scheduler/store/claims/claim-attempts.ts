@@ -1,6 +1,7 @@
 import type { Sql, TransactionSql } from '../../database/connect.js';
-import type { LaunchTarget } from './launch-target.js';
+import type { LaunchTarget } from '../attempts/launch-target.js';
 import { lockLane } from '../locks.js';
+import { inFlight } from '../states.js';
 
 export interface ClaimRequest {
   lane: string;
@@ -52,83 +53,125 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
   const decayPerSecond = Math.LN2 / usageHalfLifeSeconds;
   return sql.begin(async (tx) => {
     await lockLane(tx, lane);
-    const claimed = await tx<(ClaimedAttempt & { submitterId: string })[]>`
+    const picked = await pickJobs(tx, { lane, concurrency, limit, maxRunning, maxRunningBySubmitter, decayPerSecond });
+    const claimed = await takeJobs(tx, picked, { holder, ttlSeconds, deadlineSeconds });
+    await chargeUsage(
+      tx,
+      lane,
+      claimed.map((c) => c.submitterId),
+      decayPerSecond,
+    );
+    return claimed.map(({ submitterId: _, ...attempt }) => attempt);
+  });
+}
+
+/**
+ * Candidate selection, read top to bottom: the room left under the lane's cap, the submitters with
+ * queued jobs (a loose index scan), each one's running quota, each one's head of queue (past its
+ * quota and its concurrency groups in flight) with its fairness key, the best of them up to the
+ * room — locked, skipping rows another transaction holds. Returns their ids.
+ */
+async function pickJobs(
+  tx: TransactionSql,
+  p: {
+    lane: string;
+    concurrency: number;
+    limit: number;
+    maxRunning: number | null;
+    maxRunningBySubmitter: Record<string, number>;
+    decayPerSecond: number;
+  },
+): Promise<string[]> {
+  const rows = await tx<{ id: string }[]>`
       with recursive
       in_flight as (
         -- Counted up to the cap only: all that matters is the room left under it.
         select count(*)::int as n from (
-          select 1 from attempts where lane = ${lane} and state in ('dispatching', 'running') limit ${concurrency}::int
+          select 1 from attempts where lane = ${p.lane} and state in ${inFlight(tx)} limit ${p.concurrency}::int
         ) live
       ),
       room as (
-        select greatest(0, least(${limit}::int, ${concurrency}::int - (select n from in_flight))) as n
+        select greatest(0, least(${p.limit}::int, ${p.concurrency}::int - (select n from in_flight))) as n
       ),
       submitters as (
         (select submitter_id from jobs
-         where state = 'queued' and lane = ${lane} and (select n from room) > 0
+         where state = 'queued' and lane = ${p.lane} and (select n from room) > 0
          order by submitter_id limit 1)
         union all
         select (select j.submitter_id from jobs j
-                where j.state = 'queued' and j.lane = ${lane} and j.submitter_id > s.submitter_id
+                where j.state = 'queued' and j.lane = ${p.lane} and j.submitter_id > s.submitter_id
                 order by j.submitter_id limit 1)
         from submitters s where s.submitter_id is not null
       ),
       quota as (
         -- null: no running quota (then nothing is counted)
         select s.submitter_id,
-               coalesce((${sql.json(maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${maxRunning}::int) as max_running
+               coalesce((${tx.json(p.maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${p.maxRunning}::int) as max_running
         from submitters s where s.submitter_id is not null
       ),
       candidates as (
         select head.id, head.priority, head.seq,
-               coalesce(u.usage * exp(-${decayPerSecond}::float8 * extract(epoch from now() - u.updated_at)), 0)
+               coalesce(u.usage * exp(-${p.decayPerSecond}::float8 * extract(epoch from now() - u.updated_at)), 0)
                  + row_number() over (partition by q.submitter_id order by head.priority desc, head.seq) as fair_key
         from quota q
         -- The submitter's jobs in flight in any lane, counted up to its quota only.
         cross join lateral (
           select count(*)::int as n from (
             select 1 from jobs f
-            where q.max_running is not null and f.submitter_id = q.submitter_id and f.state in ('dispatching', 'running')
+            where q.max_running is not null and f.submitter_id = q.submitter_id and f.state in ${inFlight(tx)}
             limit q.max_running
           ) live
         ) r
-        left join lane_usage u on u.lane = ${lane} and u.submitter_id = q.submitter_id
+        left join lane_usage u on u.lane = ${p.lane} and u.submitter_id = q.submitter_id
         cross join lateral (
           select j.id, j.priority, j.seq from jobs j
-          where j.state = 'queued' and j.lane = ${lane} and j.submitter_id = q.submitter_id
+          where j.state = 'queued' and j.lane = ${p.lane} and j.submitter_id = q.submitter_id
             and (j.concurrency_group is null or not exists (
               select 1 from jobs g
               where g.submitter_id = j.submitter_id and g.concurrency_group = j.concurrency_group
-                and g.state in ('dispatching', 'running')))
+                and g.state in ${inFlight(tx)}))
           order by j.priority desc, j.seq
           limit greatest(0, least((select n from room), coalesce(q.max_running - r.n, (select n from room))))
         ) head
       ),
       chosen as (
         select id from candidates order by priority desc, fair_key, seq limit (select n from room)
-      ),
-      picked as (
-        select j.id from jobs j join chosen on chosen.id = j.id
-        where j.state = 'queued'
-        for update of j skip locked
-      ),
-      taken as (
+      )
+      select j.id from jobs j join chosen on chosen.id = j.id
+      where j.state = 'queued'
+      for update of j skip locked`;
+  return rows.map((r) => r.id);
+}
+
+/**
+ * The writes for the picked jobs (locked by pickJobs in this transaction): each moves to
+ * `dispatching`, gets its next attempt and that attempt's lease at epoch 1. Returns what the launch
+ * needs, best first.
+ */
+async function takeJobs(
+  tx: TransactionSql,
+  ids: string[],
+  p: { holder: string; ttlSeconds: number; deadlineSeconds: number },
+): Promise<(ClaimedAttempt & { submitterId: string })[]> {
+  if (ids.length === 0) return [];
+  return tx<(ClaimedAttempt & { submitterId: string })[]>`
+      with taken as (
         update jobs set state = 'dispatching', attempts_made = jobs.attempts_made + 1,
                         state_reason = 'claimed for attempt ' || (jobs.attempts_made + 1),
-                        state_actor = ${holder}, updated_at = now()
-        from picked where jobs.id = picked.id
+                        state_actor = ${p.holder}, updated_at = now()
+        where jobs.id = any(${ids}::uuid[])
         returning jobs.*
       ),
       made as (
         insert into attempts (job_id, attempt_no, lane, state, state_reason, state_actor, deadline_at)
-        select id, attempts_made, lane, 'dispatching', 'claimed', ${holder},
-               now() + make_interval(secs => ${deadlineSeconds})
+        select id, attempts_made, lane, 'dispatching', 'claimed', ${p.holder},
+               now() + make_interval(secs => ${p.deadlineSeconds})
         from taken
         returning id, job_id, attempt_no, name, lane, deadline_at
       ),
       leased as (
         insert into claims (attempt_id, holder, epoch, expires_at)
-        select id, ${holder}, 1, now() + make_interval(secs => ${ttlSeconds}) from made
+        select id, ${p.holder}, 1, now() + make_interval(secs => ${p.ttlSeconds}) from made
         returning attempt_id, epoch
       )
       select made.id as attempt_id, made.job_id, made.attempt_no, made.name, made.lane, leased.epoch,
@@ -138,14 +181,6 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
       join leased on leased.attempt_id = made.id
       join taken on taken.id = made.job_id
       order by taken.priority desc, taken.seq`;
-    await chargeUsage(
-      tx,
-      lane,
-      claimed.map((c) => c.submitterId),
-      decayPerSecond,
-    );
-    return claimed.map(({ submitterId: _, ...attempt }) => attempt);
-  });
 }
 
 /** Adds this batch's dispatches to each submitter's usage of the lane, decayed to now first. */

@@ -1,8 +1,10 @@
 import type { Sql } from '../../database/connect.js';
 import { type JobRow, jobColumns } from '../rows.js';
-import { type CancelledAttempt, cancelJobIn, retryingRaces } from './cancel-job.js';
+import { type CancelledAttempt, cancelJobIn } from './cancel-job.js';
+import { retryingRaces } from './retrying-races.js';
 import { notifyJobsQueued } from '../notify.js';
 import { lockSubmitter } from '../locks.js';
+import { supersededStates } from '../../policy/supersession.js';
 
 export interface NewJob {
   submitterId: string;
@@ -71,9 +73,7 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
       const superseded: string[] = [];
       const stopAttempts: CancelledAttempt[] = [];
       if (job.concurrency) {
-        const states = job.concurrency.cancelInProgress
-          ? ['queued', 'awaiting_approval', 'dispatching', 'running']
-          : ['queued', 'awaiting_approval'];
+        const states = supersededStates(job.concurrency);
         const older = await tx<{ id: string }[]>`
         select id from jobs
         where submitter_id = ${job.submitterId} and concurrency_group = ${job.concurrency.group}

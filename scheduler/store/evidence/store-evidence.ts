@@ -67,23 +67,3 @@ export async function storeEvidence(sql: Sql, upload: EvidenceUpload): Promise<S
   if (result.outcome === 'stored') await notifyEvidenceStored(sql, upload.attemptId);
   return result;
 }
-
-export interface EvidenceRecord {
-  attemptNo: number;
-  digest: string;
-  receivedAt: Date;
-  body: unknown;
-}
-
-export async function getEvidence(sql: Sql, jobId: string): Promise<EvidenceRecord[]> {
-  return sql<EvidenceRecord[]>`
-    select a.attempt_no, e.digest, e.received_at, e.body
-    from evidence e join attempts a on a.id = e.attempt_id
-    where e.job_id = ${jobId}
-    order by a.attempt_no`;
-}
-
-export async function getEvidenceBody(sql: Sql, attemptId: string): Promise<unknown> {
-  const [row] = await sql<{ body: unknown }[]>`select body from evidence where attempt_id = ${attemptId}`;
-  return row?.body;
-}

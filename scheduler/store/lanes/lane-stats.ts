@@ -1,4 +1,5 @@
 import type { Queryable } from '../../database/connect.js';
+import { inFlight, open } from '../states.js';
 
 export interface LaneStats {
   lane: string;
@@ -33,7 +34,7 @@ export async function laneStats(sql: Queryable, lanes: readonly string[], window
     select l.lane,
       (select count(*)::int from jobs where state = 'queued' and lane = l.lane) as queued,
       (select count(*)::int from jobs where state = 'awaiting_approval' and lane = l.lane) as awaiting_approval,
-      (select count(*)::int from attempts where lane = l.lane and state in ('dispatching', 'running')) as running,
+      (select count(*)::int from attempts where lane = l.lane and state in ${inFlight(sql)}) as running,
       (select extract(epoch from now() - updated_at)::float8 from jobs
         where state = 'queued' and lane = l.lane order by seq limit 1) as oldest_waiting_seconds,
       d.p50, d.p95, d.dispatched
@@ -62,6 +63,6 @@ export async function laneStats(sql: Queryable, lanes: readonly string[], window
 export async function openJobCounts(sql: Queryable): Promise<{ lane: string; state: string; n: number }[]> {
   return sql<{ lane: string; state: string; n: number }[]>`
     select lane, state, count(*)::int as n from jobs
-    where state in ('queued', 'awaiting_approval', 'dispatching', 'running')
+    where state in ${open(sql)}
     group by lane, state`;
 }

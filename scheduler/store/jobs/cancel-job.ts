@@ -1,7 +1,9 @@
 import type { Sql, TransactionSql } from '../../database/connect.js';
 import { type JobState, isFinalJobState } from '../../job-states.js';
 import { type JobRow, jobColumns } from '../rows.js';
-import { closeAttempt } from './end-attempt.js';
+import { closeAttempt } from '../attempts/end-attempt.js';
+import { ClaimedMeanwhileError, retryingRaces } from './retrying-races.js';
+import { inFlight } from '../states.js';
 
 export type CancelResult =
   | { outcome: 'cancelled'; job: JobRow; stopAttempt?: CancelledAttempt }
@@ -16,26 +18,6 @@ export type CancelResult =
  */
 export async function cancelJob(sql: Sql, jobId: string, actor: string, reason: string): Promise<CancelResult> {
   return retryingRaces(() => sql.begin((tx) => cancelJobIn(tx, jobId, actor, reason)));
-}
-
-/**
- * The job was claimed between reading its lease and locking its row: the lease exists now but was
- * not locked first. The caller's transaction rolls back and runs again; locking the lease after the
- * job instead could deadlock with a fenced write, which locks them the other way round.
- */
-export class ClaimedMeanwhileError extends Error {
-  override readonly name = 'ClaimedMeanwhileError';
-}
-
-/** Runs `work` (a whole transaction) again while it loses the race above; a few tries are plenty. */
-export async function retryingRaces<T>(work: () => Promise<T>): Promise<T> {
-  for (let tries = 1; ; tries++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (!(error instanceof ClaimedMeanwhileError) || tries >= 5) throw error;
-    }
-  }
 }
 
 /** The attempt a cancel ended: the substrate object to stop, and what its metric and log line name. */
@@ -58,7 +40,7 @@ export async function cancelJobIn(
     select a.id as attempt_id, a.name, a.lane, j.prover from attempts a
     join jobs j on j.id = a.job_id
     join claims c on c.attempt_id = a.id
-    where a.job_id = ${jobId} and a.state in ('dispatching', 'running')
+    where a.job_id = ${jobId} and a.state in ${inFlight(tx)}
     for update of c`;
   const [job] = await tx<{ state: JobState }[]>`select state from jobs where id = ${jobId} for update`;
   if (!job) return { outcome: 'not_found' } as const;

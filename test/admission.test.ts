@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProverProfileSchema } from '../contract/profile.js';
 import { defaultLanes } from '../scheduler/lanes.js';
-import { type Refusal, type Submission, admissionRefusal, usableLanes } from '../scheduler/policy/admission.js';
+import { type Refusal, type Submission, admissionRefusal, overQueueQuota, usableLanes } from '../scheduler/policy/admission.js';
 import { defaultProverProfiles } from '../scheduler/prover-profiles.js';
 import type { Submitter } from '../scheduler/store/submitters/submitters.js';
 
@@ -75,6 +75,15 @@ describe('admission: every refusal, and what passes', () => {
     const decided = admissionRefusal(submission, given);
     if (refusal === null) expect(decided).toBeNull();
     else expect(decided).toMatchObject(refusal);
+  });
+
+  it.each([
+    [0, 1, false],
+    [9, 10, false],
+    [10, 10, true],
+    [11, 10, true],
+  ])('the queue quota: %i waiting of %i allowed → refused: %s', (waitingJobs, maxQueued, refused) => {
+    expect(overQueueQuota(waitingJobs, { maxQueued })).toBe(refused);
   });
 
   it("usable lanes: the token's, and only untrusted ones for an untrusted submitter", () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sql } from '../scheduler/database/connect.js';
 import { dispatchCycle } from '../scheduler/replica/dispatcher.js';
 import { claimAttempts } from '../scheduler/store/claims/claim-attempts.js';
-import { createTestDatabase, createToken } from './support/database.js';
+import { createTestDatabase, createToken, queueJobs } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
 import { replicaContext } from './support/instance.js';
 
@@ -24,10 +24,7 @@ for (const [id, trust] of [
 
 /** Queues `n` jobs of one submitter in one statement; returns nothing (ids are not needed). */
 async function queue(sql: Sql, submitter: string, lane: string, n: number, priority = 0): Promise<void> {
-  await sql`
-    insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, priority, request_hash, state, state_actor)
-    select ${submitter}, 'https://example.org/p.git', repeat('a', 40), 'coq', '{A.v}', ${lane}, ${priority}, '\\x00', 'queued', ${submitter}
-    from generate_series(1, ${n})`;
+  await queueJobs(sql, { submitter, lane, priority }, n);
 }
 
 /** One claim batch in `lane`: the submitters of the claimed jobs, sorted, as one string. */
@@ -49,10 +46,8 @@ describe('dispatch decisions', () => {
     try {
       // Fill intake to its cap (4).
       expect((await dispatchCycle(ctx)).claimed).toBe(4);
-      const [merge] = await db.sql<{ id: string }[]>`
-        insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
-        values ('merge', 'https://example.org/p.git', ${'b'.repeat(40)}, 'coq', '{A.v}', 'verify', '\\x00', 'queued', 'merge')
-        returning id`;
+      const [mergeId] = await queueJobs(db.sql, { submitter: 'merge', commit: 'b'.repeat(40) });
+      const merge = { id: mergeId! };
       const cycle = await dispatchCycle(ctx);
       expect(cycle.claimed).toBe(1);
       const [state] = await db.sql<{ state: string }[]>`select state from jobs where id = ${merge!.id}`;

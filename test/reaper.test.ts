@@ -6,7 +6,7 @@ import { lockKeys } from '../scheduler/store/locks.js';
 import { connect } from '../scheduler/database/connect.js';
 import { claimAttempts } from '../scheduler/store/claims/claim-attempts.js';
 import type { Proofpod } from '../scheduler/app.js';
-import { createTestDatabase, createToken } from './support/database.js';
+import { createTestDatabase, createToken, queueJobs } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
 import { call, fastLoops, jobRequest, replicaContext, startInstance, waitFor } from './support/instance.js';
 
@@ -149,9 +149,7 @@ describe('an attempt the reaper adopts', () => {
   it('records the profile as its lane runs it: without the second checker in verify', async () => {
     const cluster = new FakeCluster({ runMs: 60_000 });
     const ctx = replicaContext(db.url, db.sql, cluster, 'adopter');
-    await db.sql`
-      insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
-      values ('ci', 'x', ${'c'.repeat(40)}, 'smt-z3', '{a.smt2}', 'verify', '\\x00', 'queued', 'ci')`;
+    await queueJobs(db.sql, { submitter: 'ci', prover: 'smt-z3', targets: ['a.smt2'], commit: 'c'.repeat(40) });
     const [claimed] = await claimAttempts(db.sql, {
       lane: 'verify',
       concurrency: 100,
@@ -201,9 +199,7 @@ describe('the reaper is a singleton', () => {
     const cluster = new FakeCluster();
     const ctx = replicaContext(db.url, db.sql, cluster, 'sweeper');
     // An attempt whose holder died before it reached the substrate.
-    await db.sql`
-      insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, request_hash, state, state_actor)
-      values ('ci', 'x', ${'c'.repeat(40)}, 'coq', '{A.v}', 'verify', '\\x00', 'queued', 'ci')`;
+    await queueJobs(db.sql, { submitter: 'ci', commit: 'c'.repeat(40) });
     const [claimed] = await claimAttempts(db.sql, {
       lane: 'verify',
       concurrency: 100,

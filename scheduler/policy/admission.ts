@@ -87,3 +87,11 @@ export function admissionRefusal(
   }
   return null;
 }
+
+/**
+ * The queue quota: a submitter with `waiting` jobs queued or awaiting approval may add one more
+ * while it stays under `maxQueued`. Decided in the submit transaction, where the count is exact.
+ */
+export function overQueueQuota(waiting: number, quota: { maxQueued: number }): boolean {
+  return waiting >= quota.maxQueued;
+}

@@ -10,5 +10,7 @@ const list = (states: readonly string[]) => `(${states.map((s) => `'${s}'`).join
  * predicate against literals only.
  */
 export const inFlight = (sql: Queryable) => sql.unsafe(list(inFlightStates));
+/** Waiting to be dispatched. */
+export const waiting = (sql: Queryable) => sql.unsafe(list(waitingStates));
 /** Not final: waiting or in flight. */
 export const open = (sql: Queryable) => sql.unsafe(list([...waitingStates, ...inFlightStates]));

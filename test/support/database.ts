@@ -34,3 +34,21 @@ export async function createTestDatabase(options: { template?: string } = {}): P
 export async function createToken(sql: Sql, submitter: Partial<Submitter> & { id: string }): Promise<string> {
   return createSubmitterToken(sql, { trust: 'trusted', lanes: ['*'], roles: [], ...submitter });
 }
+
+/**
+ * Queues `count` jobs straight in the table, skipping the API (for tests of the queue itself: a
+ * deep queue in one statement, or a job for a hand-driven claim). Returns their ids.
+ */
+export async function queueJobs(
+  sql: Sql,
+  job: { submitter: string; lane?: string; prover?: string; targets?: string[]; priority?: number; commit?: string },
+  count = 1,
+): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    insert into jobs (submitter_id, source_url, commit_sha, prover, targets, lane, priority, request_hash, state, state_actor)
+    select ${job.submitter}, 'https://example.org/p.git', ${job.commit ?? 'a'.repeat(40)}, ${job.prover ?? 'coq'}, ${job.targets ?? ['A.v']},
+           ${job.lane ?? 'verify'}, ${job.priority ?? 0}, '\\x00', 'queued', ${job.submitter}
+    from generate_series(1, ${count})
+    returning id`;
+  return rows.map((r) => r.id);
+}

@@ -4,7 +4,9 @@ import { type CancelledAttempt, cancelJobIn } from './cancel-job.js';
 import { retryingRaces } from './retrying-races.js';
 import { notifyJobsQueued } from '../notify.js';
 import { lockSubmitter } from '../locks.js';
+import { overQueueQuota } from '../../policy/admission.js';
 import { supersededStates } from '../../policy/supersession.js';
+import { waiting as waitingList } from '../states.js';
 
 export interface NewJob {
   submitterId: string;
@@ -58,8 +60,8 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
       }
       const [waiting] = await tx<{ n: number }[]>`
       select count(*)::int as n from jobs
-      where submitter_id = ${job.submitterId} and state in ('queued', 'awaiting_approval')`;
-      if (waiting!.n >= quota.maxQueued) return { outcome: 'quota', waiting: waiting!.n };
+      where submitter_id = ${job.submitterId} and state in ${waitingList(tx)}`;
+      if (overQueueQuota(waiting!.n, quota)) return { outcome: 'quota', waiting: waiting!.n };
 
       const [created] = await tx<JobRow[]>`
       insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, goals, lane, priority,

@@ -6,6 +6,7 @@
  * one job claimed: chosen by priority, decayed usage and rank, moved to dispatching, an attempt and
  * its lease created, usage charged. Results replace the marked section of docs/benchmarks.md.
  */
+import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import type { Sql } from '../../scheduler/database/connect.js';
 import { claimAttempts } from '../../scheduler/store/claims/claim-attempts.js';
@@ -53,8 +54,8 @@ async function main() {
   }
 }
 
-/** One run: a fresh queue of `size` jobs, then DECISIONS claimed in batches, round the lanes. */
-async function measure(sql: Sql, size: number): Promise<{ perSecond: number; batchMs: number[] }> {
+/** One run: a fresh queue of `size` jobs, then `decisions` claimed in batches, round the lanes. Also the tiny run of test/bench-dispatch.test.ts. */
+export async function measure(sql: Sql, size: number, decisions = DECISIONS): Promise<{ perSecond: number; batchMs: number[] }> {
   await sql`truncate claims, upload_credentials, evidence, attempts, jobs, lane_usage, api_tokens, submitters cascade`;
   await sql`
     insert into submitters (id, trust, lanes, roles)
@@ -69,7 +70,7 @@ async function measure(sql: Sql, size: number): Promise<{ perSecond: number; bat
   const batchMs: number[] = [];
   let made = 0;
   let lane = 0;
-  while (made < DECISIONS) {
+  while (made < decisions) {
     const started = performance.now();
     const batch = await claimAttempts(sql, {
       lane: LANES[lane++ % LANES.length]!,
@@ -92,7 +93,9 @@ async function measure(sql: Sql, size: number): Promise<{ perSecond: number; bat
   return { perSecond: made / (batchMs.reduce((a, b) => a + b, 0) / 1000), batchMs };
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
+    process.exit(1);
+  });
+}

@@ -6,7 +6,7 @@
  * marked section of docs/benchmarks.md. `measureCoqProject` is also run, on one file, by
  * test/bench-coq-project.test.ts, so the benchmark cannot rot.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { createSubmitterToken } from '../../scheduler/store/submitters/submitter
 import { openBenchDatabase } from './database.js';
 import { machine, writeSection } from './report.js';
 import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
+import { git } from '../support/git-fixtures.js';
 
 /** Where Debian's libcoq-stdpp puts its sources (beside the .vo files). */
 export const STDPP_SOURCES = '/usr/lib/ocaml/coq/user-contrib/stdpp';
@@ -38,21 +39,11 @@ function layOut(root: string, files: readonly string[]): { dir: string; url: str
   mkdirSync(path.join(dir, 'theories'), { recursive: true });
   for (const file of files) cpSync(path.join(STDPP_SOURCES, file), path.join(dir, 'theories', file));
   writeFileSync(path.join(dir, '_CoqProject'), `-Q theories stdpp\n${STDPP_FLAGS}\n${files.map((f) => `theories/${f}`).join('\n')}\n`);
-  const env = {
-    ...process.env,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_AUTHOR_NAME: 'bench',
-    GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-    GIT_COMMITTER_NAME: 'bench',
-    GIT_COMMITTER_EMAIL: 'bench@example.invalid',
-  };
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env, encoding: 'utf8' }).trim();
-  git('init', '--quiet');
-  git('add', '--all');
-  git('commit', '--quiet', '-m', 'stdpp 1.8 as a project');
-  return { dir, url: pathToFileURL(dir).href, commit: git('rev-parse', 'HEAD') };
+  const run = (...args: string[]) => git(dir, args);
+  run('init', '--quiet');
+  run('add', '--all');
+  run('commit', '--quiet', '-m', 'stdpp 1.8 as a project');
+  return { dir, url: pathToFileURL(dir).href, commit: run('rev-parse', 'HEAD') };
 }
 
 function timed(command: string, args: string[], cwd: string): Promise<number> {

@@ -23,6 +23,7 @@ import { STDPP_SOURCES } from './coq-project.js';
 import { openBenchDatabase } from './database.js';
 import { machine } from './report.js';
 import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
+import { git } from '../support/git-fixtures.js';
 
 export type Verdict = 'verified' | 'rejected' | 'error';
 
@@ -474,16 +475,6 @@ export interface FidelityRow {
   agreement: string;
 }
 
-const gitEnv = {
-  ...process.env,
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 'fidelity',
-  GIT_AUTHOR_EMAIL: 'fidelity@example.invalid',
-  GIT_COMMITTER_NAME: 'fidelity',
-  GIT_COMMITTER_EMAIL: 'fidelity@example.invalid',
-};
-
 /** Writes a source's files into `dir` and commits them to a git repository there; returns its commit. */
 function layOut(source: Source, dir: string): string {
   for (const [to, from] of Object.entries(source.files())) {
@@ -492,12 +483,11 @@ function layOut(source: Source, dir: string): string {
     if ('copy' in from) cpSync(from.copy, file);
     else writeFileSync(file, from.write);
   }
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env: gitEnv, encoding: 'utf8' }).trim();
-  git('init', '--quiet');
-  git('add', '--all');
-  git('commit', '--quiet', '-m', source.id);
-  return git('rev-parse', 'HEAD');
+  const run = (...args: string[]) => git(dir, args);
+  run('init', '--quiet');
+  run('add', '--all');
+  run('commit', '--quiet', '-m', source.id);
+  return run('rev-parse', 'HEAD');
 }
 
 /** The bare verdict of a case, in a fresh plain copy of its source (no .git, no interface file of an earlier run). */

@@ -8,7 +8,7 @@
  * The result replaces the marked section of docs/benchmarks.md. `measureMetamath` is also run, on a
  * small database, by test/bench-metamath.test.ts, so the benchmark cannot rot.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { createSubmitterToken } from '../../scheduler/store/submitters/submitter
 import { openBenchDatabase } from './database.js';
 import { machine, writeSection } from './report.js';
 import { finalJobStates } from '../../scheduler/job-states.js';
+import { git } from '../support/git-fixtures.js';
 
 /** Debian's set.mm, the database the default `metamath` profile pins as its reference. */
 export const SET_MM = '/usr/share/metamath/databases/set.mm';
@@ -121,24 +122,14 @@ function timed(command: string, args: string[], cwd: string, expect: RegExp): Pr
 function layOut(dir: string, database: string): { url: string; commit: string } {
   mkdirSync(dir, { recursive: true });
   cpSync(database, path.join(dir, path.basename(database)));
-  const env = {
-    ...process.env,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_AUTHOR_NAME: 'bench',
-    GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-    GIT_COMMITTER_NAME: 'bench',
-    GIT_COMMITTER_EMAIL: 'bench@example.invalid',
-  };
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd: dir, env, encoding: 'utf8' }).trim();
-  git('init', '--quiet');
-  git('add', '--all');
-  git('commit', '--quiet', '-m', `${path.basename(database)} from Debian's metamath-databases`);
+  const run = (...args: string[]) => git(dir, args);
+  run('init', '--quiet');
+  run('add', '--all');
+  run('commit', '--quiet', '-m', `${path.basename(database)} from Debian's metamath-databases`);
   // Packed, as a served repository is: from a loose object upload-pack deflates it anew for every
   // fetch, which for set.mm took 1.7 s where fetching it from the pack took 0.7 s (2 × AMD EPYC).
-  git('gc', '--quiet');
-  return { url: pathToFileURL(dir).href, commit: git('rev-parse', 'HEAD') };
+  run('gc', '--quiet');
+  return { url: pathToFileURL(dir).href, commit: run('rev-parse', 'HEAD') };
 }
 
 interface ContainerTimes {

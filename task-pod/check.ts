@@ -182,7 +182,7 @@ const oneLine = (text: string) =>
  * A checker's run read under a pass rule: why it did not pass (null when it did), and the digest
  * of its standard output when the rule says a proof follows the answer.
  */
-export function readOutcome(pass: PassRule, outcome: CommandOutcome): { reason: string | null; proofDigest: string | null } {
+function readOutcome(pass: PassRule, outcome: CommandOutcome): { reason: string | null; proofDigest: string | null } {
   const failed = (reason: string) => {
     const explained = pass.explain ? new RegExp(pass.explain, 'm').exec(outcome.output) : null;
     return { reason: explained ? `${reason}: ${oneLine(explained[0])}` : reason, proofDigest: null };
@@ -370,7 +370,7 @@ async function versionOf(command: string[], what: string, cwd: string, log: Chec
  * Two independent checkers' runs as one result: both must pass; both failing is a fail with the
  * first's reason; any other pair is a disagreement, an error naming both outputs.
  */
-export function agreement(
+function agreement(
   firstName: string,
   first: { run: CheckerRun; output: string },
   secondName: string,

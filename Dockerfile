@@ -10,9 +10,10 @@
 #   docker build --target local           -t proofpod/local:0.1.0 .            scheduler + bubblewrap + provers (substrate=local)
 #
 # Every image keeps the programs at /opt/proofpod (dist/, node_modules/, package.json): the pod
-# contract runs /opt/proofpod/dist/task-pod/*.js, and the local substrate binds the same layout.
-# The task and prover images hold only the task-pod programs and the contract they share with the
-# scheduler (dist/contract, dist/task-pod, zod): no scheduler code runs where proofs are checked.
+# contract runs /opt/proofpod/dist/pod-programs/*.mjs, and the local substrate binds the same layout.
+# Those are the task-pod programs, each bundled with the contract and zod into one file that starts
+# fast (`npm run build:pod-programs`). The task and prover images hold only them: no scheduler code
+# runs where proofs are checked.
 ARG NODE_IMAGE=node:26-trixie-slim
 ARG RUST_IMAGE=rust:1-slim-trixie
 
@@ -49,13 +50,10 @@ EXPOSE 8080
 CMD ["node", "/opt/proofpod/dist/scheduler/main.js"]
 
 # The task-pod programs alone: fetch, check and reporter import only contract/ and zod
-# (test/contract-imports.test.ts).
+# (test/contract-imports.test.ts), and each is one bundled file.
 FROM ${NODE_IMAGE} AS task
 ENV NODE_ENV=production
-COPY --from=build /opt/proofpod/package.json /opt/proofpod/package.json
-COPY --from=build /opt/proofpod/node_modules/zod /opt/proofpod/node_modules/zod
-COPY --from=build /opt/proofpod/dist/contract /opt/proofpod/dist/contract
-COPY --from=build /opt/proofpod/dist/task-pod /opt/proofpod/dist/task-pod
+COPY --from=build /opt/proofpod/dist/pod-programs /opt/proofpod/dist/pod-programs
 # git for the quarantine fetch, CA certificates for https remotes. Nothing else: the prover
 # profiles' images add their prover on top of this one (the build container runs the prover's
 # build step with the image's /bin/sh, the check container the check wrapper with node).

@@ -77,9 +77,12 @@ export const files = {
  */
 export const artifacts = { tree: 'tree', status: 'status' } as const;
 
-/** Where the task-pod programs are in the task and prover images. */
+/**
+ * Where the task-pod programs are in the task and prover images: each bundled into one file with
+ * what it imports (`npm run build:pod-programs`), so a container starts one module, not a tree.
+ */
 export const programsDir = '/opt/proofpod';
-export const programPath = (name: 'fetch' | 'check' | 'reporter') => `${programsDir}/dist/task-pod/${name}.js`;
+export const programPath = (name: 'fetch' | 'check' | 'reporter') => `${programsDir}/dist/pod-programs/${name}.mjs`;
 
 /** The fetch program's exit codes; 1 is final (the source is refused), the others are the infrastructure's. */
 export const fetchExitCodes = { fetched: 0, refused: 1, failed: 2, transient: 3 } as const;

@@ -113,6 +113,22 @@ export const ConfigSchema = z
         /** How long a pod may stay Pending, from its creation, before the attempt is an error. */
         pendingLimitSeconds: z.number().int().min(10).default(600),
         ttlSecondsAfterFinished: z.number().int().min(0).default(600),
+        /**
+         * A client-side token bucket over the scheduler's API requests (not its two watches). Unset:
+         * none; the requests in flight are bounded by `dispatch.launchConcurrency` instead, which is
+         * what the API server's priority and fairness limits too (docs/operations.md).
+         */
+        client: z
+          .strictObject({
+            qps: z.number().positive().max(10_000).optional(),
+            /** Requests let through at once before `qps` paces them; default: `dispatch.launchConcurrency`. */
+            burst: z.number().int().min(1).max(10_000).optional(),
+          })
+          .prefault({})
+          .refine((client) => client.burst === undefined || client.qps !== undefined, {
+            message: 'burst needs qps: without a rate there is no bucket to burst from',
+            path: ['burst'],
+          }),
       })
       .prefault({}),
     /** The local substrate: sandboxes on this machine. */
@@ -170,8 +186,15 @@ export const ConfigSchema = z
       .strictObject({
         intervalSeconds: positiveSeconds.default(1),
         batchSize: z.number().int().min(1).max(1000).default(50),
+        /**
+         * Creates in the substrate one replica has in flight at once. Its launch pool holds three
+         * launches (credential, create, mark running) per create across dispatch cycles, and a cycle
+         * claims no more than there is room for. On Kubernetes also the connections kept open to the
+         * API server (docs/operations.md, "The Kubernetes API").
+         */
+        launchConcurrency: z.number().int().min(1).max(256).default(16),
       })
-      .default({ intervalSeconds: 1, batchSize: 50 }),
+      .prefault({}),
     reaper: z
       .strictObject({
         intervalSeconds: positiveSeconds.default(5),

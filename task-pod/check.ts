@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, openSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { mkdir, readFile, readdir, realpath as realpathAsync, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -141,7 +141,11 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string, options: 
     const flush = () => {
       for (const c of held.splice(0)) log.write(c);
     };
+    // A command that cannot start emits error and then close: the first of them answers.
+    let answered = false;
     child.on('error', (error) => {
+      if (answered) return;
+      answered = true;
       flush();
       resolve({
         exitCode: null,
@@ -153,6 +157,8 @@ function run(argv: string[], cwd: string, log: CheckLog, home: string, options: 
       });
     });
     child.on('close', (code, signal) => {
+      if (answered) return;
+      answered = true;
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
@@ -208,12 +214,12 @@ function readOutcome(pass: PassRule, outcome: CommandOutcome): { reason: string 
   return { reason: null, proofDigest: pass.proofFollows ? outcome.stdoutDigest : null };
 }
 
-function binaryDigest(program: string): string {
+async function binaryDigest(program: string): Promise<string> {
   const candidates = program.includes('/') ? [program] : checkerPath.split(':').map((dir) => path.join(dir, program));
   const found = candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
   if (!found) throw new Error(`${program} not found on PATH`);
   return `sha256:${createHash('sha256')
-    .update(readFileSync(realpathSync(found)))
+    .update(await readFile(realpathSync(found)))
     .digest('hex')}`;
 }
 
@@ -316,8 +322,12 @@ async function libraryFacts(libraries: ProverProfile['libraries'], log: CheckLog
     }
     const digest = createHash('sha256');
     for (const file of files.sort())
-      digest.update(`${path.relative(library.path, file)}\0${createHash('sha256').update(readFileSync(file)).digest('hex')}\n`);
-    const query = await run(['dpkg-query', '-W', '-f=${Version}', library.package], '/', log, home);
+      digest.update(
+        `${path.relative(library.path, file)}\0${createHash('sha256')
+          .update(await readFile(file))
+          .digest('hex')}\n`,
+      );
+    const query = await run(['dpkg-query', '-W', '-f=${Version}', library.package], '/', log, home, { buffered: true });
     if (query.spawnError || query.exitCode !== 0 || query.output.trim() === '')
       throw new Error(`library ${library.name}: package ${library.package} is not installed in the image`);
     facts.push({
@@ -354,9 +364,9 @@ const MAX_READ_BYTES = 256 * 1024 * 1024;
 
 type CheckerRun = Omit<TargetResult, 'path' | 'second'>;
 
-/** The first non-empty line of a version command's output. */
-async function versionOf(command: string[], what: string, cwd: string, log: CheckLog, home: string): Promise<string> {
-  const v = await run(command, cwd, log, home);
+/** The first non-empty line of a version command's output; run in `/`, as it reads no source. */
+async function versionOf(command: string[], what: string, log: CheckLog, home: string): Promise<string> {
+  const v = await run(command, '/', log, home, { buffered: true });
   if (v.spawnError || v.exitCode !== 0) throw new Error(`${what} failed: ${v.spawnError ?? `exit ${v.exitCode}`}`);
   return (
     v.output
@@ -430,34 +440,32 @@ async function referenceAxioms(pin: { path: string; digest: string }, log: Check
   return axioms;
 }
 
-async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
-  const { profile } = job;
-  let targets = job.targets;
-  const { check } = profile;
-  const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
-  const base = {
-    profile: profile.name,
+/** A verdict with no results yet: what every early error starts from. */
+function emptyVerdict(job: CheckRun): Omit<Verdict, 'outcome' | 'error'> {
+  return {
+    profile: job.profile.name,
+    version: null,
+    secondVersion: null,
     binaryDigests: {},
     libraries: [],
     results: [],
     findings: [],
     allowedAxioms: [...job.allowedAxioms],
     projectFile: null,
-    goals: notBound('not bound: the check did not run'),
+    goals: job.goals.map((g) => ({ ...g, result: 'failed', reason: 'not bound: the check did not run' })),
   };
-  let libraries: CheckResult['libraries'] = [];
-  let version: string;
-  let secondVersion: string | null = null;
-  const binaryDigests: Record<string, string> = {};
+}
+
+async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
+  const { check } = job.profile;
   let workdir: string;
   let project: CoqProject | undefined;
-  let reference: MetamathAxiom[] | undefined;
+  let facts: Promise<ImageFacts> | undefined;
   try {
     project = await readProject(job);
-    libraries = await libraryFacts(profile.libraries, log, job.tmpDir);
-    const checkCommand = project ? profile.project!.check : check.command;
-    for (const command of [checkCommand, check.second?.command, check.audit?.command])
-      if (command) binaryDigests[command[0]!] = binaryDigest(command[0]!);
+    // No check depends on what the image is: that is gathered beside the checks.
+    facts = imageFacts(job.profile, project !== undefined, log, job.tmpDir);
+    facts.catch(() => {}); // awaited below, after the checks; never unhandled meanwhile
     if (check.input === 'artifacts') {
       if (!job.artifactsDir) throw new Error('the profile checks build outputs but the pod has no artifacts volume');
       const staged = path.join(job.tmpDir, 'check-input');
@@ -481,22 +489,53 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
     } else {
       workdir = path.join(job.sourceDir, job.subdirectory ?? '.');
     }
-    version = await versionOf(profile.versionCommand, 'version command', workdir, log, job.tmpDir);
-    if (check.second)
-      secondVersion = await versionOf(check.second.versionCommand, 'second checker version command', workdir, log, job.tmpDir);
   } catch (error) {
-    return { ...base, version: null, secondVersion: null, binaryDigests, outcome: 'error', error: coerceError(error).message };
+    await facts?.catch(() => {});
+    return { ...emptyVerdict(job), outcome: 'error', error: coerceError(error).message };
   }
+  const verdict = await checkSources(job, log, project, workdir);
+  try {
+    return { ...verdict, ...(await facts!) };
+  } catch (error) {
+    return { ...verdict, version: null, secondVersion: null, libraries: [], outcome: 'error', error: coerceError(error).message };
+  }
+}
+
+/** What the image is, as the evidence records it: the checkers' versions and binary digests, the libraries. */
+interface ImageFacts {
+  version: string;
+  secondVersion: string | null;
+  binaryDigests: Record<string, string>;
+  libraries: CheckResult['libraries'];
+}
+
+async function imageFacts(profile: ProverProfile, hasProject: boolean, log: CheckLog, home: string): Promise<ImageFacts> {
+  const { check } = profile;
+  const programs = [hasProject ? profile.project!.check[0] : check.command[0], check.second?.command[0], check.audit?.command?.[0]];
+  const binaryDigests: Record<string, string> = {};
+  for (const program of programs) if (program) binaryDigests[program] = await binaryDigest(program);
+  const [libraries, version, secondVersion] = await Promise.all([
+    libraryFacts(profile.libraries, log, home),
+    versionOf(profile.versionCommand, 'version command', log, home),
+    check.second ? versionOf(check.second.versionCommand, 'second checker version command', log, home) : null,
+  ]);
+  return { version, secondVersion, binaryDigests, libraries };
+}
+
+/** The checks themselves, after the set-up: every result but the image facts, which checkTargets adds. */
+async function checkSources(job: CheckRun, log: CheckLog, project: CoqProject | undefined, workdir: string): Promise<Verdict> {
+  const { profile } = job;
+  const { check } = profile;
+  let targets = job.targets;
+  let reference: MetamathAxiom[] | undefined;
+  const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
+  const base = emptyVerdict(job);
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
   const projectFile = project ? profile.project!.file : null;
   /** An error once the checker is known: what was found so far goes with it. */
   const failed = (error: string, extra: Partial<Verdict> = {}): Verdict => ({
     ...base,
-    version,
-    secondVersion,
-    binaryDigests,
-    libraries,
     projectFile,
     results,
     findings,
@@ -744,10 +783,6 @@ async function checkTargets(job: CheckRun, log: CheckLog): Promise<Verdict> {
       : 'pass';
   return {
     ...base,
-    version,
-    secondVersion,
-    binaryDigests,
-    libraries,
     projectFile,
     results,
     findings,

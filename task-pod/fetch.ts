@@ -95,10 +95,12 @@ export async function quarantineFetch(options: FetchOptions): Promise<Manifest> 
 
     await neutraliseAttributes(path.join(sourceDir, '.git'));
     await run(['checkout', '--quiet', '--detach', commit], 'git checkout');
-    const head = (await run(['rev-parse', '--verify', 'HEAD'], 'git rev-parse')).toString().trim();
+    // One call for both; the `--` ends the revisions, so a file named HEAD in the tree changes nothing.
+    const [head, treeHash] = (await run(['rev-parse', 'HEAD', 'HEAD^{tree}', '--'], 'git rev-parse')).toString().split('\n');
     if (head !== commit) throw new Error(`HEAD is ${head} after checking out ${commit}`);
-    const treeHash = (await run(['rev-parse', '--verify', 'HEAD^{tree}'], 'git rev-parse')).toString().trim();
-    await verifyWorkTree(git, sourceDir, commit);
+    if (!treeHash || !/^[0-9a-f]{40}$/.test(treeHash)) throw new Error(`git rev-parse gave no tree for ${commit}`);
+    // The tree read before the checkout: the object store it came from is not written by checking out.
+    await verifyWorkTree(git, sourceDir, commit, tree);
 
     const manifest = ManifestSchema.parse({
       url,
@@ -451,8 +453,8 @@ const HASH_CONCURRENCY = 8;
  * entry more or less (`.git` aside). This is what lets the manifest's tree hash stand for the files
  * the prover reads, whatever git did on checkout. Nothing is followed: symlinks are read, not opened.
  */
-export async function verifyWorkTree(git: Git, sourceDir: string, commit: string): Promise<void> {
-  const tree = await readTree(git, sourceDir, commit);
+export async function verifyWorkTree(git: Git, sourceDir: string, commit: string, read?: TreeEntry[]): Promise<void> {
+  const tree = read ?? (await readTree(git, sourceDir, commit));
   const expected = new Map(tree.map((e) => [e.path, e]));
   const links = await readSymlinkTargets(
     git,

@@ -61,6 +61,9 @@ export function quarantineConfig(allowFileProtocol: boolean): string[] {
     'core.safecrlf=false',
     // Only to keep `git init` from printing a hint on every run.
     'init.defaultBranch=main',
+    // A fresh repository used once: no housekeeping after the fetch (a process per run, for nothing).
+    'maintenance.auto=false',
+    'gc.auto=0',
   ];
   return config.flatMap((c) => ['-c', c]);
 }

@@ -25,7 +25,7 @@ import { ManifestSchema, type Manifest } from './manifest.js';
 import { type CheckResult, CheckResultSchema } from './result.js';
 import { UntrustedFileError, openRegular, readUntrusted } from './untrusted-file.js';
 
-const POLL_MS = 100;
+const POLL_MS = 10;
 /** Bounds on what the reporter reads: the results volume itself is limited to 256 MiB. */
 const MAX_RESULT_BYTES = 1024 * 1024;
 const MAX_LOG_BYTES = 256 * 1024 * 1024;

@@ -252,7 +252,7 @@ describe('the programs of ours in a task pod open no inspector on SIGUSR1', () =
       PROOFPOD_UPLOAD_URL: 'http://127.0.0.1:9/v1/attempts/x/evidence',
       PROOFPOD_REPORT_BY: String(Math.floor(Date.now() / 1000) + 4),
     };
-    const child = spawn(process.execPath, [path.resolve(`dist/task-pod/${program}.js`)], { env, stdio: 'ignore' });
+    const child = spawn(process.execPath, [path.resolve(`dist/pod-programs/${program}.mjs`)], { env, stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 700));
       process.kill(child.pid!, 'SIGUSR1');

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /**
- * The task and prover images hold contract/ and task-pod/ only (Dockerfile, `task` stage), so
- * nothing there may import the scheduler: a program that did would fail in a task pod.
+ * The task and prover images hold the task-pod programs, each bundled with what it imports from
+ * contract/ and task-pod/ (Dockerfile, `task` stage), so nothing there may import the scheduler: a
+ * program that did would carry scheduler code into the pods where proofs are checked.
  */
 const sources = (dir: string) =>
   readdirSync(dir)

@@ -49,7 +49,7 @@ let repo: FixtureRepo;
 let good: string;
 
 beforeAll(async () => {
-  expect(existsSync('dist/task-pod/check.js'), 'npm test builds dist/ before running the tests').toBe(true);
+  expect(existsSync('dist/pod-programs/check.mjs'), 'npm test builds dist/ before running the tests').toBe(true);
   proofpod = await startInstance(db.url, {
     substrate: 'local',
     home: work.dir('home'),

@@ -298,6 +298,15 @@ describe('checkout writes the blobs as committed', () => {
     expectCheckedOutAsCommitted(fixture, commit, fetch.sourceDir, names);
   });
 
+  it('records the right commit and tree when the tree has files named like the revisions the fetch asks git for', async () => {
+    const fixture = new FixtureRepo(tmp.dir('repo'));
+    const files = { HEAD: 'not a revision\n', 'HEAD^{tree}': 'nor this\n', 'A.v': fooV1 };
+    const commit = fixture.commitExact(files);
+    const fetch = options(fixture, commit, { targets: ['A.v'] });
+    expect(await quarantineFetch(fetch)).toMatchObject({ commit, treeHash: fixture.tree(commit) });
+    expectCheckedOutAsCommitted(fixture, commit, fetch.sourceDir, Object.keys(files));
+  });
+
   describe('when a repository config reaches git', () => {
     // The fetch's own repository has no config but git init's; these give it a hostile one to show
     // that the quarantine settings, not that absence, keep the bytes as committed.

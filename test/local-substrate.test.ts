@@ -321,7 +321,7 @@ describe('sandboxArgs and unsandboxedCommand', () => {
 
   it('without a sandbox, passes mounts by environment and runs the programs from the programs root', () => {
     const { command, args, env } = unsandboxedCommand(plan('reporter'));
-    expect([command, ...args]).toEqual(['node', '/srv/proofpod/dist/task-pod/reporter.js']);
+    expect([command, ...args]).toEqual(['node', '/srv/proofpod/dist/pod-programs/reporter.mjs']);
     expect(env).toMatchObject({
       PROOFPOD_MOUNT_META: volumes.meta,
       PROOFPOD_MOUNT_RESULTS: volumes.results,

@@ -5,6 +5,7 @@ import { type ProverProfile, profileForLane } from '../../contract/profile.js';
 import type { Lane } from '../lanes.js';
 import type { Metrics } from '../metrics.js';
 import type { Substrate } from '../substrate/substrate.js';
+import { LaunchPool } from './launch-pool.js';
 
 /** What every stage of one scheduler replica shares. */
 export interface ReplicaContext {
@@ -18,11 +19,14 @@ export interface ReplicaContext {
   lanes: ReadonlyMap<string, Lane>;
   /** Base URL task pods upload evidence to. */
   uploadBaseUrl: string;
+  /** The launches in flight, across dispatch cycles (dispatcher.ts); a graceful stop drains it. */
+  launches: LaunchPool;
 }
 
 /**
  * The one way a replica's context is made (the app and the tests both use it): the configured
- * lanes by name, and the base URL task pods upload to (`publicUrl` when set, else the server's).
+ * lanes by name, the base URL task pods upload to (`publicUrl` when set, else the server's), and
+ * an empty launch pool of `dispatch.launchConcurrency` slots.
  */
 export function createReplicaContext(deps: {
   sql: Sql;
@@ -42,6 +46,10 @@ export function createReplicaContext(deps: {
     metrics: deps.metrics,
     lanes: new Map(deps.config.lanes.map((lane) => [lane.name, lane])),
     uploadBaseUrl: deps.config.publicUrl?.replace(/\/$/, '') ?? deps.serverUrl,
+    launches: new LaunchPool(
+      deps.config.dispatch.launchConcurrency,
+      deps.config.lanes.map((lane) => lane.name),
+    ),
   };
 }
 

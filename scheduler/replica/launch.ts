@@ -4,12 +4,14 @@ import type { LaunchTarget } from '../store/attempts/launch-target.js';
 import { markAttemptStarted } from '../store/attempts/start-attempt.js';
 import { mintUploadCredential } from '../store/evidence/upload-credentials.js';
 import { type ReplicaContext, laneOf, laneProfile } from './context.js';
+import type { AttemptLaunch } from '../substrate/substrate.js';
 import { finishAttempt } from './finish-attempt.js';
 
 /**
- * The create stage: mint the attempt's upload credential, create it in the substrate, mark it
- * running. A DuplicateError from the substrate means an earlier holder created it already: the
- * attempt is adopted, not started twice. A StaleError means another replica holds it now.
+ * The create stage: mint the attempt's upload credential, create it in the substrate (one of the
+ * replica's `dispatch.launchConcurrency` creates at once, launch-pool.ts), mark it running. A
+ * DuplicateError from the substrate means an earlier holder created it already: the attempt is
+ * adopted, not started twice. A StaleError means another replica holds it now.
  */
 export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, fence: Fence): Promise<void> {
   const log = ctx.log.child({ jobId: target.jobId, attempt: target.attemptNo, lane: target.lane });
@@ -20,7 +22,7 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
     // The credential expires with the attempt's deadline; the reporter keeps a margin before it.
     const uploadCredential = await mintUploadCredential(ctx.sql, fence, target.deadlineAt, log);
     try {
-      await ctx.substrate.start({
+      const launch: AttemptLaunch = {
         name: target.name,
         attemptId: target.attemptId,
         jobId: target.jobId,
@@ -35,7 +37,8 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
         deadlineAt: target.deadlineAt,
         uploadCredential,
         uploadUrl: `${ctx.uploadBaseUrl}/v1/attempts/${target.attemptId}/evidence`,
-      });
+      };
+      await ctx.launches.create(() => ctx.substrate.start(launch));
       ctx.metrics.attemptsStarted.inc({ lane: target.lane, prover: target.prover });
       if (target.attemptNo === 1) {
         ctx.metrics.dispatchLatency.observe({ lane: target.lane }, (Date.now() - target.submittedAt.getTime()) / 1000);

@@ -65,6 +65,8 @@ export class Replica {
         () => this.watch.wake(),
       ),
     ];
+    const unwatch = this.ctx.substrate.onChange?.(() => this.watch.wake());
+    if (unwatch) this.unlisten.push(async () => unwatch());
     for (const loop of this.loops) loop.start();
     this.ctx.log.info({ holder: this.ctx.holder, substrate: this.ctx.substrate.kind }, 'replica started');
   }

@@ -1,18 +1,20 @@
-import type { Sql } from '../database/connect.js';
+import type { Sql, TransactionSql } from '../database/connect.js';
 
 /**
  * The NOTIFY channels, named once: dispatchers listen on `jobs` (a job became queued: submitted,
- * approved, retried or promoted), watchers on `evidence` (an attempt's evidence was stored).
+ * approved, retried or promoted; or an attempt ended, freeing capacity in its lane), watchers on
+ * `evidence` (an attempt's evidence was stored). Sent inside a transaction, a notification is
+ * delivered when it commits, and not at all if it rolls back.
  */
 const channels = { jobs: 'proofpod_jobs', evidence: 'proofpod_evidence' } as const;
 
-/** Wakes every dispatcher: a job is queued (in `lane`, when known). */
-export async function notifyJobsQueued(sql: Sql, lane = ''): Promise<void> {
+/** Wakes every dispatcher: a job is queued, or capacity was freed (in `lane`, when known). */
+export async function wakeDispatchers(sql: Sql | TransactionSql, lane = ''): Promise<void> {
   await sql`select pg_notify(${channels.jobs}, ${lane})`;
 }
 
 /** Wakes every watcher: evidence of `attemptId` was stored. */
-export async function notifyEvidenceStored(sql: Sql, attemptId: string): Promise<void> {
+export async function notifyEvidenceStored(sql: Sql | TransactionSql, attemptId: string): Promise<void> {
   await sql`select pg_notify(${channels.evidence}, ${attemptId})`;
 }
 

@@ -25,7 +25,7 @@ export function createSubstrate(config: Config, log: Logger): Substrate | undefi
       return undefined;
     case 'local': {
       const programsRoot = projectRoot();
-      if (!existsSync(path.join(programsRoot, 'dist', 'task-pod', 'check.js'))) {
+      if (!existsSync(path.join(programsRoot, 'dist', 'pod-programs', 'check.mjs'))) {
         throw new Error(`the local substrate runs the task-pod programs from ${programsRoot}/dist: build them first (npm run build)`);
       }
       return new LocalSubstrate({ config, stateDir: path.join(config.home, 'attempts'), programsRoot, log });

@@ -66,4 +66,11 @@ export interface Substrate {
   ping(): Promise<void>;
   /** Releases watches and connections, when the substrate holds any. */
   close?(): Promise<void>;
+  /**
+   * Registers `listener` to be told, with the attempt's name, when an attempt may have moved on (a
+   * container ended, the pod finished), so that the watcher looks at once instead of on its next
+   * interval. A hint only: the watcher still polls, so a substrate without it only costs latency.
+   * Returns the function that unregisters it.
+   */
+  onChange?(listener: (name: string) => void): () => void;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /**
- * A programs root for local-substrate tests, laid out as the real one (dist/task-pod/*.js,
+ * A programs root for local-substrate tests, laid out as the real one (dist/pod-programs/*.mjs,
  * node_modules/, package.json) but holding small probes instead of the task-pod programs: each
  * records what its sandbox lets it see and do. The check takes `key=value` targets: `port=<n>`
  * (a server it must not reach), `exit=<n>`, `sleep=<seconds>`, `write=<bytes>` (a file that big); it passes on what the build probe
@@ -16,11 +16,12 @@ export async function writeProbePrograms(options: { withNodeModules?: boolean } 
   // Sandboxes run as an unprivileged uid: it must be able to reach and read the programs.
   await chmod(root, 0o755);
   await mkdir(path.join(root, 'dist', 'task-pod'), { recursive: true, mode: 0o755 });
+  await mkdir(path.join(root, 'dist', 'pod-programs'), { recursive: true, mode: 0o755 });
   if (options.withNodeModules !== false) await mkdir(path.join(root, 'node_modules'), { mode: 0o755 });
   await writeFile(path.join(root, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
   await writeFile(path.join(root, 'dist', 'task-pod', 'build-probe.cjs'), buildProbeScript, { mode: 0o644 });
   for (const [name, text] of Object.entries(programs)) {
-    await writeFile(path.join(root, 'dist', 'task-pod', `${name}.js`), `${common}\n${text}`, { mode: 0o644 });
+    await writeFile(path.join(root, 'dist', 'pod-programs', `${name}.mjs`), `${common}\n${text}`, { mode: 0o644 });
   }
   return root;
 }

@@ -3,13 +3,13 @@ import type { Sql, TransactionSql } from '../../database/connect.js';
 import { type JobState, isFinalJobState } from '../../job-states.js';
 import type { AttemptTransition, EndingFacts } from '../../policy/attempt-transition.js';
 import { type Fence, lockFence } from '../fence.js';
-import { notifyJobsQueued } from '../notify.js';
+import { wakeDispatchers } from '../notify.js';
 
 /**
  * The store's end-of-attempt write (its one caller is scheduler/replica/finish-attempt.ts): under
  * the attempt's fence, reads what `decide` needs, closes the attempt (lease released, upload
- * credentials revoked) and moves the job where `decide` says, in one transaction. A job put back in
- * the queue wakes the dispatchers. Returns the job's new state.
+ * credentials revoked) and moves the job where `decide` says, in one transaction. Returns the job's
+ * new state.
  */
 export async function writeAttemptEnd(
   sql: Sql,
@@ -17,7 +17,7 @@ export async function writeAttemptEnd(
   decide: (facts: EndingFacts) => AttemptTransition,
   log?: Logger,
 ): Promise<JobState> {
-  const next = await sql.begin(async (tx) => {
+  return sql.begin(async (tx) => {
     await lockFence(tx, fence, log);
     const [facts] = await tx<(EndingFacts & { jobId: string })[]>`
       select a.job_id, j.lane, j.promote_to, j.submitter_id,
@@ -34,11 +34,13 @@ export async function writeAttemptEnd(
       where id = ${facts.jobId}`;
     return job.state;
   });
-  if (next === 'queued') await notifyJobsQueued(sql);
-  return next;
 }
 
-/** Final state for the attempt, lease released, credentials revoked. Caller holds the fence. */
+/**
+ * Final state for the attempt, lease released, credentials revoked. Caller holds the fence. The
+ * capacity the attempt held in its lane is free once this commits: the dispatchers are woken then
+ * (a job put back in the queue is in that notification too).
+ */
 export async function closeAttempt(
   tx: TransactionSql,
   attemptId: string,
@@ -46,9 +48,12 @@ export async function closeAttempt(
   reason: string,
   actor: string,
 ): Promise<void> {
-  await tx`
+  const [closed] = await tx<{ lane: string }[]>`
     update attempts set state = ${state}, state_reason = ${reason}, state_actor = ${actor}, finished_at = now()
-    where id = ${attemptId}`;
+    where id = ${attemptId}
+    returning lane`;
   await tx`delete from claims where attempt_id = ${attemptId}`;
-  await tx`update upload_credentials set revoked_at = now() where attempt_id = ${attemptId} and revoked_at is null`;
+  // A used credential is spent already: only the unused ones need revoking.
+  await tx`update upload_credentials set revoked_at = now() where attempt_id = ${attemptId} and used_at is null and revoked_at is null`;
+  await wakeDispatchers(tx, closed?.lane);
 }

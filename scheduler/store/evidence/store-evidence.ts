@@ -26,7 +26,7 @@ export type StoreEvidenceResult =
  * attempts still in flight: ending an attempt revokes its credentials in the same transaction.
  */
 export async function storeEvidence(sql: Sql, upload: EvidenceUpload): Promise<StoreEvidenceResult> {
-  const result = await sql.begin(async (tx): Promise<StoreEvidenceResult> => {
+  return sql.begin(async (tx): Promise<StoreEvidenceResult> => {
     const [credential] = await tx<
       {
         attemptId: string;
@@ -62,8 +62,8 @@ export async function storeEvidence(sql: Sql, upload: EvidenceUpload): Promise<S
       set used_at = case when token_hash = ${upload.credentialHash} then now() else used_at end,
           revoked_at = case when token_hash = ${upload.credentialHash} then revoked_at else now() end
       where attempt_id = ${upload.attemptId} and used_at is null and revoked_at is null`;
+    // Delivered once this commits: the watchers never look before the evidence is there.
+    await notifyEvidenceStored(tx, upload.attemptId);
     return { outcome: 'stored', jobId: credential.jobId };
   });
-  if (result.outcome === 'stored') await notifyEvidenceStored(sql, upload.attemptId);
-  return result;
 }

@@ -1,20 +1,29 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../../database/connect.js';
 import { hashSecret, mintSecret } from '../../auth/secrets.js';
-import { type Fence, lockFence } from '../fence.js';
+import { type Fence, checkFenced } from '../fence.js';
 
 /**
  * Mints an upload credential for a held attempt; only its hash is stored. An attempt may hold more
  * than one (a takeover that has to start the attempt anew mints its own); the first accepted
- * upload uses one and revokes the rest.
+ * upload uses one and revokes the rest. One statement, fenced in it (checkFenced): every launch
+ * makes this write, and its four round trips as a transaction were a fifth of the launch path's
+ * client CPU on the benchmark's cluster (docs/benchmarks.md, "Kubernetes substrate").
  */
 export async function mintUploadCredential(sql: Sql, fence: Fence, expiresAt: Date, log?: Logger): Promise<string> {
   const credential = mintSecret('ppu');
-  await sql.begin(async (tx) => {
-    await lockFence(tx, fence, log);
-    await tx`
+  const [row] = await sql<{ fenced: number }[]>`
+    with fenced as (
+      select attempt_id from claims
+      where attempt_id = ${fence.attemptId} and epoch = ${fence.epoch} and holder = ${fence.holder}
+      for update
+    ),
+    minted as (
       insert into upload_credentials (token_hash, attempt_id, expires_at)
-      values (${hashSecret(credential)}, ${fence.attemptId}, ${expiresAt})`;
-  });
+      select ${hashSecret(credential)}, attempt_id, ${expiresAt} from fenced
+      returning attempt_id
+    )
+    select count(*)::int as fenced from minted`;
+  await checkFenced(sql, fence, row?.fenced ?? 0, log);
   return credential;
 }

@@ -1,6 +1,6 @@
 import type { Sql } from '../../database/connect.js';
 import { type JobRow, jobColumns } from '../rows.js';
-import { notifyJobsQueued } from '../notify.js';
+import { wakeDispatchers } from '../notify.js';
 
 export type ApproveResult = { outcome: 'approved'; job: JobRow } | { outcome: 'not_waiting'; job: JobRow } | { outcome: 'not_found' };
 
@@ -16,7 +16,7 @@ export async function approveJob(sql: Sql, jobId: string, approver: string, note
     where id = ${jobId} and state = 'awaiting_approval' and promote_to is not null
     returning ${sql(jobColumns)}`;
   if (approved) {
-    await notifyJobsQueued(sql, approved.lane);
+    await wakeDispatchers(sql, approved.lane);
     return { outcome: 'approved', job: approved };
   }
   const [job] = await sql<JobRow[]>`select ${sql(jobColumns)} from jobs where id = ${jobId}`;

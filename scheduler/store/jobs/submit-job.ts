@@ -2,7 +2,7 @@ import type { Sql } from '../../database/connect.js';
 import { type JobRow, jobColumns } from '../rows.js';
 import { type CancelledAttempt, cancelJobIn } from './cancel-job.js';
 import { retryingRaces } from './retrying-races.js';
-import { notifyJobsQueued } from '../notify.js';
+import { wakeDispatchers } from '../notify.js';
 import { lockSubmitter } from '../locks.js';
 import { overQueueQuota } from '../../policy/admission.js';
 import { supersededStates } from '../../policy/supersession.js';
@@ -46,7 +46,7 @@ export type SubmitResult =
  * its job in flight too. The NOTIFY is only a hint for dispatchers to look now.
  */
 export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: number }): Promise<SubmitResult> {
-  const result = await retryingRaces(() =>
+  return retryingRaces(() =>
     sql.begin(async (tx): Promise<SubmitResult> => {
       await lockSubmitter(tx, job.submitterId);
       if (job.idempotencyKey !== null) {
@@ -94,9 +94,9 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
           if (cancelled.stopAttempt) stopAttempts.push(cancelled.stopAttempt);
         }
       }
+      // Delivered once this commits, in the same round trip as the rest of the submission.
+      await wakeDispatchers(tx, job.lane);
       return { outcome: 'created', job: created!, superseded, stopAttempts };
     }),
   );
-  if (result.outcome === 'created') await notifyJobsQueued(sql, job.lane);
-  return result;
 }

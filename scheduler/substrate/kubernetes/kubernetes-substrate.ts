@@ -1,8 +1,8 @@
 import {
-  BatchV1Api,
-  CoreV1Api,
+  type BatchV1Api,
+  type CoreV1Api,
   KubeConfig,
-  KubernetesObjectApi,
+  type KubernetesObjectApi,
   ListWatch,
   type V1Job,
   type V1OwnerReference,
@@ -16,6 +16,7 @@ import { labels } from '../../../contract/pod.js';
 import { buildAttemptJob, buildCredentialSecret, credentialSecretName } from '../../pod/job-spec.js';
 import { buildAttemptPod } from '../../pod/pod-spec.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
+import { type ApiClients, apiClients, clientSettings, retryShed } from './client.js';
 import { attemptStatusOf } from './read-status.js';
 
 /** The HTTP status of a failed Kubernetes API call (client-node's ApiException), if any. */
@@ -36,9 +37,13 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
  * get/list/watch, pods/log get, Secrets create/delete.
  *
  * Two informers (list + watch of our Jobs and pods, relisting after an error) keep a cache that
- * `observe` reads, so watching many attempts costs no request per attempt. A Job the cache does not
- * have is looked up in the live API before it counts as gone (a fresh create may not have reached
- * the cache yet), and `list`, which decides what the reaper deletes, always reads the live API.
+ * `observe` reads, so watching many attempts costs no request per attempt, and tell `onChange`
+ * listeners when an attempt's status has become final. A Job the cache does not have yet is answered from
+ * this replica's own create for 30 s, then looked up in the live API before it counts as gone, and
+ * `list`, which decides what the reaper deletes, always reads the live API.
+ *
+ * Requests go through one keep-alive agent (client.ts); the creates in flight are bounded by the
+ * replica's launch pool (`dispatch.launchConcurrency`), not here.
  */
 export class KubernetesSubstrate implements Substrate {
   readonly kind = 'kubernetes';
@@ -49,6 +54,18 @@ export class KubernetesSubstrate implements Substrate {
   private readonly jobs: ListWatch<V1Job>;
   private readonly pods: ListWatch<V1Pod>;
   private readonly objects: KubernetesObjectApi;
+  private readonly clients: ApiClients;
+  private readonly listeners = new Set<(name: string) => void>();
+  /** The final phase each attempt was last reported to listeners with, so that they hear of it once. */
+  private readonly ended = new Map<string, AttemptStatus['phase'] | 'gone'>();
+  private readonly restarts = new Set<NodeJS.Timeout>();
+  /** The pods in the cache by their Job's name, kept from the pod informer's events. */
+  private readonly podsByJob = new Map<string, Map<string, V1Pod>>();
+  /**
+   * Jobs this replica created that the Job informer has not reported yet, with when: `observe`
+   * answers from these instead of reading the live API (a create the API server answered exists).
+   */
+  private readonly created = new Map<string, { job: V1Job; at: number }>();
   private owner: Promise<V1OwnerReference | undefined> | undefined;
   private started: Promise<void> | undefined;
   private closed = false;
@@ -58,9 +75,8 @@ export class KubernetesSubstrate implements Substrate {
     kc: KubeConfig,
     private readonly log: Logger,
   ) {
-    this.batch = kc.makeApiClient(BatchV1Api);
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
+    this.clients = apiClients(kc, clientSettings(config));
+    ({ batch: this.batch, core: this.core, objects: this.objects } = this.clients);
     this.namespace = config.kubernetes.namespace;
     this.selector = `${labels.managedBy}=proofpod,${labels.release}=${config.pod.release}`;
     const watch = new Watch(kc);
@@ -78,11 +94,35 @@ export class KubernetesSubstrate implements Substrate {
       false,
       this.selector,
     );
+    const jobOf = (pod: V1Pod) => pod.metadata?.labels?.['job-name'];
+    this.jobs.on('add', (job) => {
+      this.created.delete(job.metadata?.name ?? '');
+      this.changed(job.metadata?.name);
+    });
+    this.jobs.on('update', (job) => this.changed(job.metadata?.name));
+    this.jobs.on('delete', (job) => this.changed(job.metadata?.name, true));
+    this.pods.on('add', (pod) => {
+      this.indexPod(pod, true);
+      this.changed(jobOf(pod));
+    });
+    this.pods.on('update', (pod) => {
+      this.indexPod(pod, true);
+      this.changed(jobOf(pod));
+    });
+    this.pods.on('delete', (pod) => {
+      this.indexPod(pod, false);
+      this.changed(jobOf(pod));
+    });
     for (const informer of [this.jobs, this.pods] as ListWatch<V1Job | V1Pod>[]) {
       informer.on('error', (error: unknown) => {
         if (this.closed) return;
         this.log.warn({ err: error }, 'watch failed; listing and watching again in 1 s');
-        setTimeout(() => void informer.start().catch(() => {}), 1000);
+        // Closed meanwhile: a restart now would watch on, unowned, and keep the process alive.
+        const restart = setTimeout(() => {
+          this.restarts.delete(restart);
+          if (!this.closed) void informer.start().catch(() => {});
+        }, 1000);
+        this.restarts.add(restart);
       });
     }
     if (!config.kubernetes.owner) {
@@ -102,20 +142,21 @@ export class KubernetesSubstrate implements Substrate {
       owner: await this.ownerReference(),
       ttlSecondsAfterFinished: this.config.kubernetes.ttlSecondsAfterFinished,
     });
+    const shed = (what: string) => (seconds: number) =>
+      this.log.warn({ name: launch.name, seconds }, `the API server shed the ${what} create (429); trying again after its Retry-After`);
     let job: V1Job;
     try {
-      job = await this.batch.createNamespacedJob({ namespace: this.namespace, body });
+      job = await retryShed(() => this.batch.createNamespacedJob({ namespace: this.namespace, body }), shed('Job'));
     } catch (error) {
       if (codeOf(error) === 409) throw new DuplicateError(`Job ${launch.name} exists already`, { cause: error });
       throw new Error(`creating Job ${launch.name} failed: ${apiMessage(error)}`, { cause: error });
     }
     const uid = job.metadata?.uid;
     if (!uid) throw new Error(`the API server returned Job ${launch.name} without a uid`);
+    this.remember(launch.name, job);
     try {
-      await this.core.createNamespacedSecret({
-        namespace: this.namespace,
-        body: buildCredentialSecret(secretName, { ...job, metadata: { ...job.metadata, uid } }, launch.uploadCredential),
-      });
+      const secret = buildCredentialSecret(secretName, { ...job, metadata: { ...job.metadata, uid } }, launch.uploadCredential);
+      await retryShed(() => this.core.createNamespacedSecret({ namespace: this.namespace, body: secret }), shed('Secret'));
     } catch (error) {
       if (codeOf(error) !== 409) throw new Error(`creating Secret ${secretName} failed: ${apiMessage(error)}`, { cause: error });
     }
@@ -123,11 +164,8 @@ export class KubernetesSubstrate implements Substrate {
 
   async observe(name: string): Promise<AttemptStatus | undefined> {
     await this.informers();
-    const cached = this.jobs.get(name, this.namespace);
-    if (cached) {
-      const pods = this.pods.list(this.namespace).filter((p) => p.metadata?.labels?.['job-name'] === name);
-      return attemptStatusOf(cached, pods, this.config.kubernetes);
-    }
+    const cached = this.jobs.get(name, this.namespace) ?? this.createdRecently(name);
+    if (cached) return attemptStatusOf(cached, [...(this.podsByJob.get(name)?.values() ?? [])], this.config.kubernetes);
     let job: V1Job;
     try {
       job = await this.batch.readNamespacedJob({ name, namespace: this.namespace });
@@ -137,6 +175,37 @@ export class KubernetesSubstrate implements Substrate {
     }
     const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `job-name=${name}` });
     return attemptStatusOf(job, pods.items, this.config.kubernetes);
+  }
+
+  /** Keeps a created Job for `observe` until the informer has it (old entries go once there are many). */
+  private remember(name: string, job: V1Job): void {
+    if (this.jobs.get(name, this.namespace)) return;
+    if (this.created.size >= 1024) {
+      for (const [old, entry] of this.created) if (Date.now() - entry.at >= 30_000) this.created.delete(old);
+    }
+    this.created.set(name, { job, at: Date.now() });
+  }
+
+  /**
+   * A Job this replica created in the last 30 s that the informer has not reported yet; after that,
+   * the live API decides (a Job deleted before the informer saw it is then found gone).
+   */
+  private createdRecently(name: string): V1Job | undefined {
+    const entry = this.created.get(name);
+    if (entry && Date.now() - entry.at < 30_000) return entry.job;
+    this.created.delete(name);
+    return undefined;
+  }
+
+  private indexPod(pod: V1Pod, present: boolean): void {
+    const job = pod.metadata?.labels?.['job-name'];
+    const name = pod.metadata?.name;
+    if (!job || !name) return;
+    const pods = this.podsByJob.get(job) ?? new Map<string, V1Pod>();
+    if (present) pods.set(name, pod);
+    else pods.delete(name);
+    if (pods.size > 0) this.podsByJob.set(job, pods);
+    else this.podsByJob.delete(job);
   }
 
   /** Starts the informers once, on first use; until their first list is in, reads go live. */
@@ -153,7 +222,43 @@ export class KubernetesSubstrate implements Substrate {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.listeners.clear();
+    for (const restart of this.restarts) clearTimeout(restart);
     await Promise.all([this.jobs.stop(), this.pods.stop()]).catch(() => {});
+    this.clients.close();
+  }
+
+  /** Tells `listener` the name of an attempt whose status became final (substrate.ts; `changed` below). */
+  onChange(listener: (name: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * After an informer event about `name`'s Job or pod: tells the listeners when the attempt's status,
+   * as `observe` reads it from the cache, has become final (finished, refused, failed; a deleted Job
+   * is gone), once per final phase. What ends an attempt only with time (an image pull past its
+   * grace, Pending too long) the watcher's own interval finds.
+   */
+  private changed(name: string | undefined, deleted = false): void {
+    if (!name) return;
+    const job = deleted ? undefined : this.jobs.get(name, this.namespace);
+    if (!job && !deleted) return;
+    const phase = job ? attemptStatusOf(job, [...(this.podsByJob.get(name)?.values() ?? [])], this.config.kubernetes).phase : 'gone';
+    if (phase === 'pending' || phase === 'running') {
+      this.ended.delete(name);
+      return;
+    }
+    if (this.ended.get(name) === phase) return;
+    if (deleted) this.ended.delete(name);
+    else this.ended.set(name, phase);
+    for (const listener of this.listeners) {
+      try {
+        listener(name);
+      } catch (error) {
+        this.log.warn({ err: error, name }, 'an onChange listener failed');
+      }
+    }
   }
 
   async list(): Promise<ObservedAttempt[]> {
@@ -177,6 +282,7 @@ export class KubernetesSubstrate implements Substrate {
    * Secret (the Role grants no pod deletion). The Secret is also deleted here, to revoke at once.
    */
   async stop(name: string): Promise<void> {
+    this.created.delete(name);
     await this.batch
       .deleteNamespacedJob({ name, namespace: this.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 })
       .catch((error: unknown) => {

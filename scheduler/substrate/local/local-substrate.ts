@@ -68,6 +68,7 @@ export class LocalSubstrate implements Substrate {
   /** Host uids attempts take their own pair from when proofpod runs as root; else every sandbox runs as this process's uid. */
   private readonly uidRange: { first: number; count: number } | undefined;
   private readonly runs = new Map<string, AttemptRun>();
+  private readonly listeners = new Set<(name: string) => void>();
 
   constructor(options: LocalSubstrateOptions) {
     this.config = options.config;
@@ -160,7 +161,18 @@ export class LocalSubstrate implements Substrate {
       .then(() => run.writes)
       .finally(() => {
         if (this.runs.get(name) === run && !run.stopped) this.runs.delete(name);
+        if (!run.stopped) this.changed(name);
       });
+  }
+
+  onChange(listener: (name: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Tells the listeners that `name` moved on, once what moved it is on disk for observe. */
+  private changed(name: string): void {
+    for (const listener of this.listeners) listener(name);
   }
 
   /** The pod's container statuses as a kubelet would report them, or undefined when there is no such pod. */

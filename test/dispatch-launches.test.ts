@@ -11,6 +11,7 @@ import { DuplicateError } from '../scheduler/errors.js';
 import { createMetrics } from '../scheduler/metrics.js';
 import { type ReplicaContext, createReplicaContext } from '../scheduler/replica/context.js';
 import { dispatchCycle } from '../scheduler/replica/dispatcher.js';
+import { Replica } from '../scheduler/replica/replica.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../scheduler/substrate/substrate.js';
 import { createTestDatabase, createToken, queueJobs } from './support/database.js';
 import { fastLoops } from './support/instance.js';
@@ -136,6 +137,25 @@ describe('dispatch cycles and the launch pool', () => {
     expect(substrate.created).toHaveLength(20);
     expect(new Set(substrate.created).size).toBe(20);
     expect(await attemptStates()).toEqual({ running: 20 });
+  });
+
+  it('a graceful stop waits for the launches earlier cycles handed over before it gives the leases back', async () => {
+    const substrate = new HoldingSubstrate({ hold: () => true });
+    const ctx = contextFor(substrate);
+    const replica = new Replica(ctx);
+    const [jobId] = await queueJobs(db.sql, { submitter: 'alice' }, 1);
+    await replica.start();
+    await expect.poll(() => substrate.holding).toBe(1);
+    let stopped = false;
+    const stopping = replica.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stopped, 'stop waits while the create is in flight').toBe(false);
+    substrate.release();
+    await stopping;
+    // Launched and marked running before the lease went back: the next holder adopts a running attempt.
+    const [attempt] = await db.sql<{ state: string }[]>`select state from attempts where job_id = ${jobId!}`;
+    expect(attempt!.state).toBe('running');
+    expect(substrate.created).toHaveLength(1);
   });
 
   it('ends an attempt whose start failed through finishAttempt: the job is queued again for a retry', async () => {

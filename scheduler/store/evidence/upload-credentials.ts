@@ -6,9 +6,8 @@ import { type Fence, checkFenced } from '../fence.js';
 /**
  * Mints an upload credential for a held attempt; only its hash is stored. An attempt may hold more
  * than one (a takeover that has to start the attempt anew mints its own); the first accepted
- * upload uses one and revokes the rest. One statement, fenced in it (checkFenced): every launch
- * makes this write, and its four round trips as a transaction were a fifth of the launch path's
- * client CPU on the benchmark's cluster (docs/benchmarks.md, "Kubernetes substrate").
+ * upload uses one and revokes the rest. One statement, fenced in it (checkFenced), as every launch
+ * makes this write.
  */
 export async function mintUploadCredential(sql: Sql, fence: Fence, expiresAt: Date, log?: Logger): Promise<string> {
   const credential = mintSecret('ppu');

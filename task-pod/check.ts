@@ -440,6 +440,9 @@ async function referenceAxioms(pin: { path: string; digest: string }, log: Check
   return axioms;
 }
 
+/** Every goal of the job, failed for `reason`. */
+const notBound = (job: CheckRun, reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
+
 /** A verdict with no results yet: what every early error starts from. */
 function emptyVerdict(job: CheckRun): Omit<Verdict, 'outcome' | 'error'> {
   return {
@@ -452,7 +455,7 @@ function emptyVerdict(job: CheckRun): Omit<Verdict, 'outcome' | 'error'> {
     findings: [],
     allowedAxioms: [...job.allowedAxioms],
     projectFile: null,
-    goals: job.goals.map((g) => ({ ...g, result: 'failed', reason: 'not bound: the check did not run' })),
+    goals: notBound(job, 'not bound: the check did not run'),
   };
 }
 
@@ -528,7 +531,6 @@ async function checkSources(job: CheckRun, log: CheckLog, project: CoqProject | 
   const { check } = profile;
   let targets = job.targets;
   let reference: MetamathAxiom[] | undefined;
-  const notBound = (reason: string): GoalResult[] => job.goals.map((g) => ({ ...g, result: 'failed', reason }));
   const base = emptyVerdict(job);
   const results: TargetResult[] = [];
   const findings: Finding[] = [];
@@ -755,7 +757,7 @@ async function checkSources(job: CheckRun, log: CheckLog, project: CoqProject | 
   if (job.goals.length > 0) {
     if (check.goals !== 'coq') return failed(`profile ${profile.name} cannot bind goals`);
     if (results.some((t) => t.result !== 'pass')) {
-      goals = notBound('not bound: a target did not pass');
+      goals = notBound(job, 'not bound: a target did not pass');
     } else {
       const root = path.resolve(workdir);
       const bound = await bindGoals({

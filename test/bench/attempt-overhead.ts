@@ -21,7 +21,7 @@ import { projectRoot } from '../../scheduler/substrate/create.js';
 import { LocalSubstrate, type LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
 import { git } from '../support/git-fixtures.js';
 import { openBenchDatabase } from './database.js';
-import { machine, percentile, writeSection } from './report.js';
+import { machine, percentile, writeSection, runAsMain } from './report.js';
 
 const FIXTURE = path.join(projectRoot(), 'test', 'fixtures', 'proofs', 'Arith.v');
 const BARE_CHECK = 'coqc -Q . Top Arith.v && coqchk -silent -o -Q . Top Top.Arith >/dev/null';
@@ -357,9 +357,4 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

@@ -4,7 +4,6 @@
  * no-op stand-in that accepts every start at once, so the figures are the scheduler's own cost.
  * Results replace the marked section of docs/benchmarks.md.
  */
-import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
@@ -14,7 +13,7 @@ import { claimAttempts } from '../../scheduler/store/claims/claim-attempts.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import type { AttemptLaunch, AttemptStatus, Substrate } from '../../scheduler/substrate/substrate.js';
 import { openBenchDatabase } from './database.js';
-import { machine, percentile, writeSection } from './report.js';
+import { machine, percentile, writeSection, runAsMain } from './report.js';
 
 const CLAIM_JOBS = Number(process.env.BENCH_CLAIM_JOBS ?? 20_000);
 const LATENCY_JOBS = Number(process.env.BENCH_LATENCY_JOBS ?? 2_000);
@@ -172,9 +171,4 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

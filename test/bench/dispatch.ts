@@ -6,12 +6,11 @@
  * one job claimed: chosen by priority, decayed usage and rank, moved to dispatching, an attempt and
  * its lease created, usage charged. Results replace the marked section of docs/benchmarks.md.
  */
-import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import type { Sql } from '../../scheduler/database/connect.js';
 import { claimAttempts } from '../../scheduler/store/claims/claim-attempts.js';
 import { openBenchDatabase } from './database.js';
-import { machine, percentile, writeSection } from './report.js';
+import { machine, percentile, writeSection, runAsMain } from './report.js';
 
 const SIZES = (process.env.BENCH_QUEUE_SIZES ?? '1000,10000,100000').split(',').map(Number);
 const LANES = ['intake', 'verify', 'audit', 'replay'];
@@ -93,9 +92,4 @@ export async function measure(sql: Sql, size: number, decisions = DECISIONS): Pr
   return { perSecond: made / (batchMs.reduce((a, b) => a + b, 0) / 1000), batchMs };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

@@ -21,7 +21,7 @@ import { createSubmitterToken } from '../../scheduler/store/submitters/submitter
 import { removeTree } from '../../scheduler/substrate/local/host.js';
 import { STDPP_SOURCES } from './coq-project.js';
 import { openBenchDatabase } from './database.js';
-import { machine } from './report.js';
+import { machine, runAsMain } from './report.js';
 import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
 import { git } from '../support/git-fixtures.js';
 
@@ -723,9 +723,4 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

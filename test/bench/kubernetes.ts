@@ -12,7 +12,6 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { profileForLane } from '../../contract/profile.js';
@@ -28,7 +27,7 @@ import { wakeDispatchers } from '../../scheduler/store/notify.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { apiClients, clientSettings } from '../../scheduler/substrate/kubernetes/client.js';
 import { loadKubeConfig } from '../../scheduler/substrate/kubernetes/kubernetes-substrate.js';
-import { machine, percentile, writeSection } from './report.js';
+import { machine, percentile, writeSection, runAsMain } from './report.js';
 
 const JOBS = Number(process.env.BENCH_K8S_JOBS ?? 200);
 const ROUNDS = Number(process.env.BENCH_K8S_ROUNDS ?? 4);
@@ -397,9 +396,4 @@ async function main() {
   await writeSection('kubernetes', result);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

@@ -18,7 +18,7 @@ import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { openBenchDatabase } from './database.js';
-import { machine, writeSection } from './report.js';
+import { machine, writeSection, runAsMain } from './report.js';
 import { finalJobStates } from '../../scheduler/job-states.js';
 import { git } from '../support/git-fixtures.js';
 
@@ -352,9 +352,4 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

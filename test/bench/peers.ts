@@ -11,7 +11,6 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Profiler, Runtime } from 'node:inspector';
 import { Session } from 'node:inspector/promises';
-import { pathToFileURL } from 'node:url';
 import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphileWorker } from 'graphile-worker';
 import PgBoss from 'pg-boss';
 import pino from 'pino';
@@ -25,7 +24,7 @@ import { createSubmitterToken } from '../../scheduler/store/submitters/submitter
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../../scheduler/substrate/substrate.js';
 import { FAKE_IMAGE_DIGEST, evidenceFor } from '../support/evidence.js';
 import { openBenchDatabase } from './database.js';
-import { machine, writeSection } from './report.js';
+import { machine, writeSection, runAsMain } from './report.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 2_000);
 /** graphile-worker's concurrency, pg-boss's `work` loops and proofpod's HTTP clients: the same for all three. */
@@ -678,9 +677,4 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`bench failed: ${String(error instanceof Error ? error.stack : error)}\n`);
-    process.exit(1);
-  });
-}
+runAsMain(import.meta.url, main);

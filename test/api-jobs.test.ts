@@ -142,6 +142,85 @@ describe('cancelling', () => {
   });
 });
 
+describe('waiting for a job', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('a waiting GET answers as soon as the job changes on another replica, not at its timeout', async () => {
+    const other = await startInstance(db.url);
+    try {
+      const job = await call(proofpod.url, 'POST', '/v1/jobs', { token: alice, body: jobRequest() });
+      const started = Date.now();
+      let answeredAt = 0;
+      const waiting = call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}?waitSeconds=25`, { token: alice }).then((r) => {
+        answeredAt = Date.now();
+        return r;
+      });
+      await sleep(400);
+      expect(answeredAt).toBe(0); // still waiting: queued is not a change
+      const cancelledAt = Date.now();
+      await call(other.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token: alice });
+      const answer = await waiting;
+      expect(answer.status).toBe(200);
+      expect(answer.body.state).toBe('cancelled');
+      expect(answeredAt - started).toBeGreaterThanOrEqual(400);
+      expect(answeredAt - cancelledAt).toBeLessThan(2000);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('answers at its timeout when nothing changes, and at once for a final job or a state already left', async () => {
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token: alice, body: jobRequest() });
+    const timed = async (query: string) => {
+      const started = Date.now();
+      const answer = await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}${query}`, { token: alice });
+      return { state: answer.body.state, ms: Date.now() - started };
+    };
+    const unchanged = await timed('?waitSeconds=1');
+    expect(unchanged.state).toBe('queued');
+    expect(unchanged.ms).toBeGreaterThanOrEqual(900);
+    // The client saw it running; it is queued (a retry, say): that is news, answered at once.
+    const left = await timed('?waitSeconds=20&whileState=running');
+    expect(left).toMatchObject({ state: 'queued' });
+    expect(left.ms).toBeLessThan(5000);
+
+    await call(proofpod.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { token: alice });
+    const final = await timed('?waitSeconds=20');
+    expect(final.state).toBe('cancelled');
+    expect(final.ms).toBeLessThan(5000);
+  });
+
+  it("refuses a wait out of range or an unknown state, naming them, and hides others' jobs", async () => {
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token: alice, body: jobRequest() });
+    for (const [query, field] of [
+      ['waitSeconds=31', 'querystring.waitSeconds'],
+      ['waitSeconds=-1', 'querystring.waitSeconds'],
+      ['waitSeconds=soon', 'querystring.waitSeconds'],
+      ['waitSeconds=5&whileState=done', 'querystring.whileState'],
+    ] as const) {
+      const answer = await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}?${query}`, { token: alice });
+      expect(answer.status, query).toBe(400);
+      expect(answer.body.fields[0].field, query).toBe(field);
+    }
+    const started = Date.now();
+    expect((await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}?waitSeconds=20`, { token: bob })).status).toBe(404);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('a stopping server answers the requests waiting on it instead of holding its stop', async () => {
+    const stopping = await startInstance(db.url);
+    const job = await call(stopping.url, 'POST', '/v1/jobs', { token: alice, body: jobRequest() });
+    const waiting = call(stopping.url, 'GET', `/v1/jobs/${job.body.id}?waitSeconds=25`, { token: alice });
+    await sleep(300);
+    const started = Date.now();
+    await stopping.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+    const answer = await waiting;
+    expect(answer.status).toBe(200);
+    expect(answer.body.state).toBe('queued');
+  });
+});
+
 describe('service endpoints', () => {
   it('serves an OpenAPI document describing the job routes, and the docs UI', async () => {
     const doc = await call(proofpod.url, 'GET', '/openapi.json');

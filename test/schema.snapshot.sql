@@ -215,5 +215,6 @@ CREATE TRIGGER attempts_final_state BEFORE UPDATE OF state ON public.attempts FO
 CREATE TRIGGER attempts_log_state AFTER INSERT OR UPDATE OF state ON public.attempts FOR EACH ROW EXECUTE FUNCTION log_attempt_state()
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON public.events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()
 CREATE TRIGGER events_no_update BEFORE DELETE OR UPDATE ON public.events FOR EACH ROW EXECUTE FUNCTION events_append_only()
+CREATE TRIGGER events_notify_job_changed AFTER INSERT ON public.events FOR EACH ROW EXECUTE FUNCTION events_notify_job_changed()
 CREATE TRIGGER jobs_final_state BEFORE UPDATE OF state ON public.jobs FOR EACH ROW WHEN ((old.state = ANY (ARRAY['verified'::text, 'rejected'::text, 'error'::text, 'timed_out'::text, 'cancelled'::text]))) EXECUTE FUNCTION refuse_leaving_final_state()
 CREATE TRIGGER jobs_log_state AFTER INSERT OR UPDATE OF state ON public.jobs FOR EACH ROW EXECUTE FUNCTION log_job_state()

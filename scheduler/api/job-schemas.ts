@@ -135,6 +135,24 @@ export const EventViewSchema = z.object({
 
 export const JobIdParams = z.strictObject({ id: z.uuid('must be a job id (uuid)') });
 
+/** The longest a GET of one job waits for it to change: below the idle timeouts of common proxies. */
+export const MAX_WAIT_SECONDS = 30;
+
+export const GetJobQuery = z.strictObject({
+  waitSeconds: z.coerce
+    .number()
+    .min(0)
+    .max(MAX_WAIT_SECONDS)
+    .default(0)
+    .describe(
+      `Wait up to this many seconds (at most ${MAX_WAIT_SECONDS}) while the job is in flight and its state is \`whileState\`; 0 answers at once`,
+    ),
+  whileState: z
+    .enum(jobStates)
+    .optional()
+    .describe('The state last seen: the wait ends as soon as the job has another one (default: its state when the request arrives)'),
+});
+
 export function encodeCursor(seq: number): string {
   return Buffer.from(`seq:${seq}`).toString('base64url');
 }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { coerceError } from '../errors.js';
 import { finalJobStates, type JobState } from '../job-states.js';
+import { MAX_WAIT_SECONDS } from '../api/job-schemas.js';
 import { ApiClient, resolveToken } from './client.js';
 
 interface JobView {
@@ -153,11 +154,15 @@ export async function main(
 
 /** Prints each state change until the job ends, then the verdict and its reason. */
 async function waitForVerdict(client: ApiClient, id: string, timeoutMs: number, out: (s: string) => void): Promise<number> {
-  const started = Date.now();
-  const until = started + timeoutMs;
+  const until = Date.now() + timeoutMs;
   let last = '';
+  let state: string | undefined;
   for (;;) {
-    const job = await client.request<JobView>('GET', `/v1/jobs/${id}`);
+    // The scheduler answers as soon as the state moves on from the one seen (docs/api.md, "Waiting for a job").
+    const waitSeconds = Math.min(MAX_WAIT_SECONDS, Math.max(1, Math.ceil((until - Date.now()) / 1000)));
+    const query = state === undefined ? '' : `?waitSeconds=${waitSeconds}&whileState=${state}`;
+    const job = await client.request<JobView>('GET', `/v1/jobs/${id}${query}`);
+    state = job.state;
     const attempt = job.attempts?.at(-1);
     const line = `${job.state}${attempt ? ` (attempt ${attempt.attemptNo}: ${attempt.state})` : ''}`;
     if (line !== last) out(`  ${new Date().toISOString().slice(11, 19)}  ${line}\n`);
@@ -173,8 +178,6 @@ async function waitForVerdict(client: ApiClient, id: string, timeoutMs: number, 
       out(`still ${job.state} after ${Math.round(timeoutMs / 1000)} s; follow it with: proofpod get ${id}\n`);
       return 3;
     }
-    // Small proofs end in about a second: poll often at first, then back off to once a second.
-    await new Promise((resolve) => setTimeout(resolve, Date.now() - started < 10_000 ? 100 : 1000));
   }
 }
 

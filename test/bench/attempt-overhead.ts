@@ -21,6 +21,7 @@ import { projectRoot } from '../../scheduler/substrate/create.js';
 import { LocalSubstrate, type LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
 import { git } from '../support/git-fixtures.js';
 import { openBenchDatabase } from './database.js';
+import { jobVerdict } from './job-verdict.js';
 import { machine, percentile, writeSection, runAsMain } from './report.js';
 
 const FIXTURE = path.join(projectRoot(), 'test', 'fixtures', 'proofs', 'Arith.v');
@@ -203,16 +204,9 @@ export async function measureAttemptOverhead(options: {
           if (response.status !== 201) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
           return ((await response.json()) as { id: string }).id;
         };
-        const verdict = async (id: string): Promise<{ state: string; stateReason: string; attempt: string }> => {
-          for (;;) {
-            const job = (await (await fetch(`${proofpod.url}/v1/jobs/${id}`, { headers })).json()) as {
-              state: string;
-              stateReason: string;
-              attempts?: { name: string }[];
-            };
-            if (isFinalJobState(job.state as JobState)) return { ...job, attempt: job.attempts?.at(-1)?.name ?? '' };
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
+        const verdict = async (id: string) => {
+          const job = await jobVerdict(proofpod.url, headers, id);
+          return { ...job, attempt: job.attempts?.at(-1)?.name ?? '' };
         };
 
         if (index === 0) {
@@ -220,7 +214,7 @@ export async function measureAttemptOverhead(options: {
           for (let i = 0; i < singles; i++) {
             const submittedAt = Date.now();
             const job = await verdict(await submit());
-            const verdictAt = Date.now();
+            const verdictAt = job.seenAt;
             if (job.state !== 'verified') throw new Error(`Arith.v ended ${job.state}: ${job.stateReason}`);
             const pod = pods.get(job.attempt);
             if (!pod) throw new Error(`no container times for ${job.attempt}`);
@@ -324,7 +318,7 @@ export function report(f: OverheadFigures, context: { date: string; machine: str
     `| proofpod: fetch ended → build ended (sandbox, \`coqc\`) | ${ms(p.buildMs)} |`,
     `| proofpod: build ended → check ended (sandbox, check wrapper, \`coqchk -o\`, audit) | ${ms(p.checkMs)} |`,
     `| proofpod: check ended → pod ended (reporter: results, evidence upload) | ${ms(p.reportMs)} |`,
-    `| proofpod: pod ended → verdict seen (watcher woken, judge, attempt end, 10 ms polling) | ${ms(p.verdictMs)} |`,
+    `| proofpod: pod ended → verdict seen (watcher woken, judge, attempt end, the client told) | ${ms(p.verdictMs)} |`,
     `| **proofpod submit → verdict** | **${ms(p.totalMs)}** |`,
     `| proofpod − bare (goal ≤ 500 ms: ${f.overheadMs <= 500 ? 'met' : 'not met'}) | ${ms(f.overheadMs)} |`,
     '',

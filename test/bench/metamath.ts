@@ -18,8 +18,10 @@ import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { openBenchDatabase } from './database.js';
+import { jobVerdict } from './job-verdict.js';
 import { machine, writeSection, runAsMain } from './report.js';
-import { finalJobStates } from '../../scheduler/job-states.js';
+import { projectRoot } from '../../scheduler/substrate/create.js';
+import { LocalSubstrate, type LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
 import { git } from '../support/git-fixtures.js';
 
 /** Debian's set.mm, the database the default `metamath` profile pins as its reference. */
@@ -29,7 +31,6 @@ const METAMATH_RS =
   ['../../bin', '../../dist/bin']
     .map((dir) => fileURLToPath(new URL(`${dir}/proofpod-metamath-verify`, import.meta.url)))
     .find((file) => existsSync(file)) ?? 'proofpod-metamath-verify';
-const ended: readonly string[] = [...finalJobStates];
 
 /** Each repetition's time, with the median and the least of them. */
 export interface Series {
@@ -138,26 +139,9 @@ interface ContainerTimes {
   finishedAt?: string;
 }
 
-/**
- * The fetch container's times from the local substrate's status.json of the attempt (the pod
- * status as a kubelet would report it). The reaper deletes the attempt's directory soon after the
- * verdict, so it is read while the job runs and the last copy read is kept.
- */
-function fetchTimes(home: string, attempt: string): ContainerTimes | undefined {
-  try {
-    const status = JSON.parse(readFileSync(path.join(home, 'attempts', attempt, 'status.json'), 'utf8')) as {
-      initContainers: ContainerTimes[];
-    };
-    return status.initContainers.find((c) => c.name === 'fetch');
-  } catch {
-    return undefined;
-  }
-}
-
-interface JobView {
-  state: string;
-  stateReason: string;
-  attempts?: { name: string }[];
+/** The fetch container's times from the pod status the local substrate wrote (as a kubelet would report it). */
+function fetchTimes(status: LocalPodStatus | undefined): ContainerTimes | undefined {
+  return (status?.initContainers as ContainerTimes[] | undefined)?.find((c) => c.name === 'fetch');
 }
 
 interface EvidenceView {
@@ -222,7 +206,18 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
       ],
       dispatch: { intervalSeconds: 0.2, batchSize: 10 },
     });
-    const proofpod = await startProofpod(config, { log: pino({ level: 'silent' }), print: () => {} });
+    const log = pino({ level: 'silent' });
+    const substrate = new LocalSubstrate({ config, stateDir: path.join(home, 'attempts'), programsRoot: projectRoot(), log });
+    // Each pod's status, read the moment it ends (the reaper removes its state soon after the verdict).
+    const pods = new Map<string, LocalPodStatus>();
+    substrate.onChange((name) => {
+      try {
+        pods.set(name, JSON.parse(readFileSync(path.join(home, 'attempts', name, 'status.json'), 'utf8')) as LocalPodStatus);
+      } catch {
+        // Stopped meanwhile: no times for this one.
+      }
+    });
+    const proofpod = await startProofpod(config, { substrate, log, print: () => {} });
     try {
       const token = await createSubmitterToken(proofpod.sql, { id: 'bench-metamath', trust: 'trusted', lanes: ['*'], roles: [] });
       const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -238,27 +233,19 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
         if (response.status !== 201)
           throw new Error(`submitting ${name} to lane ${lane}: HTTP ${response.status} ${await response.text()}`);
         const { id } = (await response.json()) as { id: string };
-        let fetchSeen: ContainerTimes | undefined;
-        for (;;) {
-          const job = await get<JobView>(`/v1/jobs/${id}`);
-          const verdictAt = Date.now();
-          const attempt = job.attempts?.at(-1)?.name;
-          if (attempt) fetchSeen = fetchTimes(home, attempt) ?? fetchSeen;
-          if (ended.includes(job.state)) {
-            const { evidence } = await get<{ evidence: EvidenceView[] }>(`/v1/jobs/${id}/evidence`);
-            const last = evidence.at(-1);
-            const readerLines = (last?.body.logs?.excerpt ?? '').split('\n').filter((l) => /^\[(reference|read) /.test(l));
-            return {
-              jobId: id,
-              state: job.state,
-              stateReason: job.stateReason,
-              submitToVerdictMs: verdictAt - submittedAt,
-              phases: phases(submittedAt, verdictAt, fetchSeen, last),
-              readerLines,
-            };
-          }
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        const job = await jobVerdict(proofpod.url, headers, id);
+        const { evidence } = await get<{ evidence: EvidenceView[] }>(`/v1/jobs/${id}/evidence`);
+        const last = evidence.at(-1);
+        const readerLines = (last?.body.logs?.excerpt ?? '').split('\n').filter((l) => /^\[(reference|read) /.test(l));
+        const attempt = job.attempts?.at(-1)?.name;
+        return {
+          jobId: id,
+          state: job.state,
+          stateReason: job.stateReason,
+          submitToVerdictMs: job.seenAt - submittedAt,
+          phases: phases(submittedAt, job.seenAt, fetchTimes(attempt === undefined ? undefined : pods.get(attempt)), last),
+          readerLines,
+        };
       };
 
       // Interleaved, so that a slower stretch of the machine weighs on every measure alike.
@@ -330,7 +317,7 @@ export function report(f: MetamathFigures, context: { date: string; machine: str
       'beyondCheckersMs',
     ),
     phase('check ended → evidence received (reporter)', 'reportMs'),
-    phase('evidence received → verdict seen (judge, attempt end, 50 ms polling)', 'judgeMs'),
+    phase('evidence received → verdict seen (judge, attempt end, the client told)', 'judgeMs'),
     `| total submit → verdict | ${s(verify.medianRun.submitToVerdictMs)} | ${s(audit.medianRun.submitToVerdictMs)} |`,
   ].join('\n');
 }

@@ -20,6 +20,7 @@ import {
   EventViewSchema,
   JobIdParams,
   JobListSchema,
+  GetJobQuery,
   JobViewSchema,
   ListJobsQuery,
   decodeCursor,
@@ -28,6 +29,8 @@ import {
 } from '../job-schemas.js';
 import { toEventView, toJobView } from '../views.js';
 import { recordAttemptEnded } from '../../replica/finish-attempt.js';
+import { isFinalJobState } from '../../job-states.js';
+import { JobChangeWaits } from '../job-change-waits.js';
 
 export interface JobRoutesDeps {
   sql: Sql;
@@ -41,6 +44,9 @@ const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchem
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql, config, metrics, substrate }) => {
   app.addHook('preHandler', requireSubmitter(sql));
+  const waits = new JobChangeWaits(sql);
+  // Before the server stops taking connections: a waiting request answers now instead of holding the close.
+  app.addHook('preClose', () => waits.close());
   const body = submitJobBody(
     config.provers.map((p) => p.name),
     config.lanes.map((l) => l.name),
@@ -137,13 +143,28 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         tags: ['jobs'],
         security,
         params: JobIdParams,
+        querystring: GetJobQuery,
         response: { 200: JobViewSchema, ...errors },
       },
     },
     async (request, reply) => {
-      const job = await visibleJob(request.params.id, submitterOf(request));
-      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
-      return toJobView(job, await getAttempts(sql, job.id));
+      const { waitSeconds, whileState } = request.query;
+      const deadline = Date.now() + waitSeconds * 1000;
+      // Registered before the job is read: a change between the read and the wait still wakes it.
+      let wait = waitSeconds > 0 ? await waits.next(request.params.id, waitSeconds * 1000) : undefined;
+      try {
+        let job = await visibleJob(request.params.id, submitterOf(request));
+        if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+        const waitedFor = whileState ?? job.state;
+        while (wait && !isFinalJobState(job.state) && job.state === waitedFor && (await wait.changed)) {
+          wait = await waits.next(job.id, deadline - Date.now());
+          job = (await getJob(sql, job.id)) ?? job;
+        }
+        if (waits.closing) reply.header('connection', 'close');
+        return toJobView(job, await getAttempts(sql, job.id));
+      } finally {
+        wait?.cancel();
+      }
     },
   );
 

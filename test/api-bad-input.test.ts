@@ -105,6 +105,36 @@ describe('bad input to POST /v1/jobs', () => {
     expect(response.status).toBe(401);
   });
 
+  it('authentication comes before validation: without a valid token, any body is a 401 that names nothing of the API', async () => {
+    const names = ['coq', 'metamath', 'verify', 'audit', 'intake', 'prover', 'lane'];
+    const requests: { method: string; path: string; token?: string; body?: unknown; rawBody?: string }[] = [
+      { method: 'POST', path: '/v1/jobs', body: jobRequest({ prover: 'isabelle', lane: 'express' }) },
+      { method: 'POST', path: '/v1/jobs', rawBody: '{"source": {"url": ' },
+      { method: 'POST', path: '/v1/jobs', token: 'pp_not-a-token', body: { colour: 'blue' } },
+      { method: 'GET', path: '/v1/jobs?state=done&colour=red' },
+      { method: 'GET', path: '/v1/jobs/not-a-uuid?waitSeconds=99' },
+      { method: 'POST', path: '/v1/jobs/not-a-uuid/cancel', rawBody: 'not json' },
+      { method: 'GET', path: '/v1/lanes' },
+      { method: 'POST', path: '/v1/attempts/not-a-uuid/evidence', rawBody: '{"outcome": ' },
+      { method: 'POST', path: '/v1/attempts/not-a-uuid/evidence', token: 'ppu_not-a-credential', body: { outcome: 'pass' } },
+    ];
+    for (const r of requests) {
+      const response = await call<{ message: string; fields?: { field: string }[] }>(proofpod.url, r.method, r.path, {
+        token: r.token,
+        body: r.body,
+        rawBody: r.rawBody,
+      });
+      const what = `${r.method} ${r.path} ${r.token ?? 'without a token'}`;
+      expect(response.status, what).toBe(401);
+      expect(
+        response.body.fields?.map((f) => f.field),
+        what,
+      ).toEqual(['header.authorization']);
+      const text = JSON.stringify(response.body);
+      for (const name of names) expect(text, what).not.toContain(name);
+    }
+  });
+
   it('a well-formed request with the same token is accepted (the table above is not refusing everything)', async () => {
     const response = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
     expect(response.status).toBe(201);

@@ -10,7 +10,11 @@ declare module 'fastify' {
   }
 }
 
-/** preHandler for submitter routes: no valid bearer token, no access. */
+/**
+ * onRequest hook for submitter routes: no valid bearer token, no access. It runs before the body is
+ * parsed or anything is validated, so a caller without a token learns nothing about the API (not
+ * even the names of its provers and lanes) from a 400.
+ */
 export function requireSubmitter(sql: Sql) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request.headers.authorization);
@@ -40,8 +44,8 @@ export function isAdmin(submitter: Submitter): boolean {
   return submitter.roles.includes('admin');
 }
 
-/** The submitter set by requireSubmitter; a route without that preHandler is a programming error. */
+/** The submitter set by requireSubmitter; a route without that hook is a programming error. */
 export function submitterOf(request: FastifyRequest): Submitter {
-  if (!request.submitter) throw new Error('route is missing the requireSubmitter preHandler');
+  if (!request.submitter) throw new Error('route is missing the requireSubmitter hook');
   return request.submitter;
 }

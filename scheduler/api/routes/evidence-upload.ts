@@ -5,6 +5,7 @@ import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
 import type { Sql } from '../../database/connect.js';
 import { EvidenceSchema } from '../../../contract/evidence.js';
 import { storeEvidence } from '../../store/evidence/store-evidence.js';
+import { isKnownUploadCredential } from '../../store/evidence/upload-credentials.js';
 import { ErrorBodySchema, sendError } from '../errors.js';
 
 export const MAX_EVIDENCE_BYTES = 256 * 1024;
@@ -15,6 +16,13 @@ export const MAX_EVIDENCE_BYTES = 256 * 1024;
  * substrate observed.
  */
 export const evidenceUploadRoutes: FastifyPluginAsyncZod<{ sql: Sql }> = async (app, { sql }) => {
+  // Before the body is parsed or validated: without a credential ever minted, nothing about the body is answered.
+  app.addHook('onRequest', async (request, reply) => {
+    const credential = bearerToken(request.headers.authorization);
+    if (!credential) return sendError(reply, 401, 'missing upload credential', [{ field: 'header.authorization', message: 'required' }]);
+    if (!(await isKnownUploadCredential(sql, hashSecret(credential))))
+      return sendError(reply, 401, 'unknown upload credential', [{ field: 'header.authorization', message: 'not an upload credential' }]);
+  });
   app.post(
     '/v1/attempts/:attemptId/evidence',
     {

@@ -43,7 +43,7 @@ const security = [{ bearer: [] }];
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema };
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql, config, metrics, substrate }) => {
-  app.addHook('preHandler', requireSubmitter(sql));
+  app.addHook('onRequest', requireSubmitter(sql));
   const waits = new JobChangeWaits(sql);
   // Before the server stops taking connections: a waiting request answers now instead of holding the close.
   app.addHook('preClose', () => waits.close());

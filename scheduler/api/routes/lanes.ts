@@ -23,7 +23,7 @@ const LaneViewSchema = z.object({
 });
 
 export const laneRoutes: FastifyPluginAsyncZod<{ sql: Sql; config: Config }> = async (app, { sql, config }) => {
-  app.addHook('preHandler', requireSubmitter(sql));
+  app.addHook('onRequest', requireSubmitter(sql));
   app.get(
     '/v1/lanes',
     {

@@ -26,3 +26,9 @@ export async function mintUploadCredential(sql: Sql, fence: Fence, expiresAt: Da
   await checkFenced(sql, fence, row?.fenced ?? 0, log);
   return credential;
 }
+
+/** Whether an upload credential with this hash was ever minted: the cheap check that lets an upload answer 401 before its body is read. */
+export async function isKnownUploadCredential(sql: Sql, credentialHash: Buffer): Promise<boolean> {
+  const [row] = await sql`select 1 from upload_credentials where token_hash = ${credentialHash}`;
+  return row !== undefined;
+}

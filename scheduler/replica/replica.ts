@@ -68,7 +68,8 @@ export class Replica {
     const unwatch = this.ctx.substrate.onChange?.(() => this.watch.wake());
     if (unwatch) this.unlisten.push(async () => unwatch());
     for (const loop of this.loops) loop.start();
-    this.ctx.log.info({ holder: this.ctx.holder, substrate: this.ctx.substrate.kind }, 'replica started');
+    // The replica's logger carries its holder already.
+    this.ctx.log.info({ substrate: this.ctx.substrate.kind }, 'replica started');
   }
 
   /**

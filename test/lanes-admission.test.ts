@@ -218,6 +218,25 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     fake.runMs = 30;
   });
 
+  it('a running quota set over the API holds its submitter to it, over the config default', async () => {
+    const ops = await createToken(db.sql, { id: 'quota-admin', roles: ['admin'] });
+    const capped = await createToken(db.sql, { id: 'api-capped', trust: 'trusted', lanes: ['*'] });
+    const patched = await call(proofpod.url, 'PATCH', '/v1/submitters/api-capped', { token: ops, body: { maxRunning: 1 } });
+    expect(patched.status).toBe(200);
+    fake.runMs = 60_000;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await call(proofpod.url, 'POST', '/v1/jobs', { token: capped, body: jobRequest({ lane: 'verify' }) })).body.id);
+    await settled(capped, ids[0]!, ['running']);
+    // Several dispatch cycles later, still one in flight (the config's default would allow 100).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const states = await Promise.all(ids.map(async (id) => (await job(capped, id)).state));
+    expect(states.filter((s) => s === 'running' || s === 'dispatching')).toHaveLength(1);
+    expect(states.filter((s) => s === 'queued')).toHaveLength(2);
+    for (const id of ids) await call(proofpod.url, 'POST', `/v1/jobs/${id}/cancel`, { token: capped });
+    fake.runMs = 30;
+  });
+
   it('ten pushes to one group with cancelInProgress leave one job that runs to a verdict and nine cancelled, each superseded by the next', async () => {
     fake.runMs = 1_500;
     const ids: string[] = [];

@@ -3,6 +3,7 @@ api_tokens.submitter_id text not null
 api_tokens.label text not null default ''::text
 api_tokens.created_at timestamp with time zone not null default now()
 api_tokens.revoked_at timestamp with time zone
+api_tokens.id uuid not null default gen_random_uuid()
 attempts.id uuid not null default gen_random_uuid()
 attempts.job_id uuid not null
 attempts.attempt_no integer not null
@@ -22,6 +23,12 @@ attempts.observed_build_exit_code integer
 attempts.observed_build_image_digest text
 attempts.profile jsonb
 attempts.allowed_axioms ARRAY
+audit_log.id bigint not null
+audit_log.at timestamp with time zone not null default clock_timestamp()
+audit_log.actor text not null
+audit_log.action text not null
+audit_log.subject text not null
+audit_log.detail jsonb not null default '{}'::jsonb
 claims.attempt_id uuid not null
 claims.holder text not null
 claims.epoch bigint not null
@@ -77,6 +84,8 @@ submitters.trust text not null
 submitters.lanes ARRAY not null
 submitters.roles ARRAY not null default '{}'::text[]
 submitters.created_at timestamp with time zone not null default now()
+submitters.max_queued integer
+submitters.max_running integer
 upload_credentials.token_hash bytea not null
 upload_credentials.attempt_id uuid not null
 upload_credentials.created_at timestamp with time zone not null default now()
@@ -85,6 +94,8 @@ upload_credentials.used_at timestamp with time zone
 upload_credentials.revoked_at timestamp with time zone
 
 api_tokens api_tokens_created_at_not_null: NOT NULL created_at
+api_tokens api_tokens_id_key: UNIQUE (id)
+api_tokens api_tokens_id_not_null: NOT NULL id
 api_tokens api_tokens_label_not_null: NOT NULL label
 api_tokens api_tokens_pkey: PRIMARY KEY (token_hash)
 api_tokens api_tokens_submitter_id_fkey: FOREIGN KEY (submitter_id) REFERENCES submitters(id)
@@ -105,6 +116,13 @@ attempts attempts_state_actor_not_null: NOT NULL state_actor
 attempts attempts_state_check: CHECK ((state = ANY (ARRAY['dispatching'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 attempts attempts_state_not_null: NOT NULL state
 attempts attempts_state_reason_not_null: NOT NULL state_reason
+audit_log audit_log_action_not_null: NOT NULL action
+audit_log audit_log_actor_not_null: NOT NULL actor
+audit_log audit_log_at_not_null: NOT NULL at
+audit_log audit_log_detail_not_null: NOT NULL detail
+audit_log audit_log_id_not_null: NOT NULL id
+audit_log audit_log_pkey: PRIMARY KEY (id)
+audit_log audit_log_subject_not_null: NOT NULL subject
 claims claims_attempt_id_fkey: FOREIGN KEY (attempt_id) REFERENCES attempts(id) ON DELETE CASCADE
 claims claims_attempt_id_not_null: NOT NULL attempt_id
 claims claims_claimed_at_not_null: NOT NULL claimed_at
@@ -169,6 +187,8 @@ submitters submitters_created_at_not_null: NOT NULL created_at
 submitters submitters_id_check: CHECK ((id ~ '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$'::text))
 submitters submitters_id_not_null: NOT NULL id
 submitters submitters_lanes_not_null: NOT NULL lanes
+submitters submitters_max_queued_check: CHECK ((max_queued > 0))
+submitters submitters_max_running_check: CHECK ((max_running > 0))
 submitters submitters_pkey: PRIMARY KEY (id)
 submitters submitters_roles_not_null: NOT NULL roles
 submitters submitters_trust_check: CHECK ((trust = ANY (ARRAY['untrusted'::text, 'trusted'::text])))
@@ -180,6 +200,7 @@ upload_credentials upload_credentials_expires_at_not_null: NOT NULL expires_at
 upload_credentials upload_credentials_pkey: PRIMARY KEY (token_hash)
 upload_credentials upload_credentials_token_hash_not_null: NOT NULL token_hash
 
+CREATE UNIQUE INDEX api_tokens_id_key ON public.api_tokens USING btree (id)
 CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (token_hash)
 CREATE INDEX api_tokens_submitter ON public.api_tokens USING btree (submitter_id)
 CREATE UNIQUE INDEX attempts_job_id_attempt_no_key ON public.attempts USING btree (job_id, attempt_no)
@@ -187,6 +208,7 @@ CREATE INDEX attempts_live ON public.attempts USING btree (lane) WHERE (state = 
 CREATE UNIQUE INDEX attempts_name_key ON public.attempts USING btree (name)
 CREATE UNIQUE INDEX attempts_pkey ON public.attempts USING btree (id)
 CREATE INDEX attempts_recent ON public.attempts USING btree (lane, created_at)
+CREATE UNIQUE INDEX audit_log_pkey ON public.audit_log USING btree (id)
 CREATE INDEX claims_expiry ON public.claims USING btree (expires_at)
 CREATE INDEX claims_holder ON public.claims USING btree (holder)
 CREATE UNIQUE INDEX claims_pkey ON public.claims USING btree (attempt_id)
@@ -213,6 +235,8 @@ CREATE UNIQUE INDEX upload_credentials_pkey ON public.upload_credentials USING b
 
 CREATE TRIGGER attempts_final_state BEFORE UPDATE OF state ON public.attempts FOR EACH ROW WHEN ((old.state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text]))) EXECUTE FUNCTION refuse_leaving_final_state()
 CREATE TRIGGER attempts_log_state AFTER INSERT OR UPDATE OF state ON public.attempts FOR EACH ROW EXECUTE FUNCTION log_attempt_state()
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()
+CREATE TRIGGER audit_log_no_update BEFORE DELETE OR UPDATE ON public.audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON public.events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()
 CREATE TRIGGER events_no_update BEFORE DELETE OR UPDATE ON public.events FOR EACH ROW EXECUTE FUNCTION events_append_only()
 CREATE TRIGGER events_notify_job_changed AFTER INSERT ON public.events FOR EACH ROW EXECUTE FUNCTION events_notify_job_changed()

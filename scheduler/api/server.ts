@@ -11,6 +11,7 @@ import { errorHandler, sendError } from './errors.js';
 import { evidenceUploadRoutes } from './routes/evidence-upload.js';
 import { healthRoutes } from './routes/health.js';
 import { laneRoutes } from './routes/lanes.js';
+import { submitterRoutes } from './routes/submitters.js';
 import { jobRoutes } from './routes/jobs.js';
 
 export interface ServerDeps {
@@ -55,5 +56,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(jobRoutes, { sql: deps.sql, config: deps.config, metrics: deps.metrics, substrate: deps.substrate });
   await app.register(evidenceUploadRoutes, { sql: deps.sql });
   await app.register(laneRoutes, { sql: deps.sql, config: deps.config });
+  await app.register(submitterRoutes, { sql: deps.sql, config: deps.config });
   return app;
 }

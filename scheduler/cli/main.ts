@@ -3,6 +3,7 @@
  * proofpod's command line, a client of the REST API:
  *   proofpod submit --repo URL --commit SHA --prover coq --target A.v [--wait]
  *   proofpod get|events|evidence|cancel|approve JOB_ID · proofpod list [--state S] · proofpod lanes
+ *   proofpod submitters … · proofpod tokens … · proofpod audit   (an admin token)
  * Reads PROOFPOD_URL (default http://127.0.0.1:8080) and PROOFPOD_TOKEN (default: the local admin token).
  */
 import { parseArgs } from 'node:util';
@@ -35,6 +36,12 @@ const usage = `usage:
   proofpod approve JOB_ID [--note TEXT]      (a token with the approver role)
   proofpod list [--state STATE] [--lane LANE] [--limit N]
   proofpod lanes
+  proofpod submitters create ID --trust untrusted|trusted --lanes L1,L2 [--roles admin,approver]
+                                [--max-queued N] [--max-running N]          (an admin token, as below)
+  proofpod submitters list | show ID | update ID [--trust T] [--lanes …] [--roles …] [--max-queued N] [--max-running N]
+  proofpod tokens create SUBMITTER [--label TEXT] | list SUBMITTER | rotate TOKEN_ID | revoke TOKEN_ID
+                                (create and rotate print the new secret once: keep it)
+  proofpod audit [--limit N]
 environment: PROOFPOD_URL (default http://127.0.0.1:8080), PROOFPOD_TOKEN (default: $PROOFPOD_HOME/admin-token)`;
 
 /** Exit codes of `submit --wait`: 0 verified, 1 rejected, 2 any other end, 3 still running at the timeout. */
@@ -66,10 +73,15 @@ export async function main(
       timeout: { type: 'string', default: '3600' },
       state: { type: 'string' },
       limit: { type: 'string' },
+      trust: { type: 'string' },
+      lanes: { type: 'string' },
+      roles: { type: 'string' },
+      'max-queued': { type: 'string' },
+      'max-running': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [command, id] = positionals;
+  const [command, id, argument] = positionals;
   if (values.help || !command) {
     out(`${usage}\n`);
     return values.help ? 0 : 64;
@@ -147,8 +159,102 @@ export async function main(
         out(`${job.id}  ${job.state.padEnd(10)} ${job.prover.padEnd(9)} ${job.lane.padEnd(8)} ${job.stateReason}\n`);
       return 0;
     }
+    case 'submitters':
+      return submitters(client, id, argument, values, print);
+    case 'tokens':
+      return tokens(client, id, argument, values, print);
+    case 'audit': {
+      const { entries } = await client.request<{
+        entries: { id: number; at: string; actor: string; action: string; subject: string; detail: unknown }[];
+      }>('GET', `/v1/audit?limit=${encodeURIComponent(values.limit ?? '100')}`);
+      for (const e of entries) out(`${e.at}  ${e.actor.padEnd(12)} ${e.action.padEnd(18)} ${e.subject}  ${JSON.stringify(e.detail)}\n`);
+      return 0;
+    }
     default:
       throw new Error(`unknown command ${command}\n${usage}`);
+  }
+}
+
+interface ManagementOptions {
+  trust?: string;
+  lanes?: string;
+  roles?: string;
+  'max-queued'?: string;
+  'max-running'?: string;
+  label?: string[];
+}
+
+const list = (value: string | undefined) => value?.split(',').filter(Boolean);
+const quota = (value: string | undefined) => (value === undefined ? undefined : value === 'none' ? null : Number(value));
+
+/** The fields given on the command line, as the API names them; the API validates them. */
+function submitterFields(values: ManagementOptions): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    trust: values.trust,
+    lanes: list(values.lanes),
+    roles: list(values.roles),
+    maxQueued: quota(values['max-queued']),
+    maxRunning: quota(values['max-running']),
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+async function submitters(
+  client: ApiClient,
+  action: string | undefined,
+  id: string | undefined,
+  values: ManagementOptions,
+  print: (value: unknown) => void,
+): Promise<number> {
+  const needId = () => {
+    if (!id) throw new Error(`submitters ${action} needs a submitter id\n${usage}`);
+    return encodeURIComponent(id);
+  };
+  switch (action) {
+    case 'create':
+      needId();
+      print(await client.request('POST', '/v1/submitters', { id, ...submitterFields(values) }));
+      return 0;
+    case 'list':
+      print(await client.request('GET', '/v1/submitters'));
+      return 0;
+    case 'show':
+      print(await client.request('GET', `/v1/submitters/${needId()}`));
+      return 0;
+    case 'update':
+      print(await client.request('PATCH', `/v1/submitters/${needId()}`, submitterFields(values)));
+      return 0;
+    default:
+      throw new Error(`submitters needs create, list, show or update\n${usage}`);
+  }
+}
+
+async function tokens(
+  client: ApiClient,
+  action: string | undefined,
+  id: string | undefined,
+  values: ManagementOptions,
+  print: (value: unknown) => void,
+): Promise<number> {
+  const needId = (what: string) => {
+    if (!id) throw new Error(`tokens ${action} needs a ${what}\n${usage}`);
+    return encodeURIComponent(id);
+  };
+  switch (action) {
+    case 'create':
+      print(await client.request('POST', `/v1/submitters/${needId('submitter id')}/tokens`, { label: values.label?.join(',') ?? '' }));
+      return 0;
+    case 'list':
+      print(await client.request('GET', `/v1/submitters/${needId('submitter id')}/tokens`));
+      return 0;
+    case 'rotate':
+      print(await client.request('POST', `/v1/tokens/${needId('token id')}/rotate`));
+      return 0;
+    case 'revoke':
+      print(await client.request('POST', `/v1/tokens/${needId('token id')}/revoke`));
+      return 0;
+    default:
+      throw new Error(`tokens needs create, list, rotate or revoke\n${usage}`);
   }
 }
 

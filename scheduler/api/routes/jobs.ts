@@ -80,7 +80,8 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       const refusal = admissionRefusal(input, { submitter, lanes: config.lanes, profile, substrateKind: substrate?.kind });
       if (refusal) return sendError(reply, refusal.status, refusal.message, [{ field: refusal.field, message: refusal.fieldMessage }]);
       const { idempotencyKey, ...request_ } = input;
-      const quota = quotaFor(config.quotas, submitter.id);
+      const configured = quotaFor(config.quotas, submitter.id);
+      const quota = { ...configured, maxQueued: submitter.maxQueued ?? configured.maxQueued };
       const result = await submitJob(
         sql,
         {

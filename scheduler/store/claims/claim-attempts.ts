@@ -104,10 +104,13 @@ async function pickJobs(
         from submitters s where s.submitter_id is not null
       ),
       quota as (
-        -- null: no running quota (then nothing is counted)
+        -- Set over the API, else the config's for this submitter, else the default; null: no
+        -- running quota (then nothing is counted).
         select s.submitter_id,
-               coalesce((${tx.json(p.maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${p.maxRunning}::int) as max_running
-        from submitters s where s.submitter_id is not null
+               coalesce(known.max_running, (${tx.json(p.maxRunningBySubmitter)}::jsonb ->> s.submitter_id)::int, ${p.maxRunning}::int)
+                 as max_running
+        from submitters s left join public.submitters known on known.id = s.submitter_id
+        where s.submitter_id is not null
       ),
       candidates as (
         select head.id, head.priority, head.seq,

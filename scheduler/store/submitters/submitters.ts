@@ -8,6 +8,9 @@ export interface Submitter {
   /** Lane names, or '*' for every lane. */
   lanes: string[];
   roles: string[];
+  /** Quotas set over the API (null or absent: the config's). */
+  maxQueued?: number | null;
+  maxRunning?: number | null;
 }
 
 /** Creates or updates a submitter and mints it a new API token; only the token's hash is stored. */
@@ -42,7 +45,7 @@ async function upsertSubmitter(sql: Queryable, submitter: Submitter): Promise<vo
 /** The submitter a bearer token belongs to, if the token exists and is not revoked. */
 export async function authenticateToken(sql: Queryable, token: string): Promise<Submitter | undefined> {
   const [row] = await sql<Submitter[]>`
-    select s.id, s.trust, s.lanes, s.roles
+    select s.id, s.trust, s.lanes, s.roles, s.max_queued, s.max_running
     from api_tokens t join submitters s on s.id = t.submitter_id
     where t.token_hash = ${hashSecret(token)} and t.revoked_at is null`;
   return row;

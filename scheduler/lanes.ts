@@ -38,6 +38,17 @@ export const LaneSchema = z.strictObject({
     .min(10)
     .max(7 * 24 * 3600)
     .optional(),
+  /**
+   * Longest a job that passed this lane may wait in `awaiting_approval` for its promotion, in
+   * seconds: past it the reaper ends it `cancelled`, saying so. Unset: it waits until approved or
+   * cancelled.
+   */
+  awaitingApprovalSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(90 * 24 * 3600)
+    .optional(),
   /** Infrastructure retries after the first attempt in this lane (lease expiry, vanished attempt, …). */
   retryLimit: z.number().int().min(0).max(20).default(2),
   /** Requests and limits of the build and check containers of this lane's attempts (on the local substrate: their memory and CPU limits). */

@@ -11,7 +11,8 @@ import { createReplicaContext } from './replica/context.js';
 import { createLogger } from './log.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { Replica, newHolderId } from './replica/replica.js';
-import { createSubstrate } from './substrate/create.js';
+import { createSubstrate, projectRoot } from './substrate/create.js';
+import { prepareStatePaths } from './state-paths.js';
 import type { Substrate } from './substrate/substrate.js';
 
 export interface StartOptions {
@@ -41,8 +42,14 @@ export interface Proofpod {
 export async function startProofpod(config: Config, options: StartOptions = {}): Promise<Proofpod> {
   const log = options.log ?? createLogger(config.logLevel);
   await mkdir(config.home, { recursive: true, mode: 0o711 });
+  // Decided once, before anything runs as another user: where the Postgres data and the sandboxes' programs are.
+  const runsSandboxes = !options.substrate && config.substrate === 'local';
+  const paths = await prepareStatePaths(
+    { home: config.home, postgres: !config.databaseUrl, sandboxes: runsSandboxes ? { programsRoot: projectRoot() } : undefined },
+    log,
+  );
   let embedded: EmbeddedDatabase | undefined;
-  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.home, log);
+  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.home, log, undefined, paths.postgres);
   const databaseUrl = config.databaseUrl ?? embedded!.url;
   const sql = connect(databaseUrl);
   const cleanup: (() => Promise<void>)[] = [() => sql.end({ timeout: 5 }), async () => embedded?.stop()];
@@ -55,7 +62,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
       sql,
       config.lanes.map((l) => l.name),
     );
-    const substrate = options.substrate ?? createSubstrate(config, log);
+    const substrate = options.substrate ?? createSubstrate(config, log, paths.sandboxes);
     if (substrate?.close) cleanup.unshift(() => substrate.close!());
     const server = await buildServer({ sql, config, metrics, log, substrate, latestMigration });
     await server.listen({ host: config.host, port: config.port });

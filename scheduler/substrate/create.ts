@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { SandboxPaths } from '../state-paths.js';
 import { KubernetesSubstrate, loadKubeConfig } from './kubernetes/kubernetes-substrate.js';
 import { LocalSubstrate } from './local/local-substrate.js';
 import type { Substrate } from './substrate.js';
@@ -18,17 +19,18 @@ export function projectRoot(): string {
   return dir;
 }
 
-/** The configured substrate, or undefined for an API-only scheduler. */
-export function createSubstrate(config: Config, log: Logger): Substrate | undefined {
+/**
+ * The configured substrate, or undefined for an API-only scheduler. The local substrate's
+ * directories are `sandboxes`, from prepareStatePaths (scheduler/state-paths.ts), which decides
+ * where the programs the sandboxes run and the attempts are.
+ */
+export function createSubstrate(config: Config, log: Logger, sandboxes?: SandboxPaths): Substrate | undefined {
   switch (config.substrate) {
     case 'none':
       return undefined;
     case 'local': {
-      const programsRoot = projectRoot();
-      if (!existsSync(path.join(programsRoot, 'dist', 'pod-programs', 'check.mjs'))) {
-        throw new Error(`the local substrate runs the task-pod programs from ${programsRoot}/dist: build them first (npm run build)`);
-      }
-      return new LocalSubstrate({ config, stateDir: path.join(config.home, 'attempts'), programsRoot, log });
+      if (!sandboxes) throw new Error('the local substrate needs its directories from prepareStatePaths');
+      return new LocalSubstrate({ config, stateDir: sandboxes.attemptsDir, programsRoot: sandboxes.programsRoot, log });
     }
     case 'kubernetes':
       return new KubernetesSubstrate(config, loadKubeConfig(config.kubernetes.kubeconfig), log.child({ component: 'kubernetes' }));

@@ -61,6 +61,7 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     const metrics = createMetrics(
       sql,
       config.lanes.map((l) => l.name),
+      config.provers,
     );
     const substrate = options.substrate ?? createSubstrate(config, log, paths.sandboxes);
     if (substrate?.close) cleanup.unshift(() => substrate.close!());

@@ -225,8 +225,42 @@ export const ConfigSchema = z
       .min(1)
       .prefault(defaultProverProfiles)
       .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, 'prover names must be unique'),
+    /**
+     * Prover health (docs/operations.md, "Prover health"): failures of a profile's own image or
+     * containers in a row make it unhealthy, and its jobs wait instead of burning attempts until a
+     * verdict (a canary job's, where one is configured) shows it works again.
+     */
+    proverHealth: z
+      .strictObject({
+        /** Failures of the profile in a row (image pull, container config or start) that make it unhealthy. */
+        failureThreshold: z.number().int().min(1).max(1000).default(3),
+        /** How often the reaper submits a canary of an unhealthy profile, at most. */
+        canaryIntervalSeconds: positiveSeconds.default(60),
+        /** A known-good proof per prover, run to see whether an unhealthy profile works again. */
+        canaries: z
+          .record(
+            z.string(),
+            z.strictObject({
+              source: z.strictObject({
+                url: z.string().min(1).max(2048),
+                commit: z.string().regex(/^[0-9a-f]{40}$/, 'must be 40 lowercase hex characters (a full commit SHA)'),
+                subdirectory: z.string().min(1).max(1024).optional(),
+              }),
+              targets: z.array(z.string().min(1).max(1024)).max(100).default([]),
+              lane: z.string().min(1),
+            }),
+          )
+          .default({}),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
+    for (const [prover, canary] of Object.entries(config.proverHealth.canaries)) {
+      if (!config.provers.some((p) => p.name === prover))
+        ctx.addIssue({ code: 'custom', path: ['proverHealth', 'canaries', prover], message: `${prover} is not a prover` });
+      if (!config.lanes.some((l) => l.name === canary.lane))
+        ctx.addIssue({ code: 'custom', path: ['proverHealth', 'canaries', prover, 'lane'], message: `${canary.lane} is not a lane` });
+    }
     const trustOf = new Map(config.lanes.map((l) => [l.name, l.trust]));
     config.promotion.forEach((rule, i) => {
       if (trustOf.get(rule.from) !== 'untrusted') {

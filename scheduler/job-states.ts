@@ -29,5 +29,8 @@ export type AttemptState = (typeof attemptStates)[number];
 export type AttemptEnding =
   | { kind: 'verdict'; jobState: 'verified' | 'rejected'; reason: string }
   | { kind: 'error'; jobState: 'error' | 'timed_out'; reason: string }
-  /** An infrastructure failure: retried while the lane's retry limit allows. */
-  | { kind: 'infrastructure'; reason: string };
+  /**
+   * An infrastructure failure: retried while the lane's retry limit allows. `ofProfile`: the
+   * prover profile's own image or containers failed, which counts against its health.
+   */
+  | { kind: 'infrastructure'; reason: string; ofProfile?: boolean };

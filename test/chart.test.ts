@@ -44,6 +44,7 @@ const matrix: Record<string, string[]> = {
     'networkPolicy.extraEgress[0].ports[0].protocol=UDP',
   ],
   'hpa on': ['autoscaling.enabled=true', 'podDisruptionBudget.enabled=true'],
+  'hpa on queue depth': ['autoscaling.enabled=true', 'autoscaling.queueDepth.enabled=true', 'autoscaling.queueDepth.lanes={intake,verify}'],
   'evaluation postgres': ['postgresql.enabled=true'],
   'local substrate': ['substrate=local', 'replicaCount=1'],
 };
@@ -293,6 +294,51 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     one(manifests, 'PodDisruptionBudget');
   });
 
+  it('adds an External metric of the queued jobs of the chosen lanes to the HPA, off by default', async () => {
+    const metrics = async (sets: string[]) => one(await renderChart(helm!, sets), 'HorizontalPodAutoscaler').spec as { metrics: unknown[] };
+    const cpu = { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } };
+    expect((await metrics(['autoscaling.enabled=true'])).metrics).toEqual([cpu]);
+
+    const hpa = await metrics([
+      ...matrix['hpa on queue depth']!,
+      'autoscaling.queueDepth.targetPerReplica=25',
+      'autoscaling.maxReplicas=10',
+    ]);
+    expect(hpa).toMatchObject({
+      minReplicas: 2,
+      maxReplicas: 10,
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'pp-proofpod' },
+    });
+    expect(hpa.metrics).toEqual([
+      cpu,
+      {
+        type: 'External',
+        external: {
+          // The gauge the scheduler exports, as the adapter serves it: one series per lane.
+          metric: {
+            name: 'proofpod_lane_queued',
+            selector: { matchExpressions: [{ key: 'lane', operator: 'In', values: ['intake', 'verify'] }] },
+          },
+          target: { type: 'AverageValue', averageValue: '25' },
+        },
+      },
+    ]);
+    // No lanes: every lane counts. No CPU target: queue depth alone.
+    expect(
+      (
+        await metrics([
+          'autoscaling.enabled=true',
+          'autoscaling.queueDepth.enabled=true',
+          'autoscaling.queueDepth.metricName=proofpod_queued_jobs',
+          'autoscaling.targetCPUUtilizationPercentage=null',
+        ])
+      ).metrics,
+    ).toEqual([
+      { type: 'External', external: { metric: { name: 'proofpod_queued_jobs' }, target: { type: 'AverageValue', averageValue: '100' } } },
+    ]);
+    expect(count(await renderChart(helm!, ['autoscaling.queueDepth.lanes={verify}']), 'HorizontalPodAutoscaler')).toBe(0);
+  });
+
   it('runs the local substrate in one privileged pod with no Jobs machinery and no API token', async () => {
     const manifests = await renderChart(helm!, ['substrate=local', 'replicaCount=1']);
     for (const kind of [...rbacKinds, 'ServiceAccount', 'NetworkPolicy']) expect(count(manifests, kind), kind).toBe(0);
@@ -318,6 +364,17 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     [['networkPolicy.dns.to=null'], /networkPolicy.dns.*missing propert(y|ies) 'to'/s],
     [['networkPolicy.extraEgress[0].ports[0].port=80'], /networkPolicy.extraEgress.0.*missing propert(y|ies) 'to'/s],
     [['networkPolicy.sourceExceptCIDR={10.0.0.0/8}'], /additional properties 'sourceExceptCIDR' not allowed/],
+    [
+      ['autoscaling.queueDepth.enabled=true'],
+      /autoscaling.queueDepth.enabled=true adds a metric to the HPA: set autoscaling.enabled=true too/,
+    ],
+    [
+      ['autoscaling.enabled=true', 'autoscaling.targetCPUUtilizationPercentage=null'],
+      /autoscaling.enabled=true needs a metric: set autoscaling.targetCPUUtilizationPercentage or autoscaling.queueDepth.enabled=true/,
+    ],
+    [['autoscaling.queueDepth.targetPerReplica=0'], /autoscaling.queueDepth.targetPerReplica.*(minimum|greater than or equal)/s],
+    [['autoscaling.queueDepth.lanes={Verify}'], /autoscaling.queueDepth.lanes.0.*does not match pattern/s],
+    [['autoscaling.queueDepth.lane=verify'], /additional properties 'lane' not allowed/],
   ])('refuses %j with the schema message naming the value', async (sets, message) => {
     await expect(renderChart(helm!, sets)).rejects.toThrow(message);
   });

@@ -20,7 +20,7 @@ import { createTestDatabase, createToken } from './support/database.js';
 
 /** The store's end-of-attempt write under the lane policy's decision, as finishAttempt makes it (no promotion rules). */
 const endAttempt = (sql: Parameters<typeof writeAttemptEnd>[0], fence: Fence, ending: AttemptEnding, retryLimit: number, log?: Logger) =>
-  writeAttemptEnd(sql, fence, (facts) => attemptTransition(ending, facts, { retryLimit, promotion: [] }), log);
+  writeAttemptEnd(sql, fence, (facts) => attemptTransition(ending, facts, { retryLimit, promotion: [] }), log).then((r) => r.state);
 
 const { sql } = await createTestDatabase();
 await createToken(sql, { id: 'alice' });

@@ -411,7 +411,16 @@ describe('LocalSubstrate', () => {
     const uids = await hostUids(dir);
     const status = await waitFor(substrate, launch.name, ended);
     const digest = imageDigest(PROVER_IMAGE, defaultImagePaths);
-    expect(status).toEqual({ phase: 'finished', check: { exitCode: 3, imageDigest: digest }, build: { exitCode: 0, imageDigest: digest } });
+    expect(status).toEqual({
+      phase: 'finished',
+      check: { exitCode: 3, imageDigest: digest },
+      build: { exitCode: 0, imageDigest: digest },
+      timings: ['fetch', 'build', 'check', 'reporter'].map((name) => ({
+        name,
+        startedAt: expect.any(String),
+        finishedAt: expect.any(String),
+      })),
+    });
 
     const upload = uploadFor(launch);
     expect(upload, 'the reporter reached the scheduler over the host network').toBeDefined();
@@ -613,7 +622,11 @@ describe('LocalSubstrate', () => {
     await substrate.start(launch);
     const status = await waitFor(substrate, launch.name, ended);
     const digest = imageDigest(PROVER_IMAGE, defaultImagePaths);
-    expect(status).toEqual({ phase: 'finished', check: { exitCode: 0, imageDigest: digest }, build: { exitCode: 0, imageDigest: digest } });
+    expect(status).toMatchObject({
+      phase: 'finished',
+      check: { exitCode: 0, imageDigest: digest },
+      build: { exitCode: 0, imageDigest: digest },
+    });
     const { probe, credential } = uploadFor(launch)!.body;
     // The same programs found the same volumes through PROOFPOD_MOUNT_*.
     expect(probe.sawFetch).toBe(`read:fetched ${launch.source.url}`);

@@ -29,6 +29,8 @@ const c = (name: string, state: V1ContainerStatus['state'], imageID = ''): V1Con
   state,
 });
 const fetchDone = c('fetch', { terminated: { exitCode: 0 } });
+/** A kubelet's timestamp `seconds` from now (negative: before). */
+const at = (seconds: number) => new Date(now + seconds * 1000);
 const waiting = (name: string, reason: string) => c(name, { waiting: { reason, message: `${reason} happened` } });
 
 describe('reading an attempt from its Job and pod', () => {
@@ -62,7 +64,8 @@ describe('reading an attempt from its Job and pod', () => {
       'InvalidImageName at once',
       job(),
       [pod(1, [fetchDone], [waiting('check', 'InvalidImageName')])],
-      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^InvalidImageName: container check/) },
+      // The check container runs the prover profile's image: counted against its health.
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^InvalidImageName: container check/), ofProfile: true },
     ],
     [
       'ErrImagePull inside the grace period',
@@ -74,13 +77,18 @@ describe('reading an attempt from its Job and pod', () => {
       'ImagePullBackOff after the grace period',
       job(),
       [pod(61, [fetchDone], [waiting('check', 'ImagePullBackOff')])],
-      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^ImagePullBackOff: container check \(img\/check\)/) },
+      {
+        phase: 'infrastructure_failure',
+        reason: expect.stringMatching(/^ImagePullBackOff: container check \(img\/check\)/),
+        ofProfile: true,
+      },
     ],
     [
       'CreateContainerConfigError after the grace period',
       job(),
       [pod(61, [], [waiting('reporter', 'CreateContainerConfigError')])],
-      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^CreateContainerConfigError/) },
+      // The reporter runs our task image, not the profile's.
+      { phase: 'infrastructure_failure', reason: expect.stringMatching(/^CreateContainerConfigError/), ofProfile: false },
     ],
     [
       'OOMKilled',
@@ -136,19 +144,37 @@ describe('reading an attempt from its Job and pod', () => {
           { phase: 'Failed' },
         ),
       ],
-      { phase: 'finished', check: { exitCode: 1, imageDigest: digest }, build: null },
+      {
+        phase: 'finished',
+        check: { exitCode: 1, imageDigest: digest },
+        build: null,
+        timings: [{ name: 'fetch' }, { name: 'check' }, { name: 'reporter' }],
+      },
     ],
     [
-      'finished after a build: both observed',
+      'finished after a build: both observed, and when each container ran',
       job(),
       [
         pod(
           10,
-          [fetchDone, c('build', { terminated: { exitCode: 0 } }, `img@${other}`)],
-          [c('check', { terminated: { exitCode: 0 } }, `img@${digest}`), c('reporter', { terminated: { exitCode: 0 } })],
+          [fetchDone, c('build', { terminated: { exitCode: 0, startedAt: at(-9), finishedAt: at(-6) } }, `img@${other}`)],
+          [
+            c('check', { terminated: { exitCode: 0, startedAt: at(-6), finishedAt: at(-2) } }, `img@${digest}`),
+            c('reporter', { terminated: { exitCode: 0, startedAt: at(-6), finishedAt: at(-1) } }),
+          ],
         ),
       ],
-      { phase: 'finished', check: { exitCode: 0, imageDigest: digest }, build: { exitCode: 0, imageDigest: other } },
+      {
+        phase: 'finished',
+        check: { exitCode: 0, imageDigest: digest },
+        build: { exitCode: 0, imageDigest: other },
+        timings: [
+          { name: 'fetch' },
+          { name: 'build', startedAt: at(-9), finishedAt: at(-6) },
+          { name: 'check', startedAt: at(-6), finishedAt: at(-2) },
+          { name: 'reporter', startedAt: at(-6), finishedAt: at(-1) },
+        ],
+      },
     ],
     [
       'the build driver failed: final, not retried',

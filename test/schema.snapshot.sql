@@ -72,10 +72,19 @@ jobs.concurrency_group text
 jobs.cancel_in_progress boolean not null default false
 jobs.superseded_by uuid
 jobs.goals jsonb not null default '[]'::jsonb
+jobs.canary boolean not null default false
 lane_usage.lane text not null
 lane_usage.submitter_id text not null
 lane_usage.usage double precision not null
 lane_usage.updated_at timestamp with time zone not null
+prover_health.prover text not null
+prover_health.image text not null
+prover_health.consecutive_failures integer not null default 0
+prover_health.unhealthy_since timestamp with time zone
+prover_health.last_failure text
+prover_health.last_failure_at timestamp with time zone
+prover_health.restored_at timestamp with time zone
+prover_health.probed_at timestamp with time zone
 schema_migrations.version integer not null
 schema_migrations.name text not null
 schema_migrations.applied_at timestamp with time zone not null default now()
@@ -147,6 +156,7 @@ evidence evidence_job_id_not_null: NOT NULL job_id
 evidence evidence_pkey: PRIMARY KEY (attempt_id)
 evidence evidence_received_at_not_null: NOT NULL received_at
 jobs jobs_attempts_made_not_null: NOT NULL attempts_made
+jobs jobs_canary_not_null: NOT NULL canary
 jobs jobs_cancel_in_progress_not_null: NOT NULL cancel_in_progress
 jobs jobs_commit_sha_check: CHECK ((commit_sha ~ '^[0-9a-f]{40}$'::text))
 jobs jobs_commit_sha_not_null: NOT NULL commit_sha
@@ -179,6 +189,11 @@ lane_usage lane_usage_submitter_id_not_null: NOT NULL submitter_id
 lane_usage lane_usage_updated_at_not_null: NOT NULL updated_at
 lane_usage lane_usage_usage_check: CHECK ((usage >= (0)::double precision))
 lane_usage lane_usage_usage_not_null: NOT NULL usage
+prover_health prover_health_consecutive_failures_check: CHECK ((consecutive_failures >= 0))
+prover_health prover_health_consecutive_failures_not_null: NOT NULL consecutive_failures
+prover_health prover_health_image_not_null: NOT NULL image
+prover_health prover_health_pkey: PRIMARY KEY (prover)
+prover_health prover_health_prover_not_null: NOT NULL prover
 schema_migrations schema_migrations_applied_at_not_null: NOT NULL applied_at
 schema_migrations schema_migrations_name_not_null: NOT NULL name
 schema_migrations schema_migrations_pkey: PRIMARY KEY (version)
@@ -218,6 +233,7 @@ CREATE INDEX evidence_job ON public.evidence USING btree (job_id)
 CREATE UNIQUE INDEX evidence_pkey ON public.evidence USING btree (attempt_id)
 CREATE INDEX jobs_by_state ON public.jobs USING btree (state, seq)
 CREATE INDEX jobs_by_submitter ON public.jobs USING btree (submitter_id, seq)
+CREATE INDEX jobs_canary ON public.jobs USING btree (prover) WHERE canary
 CREATE INDEX jobs_in_flight_by_submitter ON public.jobs USING btree (submitter_id) WHERE (state = ANY (ARRAY['dispatching'::text, 'running'::text]))
 CREATE INDEX jobs_labels ON public.jobs USING gin (labels jsonb_path_ops)
 CREATE INDEX jobs_live_groups ON public.jobs USING btree (submitter_id, concurrency_group) WHERE ((concurrency_group IS NOT NULL) AND (state = ANY (ARRAY['queued'::text, 'awaiting_approval'::text, 'dispatching'::text, 'running'::text])))
@@ -228,6 +244,7 @@ CREATE UNIQUE INDEX jobs_seq_key ON public.jobs USING btree (seq)
 CREATE UNIQUE INDEX jobs_submitter_id_idempotency_key_key ON public.jobs USING btree (submitter_id, idempotency_key)
 CREATE INDEX jobs_waiting_by_submitter ON public.jobs USING btree (submitter_id) WHERE (state = ANY (ARRAY['queued'::text, 'awaiting_approval'::text]))
 CREATE UNIQUE INDEX lane_usage_pkey ON public.lane_usage USING btree (lane, submitter_id)
+CREATE UNIQUE INDEX prover_health_pkey ON public.prover_health USING btree (prover)
 CREATE UNIQUE INDEX schema_migrations_pkey ON public.schema_migrations USING btree (version)
 CREATE UNIQUE INDEX submitters_pkey ON public.submitters USING btree (id)
 CREATE INDEX upload_credentials_attempt ON public.upload_credentials USING btree (attempt_id)

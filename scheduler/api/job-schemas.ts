@@ -90,6 +90,8 @@ export const JobViewSchema = z.object({
   promoteTo: z.string().nullable(),
   concurrency: z.object({ group: z.string(), cancelInProgress: z.boolean() }).nullable(),
   supersededBy: z.uuid().nullable(),
+  /** Submitted by the scheduler to see whether an unhealthy prover profile works again (docs/operations.md, "Prover health"). */
+  canary: z.boolean(),
   attemptsMade: z.number().int(),
   createdAt: z.string(),
   updatedAt: z.string(),

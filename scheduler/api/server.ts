@@ -12,6 +12,7 @@ import { evidenceUploadRoutes } from './routes/evidence-upload.js';
 import { healthRoutes } from './routes/health.js';
 import { laneRoutes } from './routes/lanes.js';
 import { submitterRoutes } from './routes/submitters.js';
+import { proverRoutes } from './routes/provers.js';
 import { jobRoutes } from './routes/jobs.js';
 
 export interface ServerDeps {
@@ -57,5 +58,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(evidenceUploadRoutes, { sql: deps.sql });
   await app.register(laneRoutes, { sql: deps.sql, config: deps.config });
   await app.register(submitterRoutes, { sql: deps.sql, config: deps.config });
+  await app.register(proverRoutes, { sql: deps.sql, config: deps.config });
   return app;
 }

@@ -21,6 +21,7 @@ export function toJobView(job: JobRow, attempts?: AttemptRow[]): JobView {
     promoteTo: job.promoteTo,
     concurrency: job.concurrencyGroup === null ? null : { group: job.concurrencyGroup, cancelInProgress: job.cancelInProgress },
     supersededBy: job.supersededBy,
+    canary: job.canary,
     attemptsMade: job.attemptsMade,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),

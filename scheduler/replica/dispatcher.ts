@@ -26,6 +26,7 @@ export async function dispatchCycle(ctx: ReplicaContext): Promise<{ claimed: num
   // an idle replica is claimed with whatever room there is.
   await pool.whenRoom(pool.anyBacklogged ? pool.creates : 1);
   const maxRunningBySubmitter = Object.fromEntries(Object.entries(quotas.submitters).map(([id, q]) => [id, q.maxRunning]));
+  const proverImages = Object.fromEntries(ctx.config.provers.map((p) => [p.name, p.image]));
   const lanes = [...ctx.lanes.values()];
   const shares = pool.share(
     lanes.map((lane) => lane.name),
@@ -44,6 +45,7 @@ export async function dispatchCycle(ctx: ReplicaContext): Promise<{ claimed: num
         deadlineSeconds: lane.maxDeadlineSeconds,
         maxRunning: quotas.maxRunning,
         maxRunningBySubmitter,
+        proverImages,
         usageHalfLifeSeconds: fairness.usageHalfLifeSeconds,
       });
       pool.claimed(lane.name, limit, batch.length);

@@ -1,16 +1,20 @@
 import type { Logger } from 'pino';
 import { StaleError } from '../errors.js';
-import type { AttemptEnding, JobState } from '../job-states.js';
+import { type AttemptEnding, type JobState, isFinalJobState } from '../job-states.js';
 import { attemptTransition } from '../policy/attempt-transition.js';
 import type { Metrics } from '../metrics.js';
 import type { Fence } from '../store/fence.js';
 import { writeAttemptEnd } from '../store/attempts/end-attempt.js';
+import { type ContainerTiming, attemptPhases } from '../substrate/attempt-phases.js';
 import { type ReplicaContext, laneOf } from './context.js';
+import { type HealthChange, logHealthChange, writeProverHealth } from './prover-health.js';
 
 /** The attempt being ended, as its caller knows it. */
 export interface EndingAttempt {
   lane: string;
   prover: string;
+  /** When the substrate reported the pod finished: its containers' timestamps, whose phase durations are observed. */
+  timings?: readonly ContainerTiming[] | undefined;
 }
 
 /**
@@ -29,13 +33,15 @@ export async function finishAttempt(
 ): Promise<JobState | 'stale'> {
   const lane = laneOf(ctx, attempt.lane);
   let state: JobState;
+  let health: HealthChange;
   try {
-    state = await writeAttemptEnd(
+    ({ state, alongside: health } = await writeAttemptEnd(
       ctx.sql,
       fence,
       (facts) => attemptTransition(ending, facts, { retryLimit: lane.retryLimit, promotion: ctx.config.promotion }),
       log,
-    );
+      (tx) => writeProverHealth(tx, fence.attemptId, attempt.prover, ending, ctx.config.proverHealth.failureThreshold),
+    ));
   } catch (error) {
     if (!(error instanceof StaleError)) throw error;
     ctx.metrics.staleWrites.inc();
@@ -43,12 +49,14 @@ export async function finishAttempt(
     return 'stale';
   }
   recordAttemptEnded(ctx.metrics, log, attempt, state, ending.reason);
+  logHealthChange(log, attempt.prover, health, ending.reason);
   return state;
 }
 
 /**
- * The metric and the log line of an ended attempt: finishAttempt's, and a cancel's (which ends
- * the attempt in the same transaction as its job, cancel-job.ts).
+ * The metrics and the log line of an ended attempt: finishAttempt's, and a cancel's (which ends
+ * the attempt in the same transaction as its job, cancel-job.ts). `state` is the job's state after
+ * it; when final, the job's verdict is counted here too.
  */
 export function recordAttemptEnded(
   metrics: Metrics,
@@ -57,6 +65,19 @@ export function recordAttemptEnded(
   state: JobState,
   reason: string,
 ): void {
-  metrics.attemptsEnded.inc({ lane: attempt.lane, prover: attempt.prover, state });
+  const { lane, prover } = attempt;
+  metrics.attemptsEnded.inc({ lane, prover, state });
+  for (const { phase, seconds } of attemptPhases(attempt.timings ?? []))
+    metrics.attemptPhaseSeconds.observe({ lane, prover, phase }, seconds);
+  recordJobEnded(metrics, attempt, state);
   log.info({ state, reason }, 'attempt ended');
+}
+
+/**
+ * Counts a job's verdict when `state` is final, once per job: by recordAttemptEnded for a job that
+ * ended with its attempt, and by the API alone for one that ended with none in flight (a cancel or
+ * supersession of a waiting job). A state that is not final (a retry, a promotion) counts nothing.
+ */
+export function recordJobEnded(metrics: Metrics, job: { lane: string; prover: string }, state: JobState): void {
+  if (isFinalJobState(state)) metrics.verdicts.inc({ lane: job.lane, prover: job.prover, outcome: state });
 }

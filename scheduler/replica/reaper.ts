@@ -5,6 +5,7 @@ import { recoverExpired } from './reap-expired.js';
 import { deleteOrphans } from './reap-orphans.js';
 import { failUnreported } from './reap-unreported.js';
 import { expireAwaitedApprovals } from './reap-approvals.js';
+import { submitCanaries } from './reap-canaries.js';
 
 const SWEEP_LIMIT = 500;
 
@@ -14,7 +15,8 @@ const SWEEP_LIMIT = 500;
  *     and retry (or fail) what vanished;
  *  2. attempts that finished without evidence within the grace window: error;
  *  3. jobs that waited in `awaiting_approval` longer than their lane allows: cancelled;
- *  4. substrate objects of ours with no attempt in flight: delete.
+ *  4. unhealthy prover profiles due a canary: submit it;
+ *  5. substrate objects of ours with no attempt in flight: delete.
  * Leadership is a session-level advisory lock on a connection of its own, held for the sweep and
  * released after it: no transaction stays open while the sweep calls the substrate (an idle
  * transaction would be killed by `idle_in_transaction_session_timeout`). Every write of the sweep
@@ -28,6 +30,7 @@ export async function reaperSweep(ctx: ReplicaContext): Promise<boolean> {
     await forEachLimit(expired, 8, (claim) => recoverExpired(ctx, claim));
     await failUnreported(ctx, SWEEP_LIMIT);
     await expireAwaitedApprovals(ctx, SWEEP_LIMIT);
+    await submitCanaries(ctx);
     await deleteOrphans(ctx, log);
   });
 }

@@ -52,25 +52,31 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
       case 'infrastructure_failure':
         await ctx.substrate.stop(attempt.name);
         // Past its deadline an attempt is not retried, whatever killed it: the job timed out.
-        await end(pastDeadline ? timedOut(status.reason) : { kind: 'infrastructure', reason: status.reason });
+        await end(
+          pastDeadline
+            ? timedOut(status.reason)
+            : { kind: 'infrastructure', reason: status.reason, ...(status.ofProfile ? { ofProfile: true } : {}) },
+        );
         return;
       case 'build_failed':
         await end({ kind: 'error', jobState: 'error', reason: status.reason });
         return;
       case 'finished': {
         const observed = { check: status.check, build: status.build };
+        // An ending from here follows the pod's end: its phase durations are observed with it.
+        const endFinished = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, { ...attempt, timings: status.timings }, log);
         if (!attempt.observedAt) await recordFinishObservation(ctx.sql, fence, observed, log);
         // Without evidence the attempt waits; the reaper ends it once the grace window has passed.
         if (!attempt.hasEvidence) return;
         const evidence = EvidenceSchema.safeParse(await getEvidenceBody(ctx.sql, attempt.attemptId));
         if (!evidence.success) {
           // Accepted under another schema (an upload from before an upgrade): it cannot be judged.
-          await end({ kind: 'error', jobState: 'error', reason: 'the stored evidence does not match the current evidence schema' });
+          await endFinished({ kind: 'error', jobState: 'error', reason: 'the stored evidence does not match the current evidence schema' });
           return;
         }
         const profile = ProverProfileSchema.safeParse(attempt.profile);
         if (!profile.success || !attempt.allowedAxioms) {
-          await end({
+          await endFinished({
             kind: 'error',
             jobState: 'error',
             reason: 'the attempt has no recorded prover profile to judge its evidence against',
@@ -78,7 +84,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
           return;
         }
         const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
-        await end(
+        await endFinished(
           judge(evidence.data, observed, {
             source,
             targets: attempt.targets,

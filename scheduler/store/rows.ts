@@ -26,6 +26,8 @@ export interface JobRow {
   concurrencyGroup: string | null;
   cancelInProgress: boolean;
   supersededBy: string | null;
+  /** Submitted by the scheduler to see whether an unhealthy profile works again. */
+  canary: boolean;
 }
 
 export interface AttemptRow {
@@ -74,4 +76,5 @@ export const jobColumns = [
   'concurrency_group',
   'cancel_in_progress',
   'superseded_by',
+  'canary',
 ] as const;

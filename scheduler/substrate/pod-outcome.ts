@@ -1,8 +1,9 @@
 import { containers, fetchExitCodes } from '../../contract/pod.js';
 import type { AttemptStatus } from './substrate.js';
+import type { ContainerTiming } from './attempt-phases.js';
 
 /** One container of an attempt pod as a substrate reports it, in the terms both substrates share. */
-export interface ContainerReport {
+export interface ContainerReport extends ContainerTiming {
   name: string;
   /** Present once the container has ended. */
   terminated?: { exitCode: number | null; reason?: string | undefined; message?: string | undefined } | undefined;
@@ -40,13 +41,14 @@ export function initFailure(inits: readonly ContainerReport[]): AttemptStatus | 
 
 /**
  * The scheduler's own observation once every container has ended: exit code and image digest of
- * the check container, and of the build container when the pod had one. Undefined while any
- * container still runs.
+ * the check container, and of the build container when the pod had one; and every container's
+ * timestamps, for the phase durations (attempt-phases.ts). Undefined while any container still runs.
  */
 export function finishedObservation(inits: readonly ContainerReport[], mains: readonly ContainerReport[]): AttemptStatus | undefined {
   const check = mains.find((c) => c.name === containers.check);
   if (!check?.terminated || !mains.every((c) => c.terminated) || !inits.every((c) => c.terminated)) return undefined;
   const build = inits.find((c) => c.name === containers.build);
   const observed = (c: ContainerReport | undefined) => ({ exitCode: c?.terminated?.exitCode ?? null, imageDigest: c?.imageDigest ?? null });
-  return { phase: 'finished', check: observed(check), build: build ? observed(build) : null };
+  const timings = [...inits, ...mains].map(({ name, startedAt, finishedAt }) => ({ name, startedAt, finishedAt }));
+  return { phase: 'finished', check: observed(check), build: build ? observed(build) : null, timings };
 }

@@ -6,6 +6,7 @@
 import type { ContainerObservation } from '../evidence/judge.js';
 import type { ProverProfile } from '../../contract/profile.js';
 import type { Lane } from '../lanes.js';
+import type { ContainerTiming } from './attempt-phases.js';
 
 /** Everything a substrate needs to start one attempt. */
 export interface AttemptLaunch {
@@ -37,15 +38,25 @@ export type AttemptStatus =
   | { phase: 'running' }
   /**
    * The pod ran to the end: the exit code and image digest of the check container, and of the
-   * build container when the pod had one, are the scheduler's own observation.
+   * build container when the pod had one, are the scheduler's own observation; `timings`, when the
+   * substrate knows them, when each container ran (for the phase metrics only, never judged).
    */
-  | { phase: 'finished'; check: ContainerObservation; build: ContainerObservation | null }
+  | { phase: 'finished'; check: ContainerObservation; build: ContainerObservation | null; timings?: ContainerTiming[] }
   /** The build container itself failed (its driver exited non-zero, not a proof that failed to build): final, not retried. */
   | { phase: 'build_failed'; reason: string }
   /** The fetch refused the source (hostile or invalid): final, not retried; the reason says why. */
   | { phase: 'source_refused'; reason: string }
   /** It could not run, or was killed for reasons outside the proof: retried by lane policy. */
-  | { phase: 'infrastructure_failure'; reason: string };
+  | {
+      phase: 'infrastructure_failure';
+      reason: string;
+      /**
+       * The prover profile's own image or containers failed (its image could not be pulled, its
+       * build or check container could not be configured or started): counted against the
+       * profile's health (docs/operations.md, "Prover health"), unlike a lost node or lease.
+       */
+      ofProfile?: boolean;
+    };
 
 export interface ObservedAttempt {
   name: string;

@@ -199,7 +199,7 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
       substrate: 'local',
       pod: { allowFileSources: true },
       // Uids of this benchmark's own, so that it can run beside the other tests' local substrates.
-      local: { sandboxUids: { first: 600_000, count: 1024 } },
+      local: { sandboxUids: { first: 640_000, count: 1024 } },
       lanes: [
         { name: 'verify', trust: 'trusted', concurrency: 1, maxDeadlineSeconds: 1800 },
         { name: 'audit', trust: 'trusted', concurrency: 1, maxDeadlineSeconds: 1800, secondChecker: true },

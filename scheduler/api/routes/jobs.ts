@@ -28,7 +28,7 @@ import {
   submitJobBody,
 } from '../job-schemas.js';
 import { toEventView, toJobView } from '../views.js';
-import { recordAttemptEnded } from '../../replica/finish-attempt.js';
+import { recordAttemptEnded, recordJobEnded } from '../../replica/finish-attempt.js';
 import { isFinalJobState } from '../../job-states.js';
 import { JobChangeWaits } from '../job-change-waits.js';
 
@@ -116,6 +116,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
             { jobId: result.job.id, lane: input.lane, prover: input.prover, superseded: result.superseded },
             'job submitted',
           );
+          for (const ended of result.endedWaiting) recordJobEnded(metrics, ended, 'cancelled');
           for (const stopped of result.stopAttempts) {
             recordAttemptEnded(metrics, request.log, stopped, 'cancelled', stopped.reason);
             // Best effort, as for a cancel: the reaper deletes what this does not.
@@ -233,6 +234,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       }
       const stopped = result.stopAttempt;
       if (stopped) recordAttemptEnded(metrics, request.log.child({ jobId: job.id }), stopped, 'cancelled', stopped.reason);
+      else recordJobEnded(metrics, result.job, 'cancelled');
       if (stopped && substrate) {
         // Best effort: should this fail, the reaper deletes the orphan on its next sweep.
         await substrate.stop(stopped.name).catch((error: unknown) => {

@@ -11,12 +11,14 @@ import { wakeDispatchers } from '../notify.js';
  * credentials revoked) and moves the job where `decide` says, in one transaction. Returns the job's
  * new state.
  */
-export async function writeAttemptEnd(
+export async function writeAttemptEnd<T = undefined>(
   sql: Sql,
   fence: Fence,
   decide: (facts: EndingFacts) => AttemptTransition,
   log?: Logger,
-): Promise<JobState> {
+  /** More writes that must commit with the ending, or not at all (the profile's health). */
+  alongside?: (tx: TransactionSql, state: JobState) => Promise<T>,
+): Promise<{ state: JobState; alongside: T | undefined }> {
   return sql.begin(async (tx) => {
     await lockFence(tx, fence, log);
     const [facts] = await tx<(EndingFacts & { jobId: string })[]>`
@@ -32,7 +34,7 @@ export async function writeAttemptEnd(
                       lane = ${job.lane ?? facts.lane}, updated_at = now(),
                       finished_at = case when ${isFinalJobState(job.state)} then now() else null end
       where id = ${facts.jobId}`;
-    return job.state;
+    return { state: job.state, alongside: alongside ? await alongside(tx, job.state) : undefined };
   });
 }
 

@@ -17,6 +17,8 @@ export interface ClaimRequest {
   maxRunningBySubmitter?: Record<string, number>;
   /** Half-life of a submitter's decayed usage of the lane (default 600 s). */
   usageHalfLifeSeconds?: number;
+  /** Each prover's configured image: an unhealthy record of that image holds the prover's jobs back. */
+  proverImages?: Record<string, string>;
 }
 
 /** A freshly claimed attempt, with what the launch stage needs to start it. */
@@ -48,12 +50,13 @@ export async function claimAttempts(sql: Sql, request: ClaimRequest): Promise<Cl
     maxRunning = null,
     maxRunningBySubmitter = {},
     usageHalfLifeSeconds = 600,
+    proverImages = {},
   } = request;
   // usage(t) = usage(t0) * 2^(-(t - t0) / halfLife)
   const decayPerSecond = Math.LN2 / usageHalfLifeSeconds;
   return sql.begin(async (tx) => {
     await lockLane(tx, lane);
-    const picked = await pickJobs(tx, { lane, concurrency, limit, maxRunning, maxRunningBySubmitter, decayPerSecond });
+    const picked = await pickJobs(tx, { lane, concurrency, limit, maxRunning, maxRunningBySubmitter, decayPerSecond, proverImages });
     const claimed = await takeJobs(tx, picked, { holder, ttlSeconds, deadlineSeconds });
     await chargeUsage(
       tx,
@@ -80,6 +83,7 @@ async function pickJobs(
     maxRunning: number | null;
     maxRunningBySubmitter: Record<string, number>;
     decayPerSecond: number;
+    proverImages: Record<string, string>;
   },
 ): Promise<string[]> {
   const rows = await tx<{ id: string }[]>`
@@ -133,6 +137,11 @@ async function pickJobs(
               select 1 from jobs g
               where g.submitter_id = j.submitter_id and g.concurrency_group = j.concurrency_group
                 and g.state in ${inFlight(tx)}))
+            -- An unhealthy profile's jobs wait (a canary excepted) instead of burning attempts.
+            and (j.canary or not exists (
+              select 1 from prover_health h
+              where h.prover = j.prover and h.unhealthy_since is not null
+                and h.image = (${tx.json(p.proverImages)}::jsonb ->> j.prover)))
           order by j.priority desc, j.seq
           limit greatest(0, least((select n from room), coalesce(q.max_running - r.n, (select n from room))))
         ) head

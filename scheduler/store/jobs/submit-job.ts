@@ -24,6 +24,8 @@ export interface NewJob {
   requestHash: Buffer;
   promoteTo: string | null;
   concurrency: { group: string; cancelInProgress: boolean } | null;
+  /** A canary of an unhealthy profile (docs/operations.md, "Prover health"): dispatched even so. */
+  canary?: boolean;
 }
 
 export type SubmitResult =
@@ -32,6 +34,8 @@ export type SubmitResult =
       job: JobRow;
       /** Jobs of the same concurrency group this one superseded. */
       superseded: string[];
+      /** Superseded jobs that had no attempt in flight: the caller counts their end. */
+      endedWaiting: { lane: string; prover: string }[];
       /** Substrate names of superseded attempts that were in flight: the caller stops them. */
       stopAttempts: CancelledAttempt[];
     }
@@ -66,13 +70,14 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
       const [created] = await tx<JobRow[]>`
       insert into jobs (submitter_id, source_url, commit_sha, subdirectory, prover, targets, goals, lane, priority,
                         labels, idempotency_key, request_hash, promote_to, concurrency_group, cancel_in_progress,
-                        state, state_reason, state_actor)
+                        canary, state, state_reason, state_actor)
       values (${job.submitterId}, ${job.sourceUrl}, ${job.commitSha}, ${job.subdirectory}, ${job.prover},
               ${job.targets}, ${tx.json(job.goals)}, ${job.lane}, ${job.priority}, ${tx.json(job.labels)}, ${job.idempotencyKey},
               ${job.requestHash}, ${job.promoteTo}, ${job.concurrency?.group ?? null}, ${job.concurrency?.cancelInProgress ?? false},
-              'queued', 'submitted', ${job.submitterId})
+              ${job.canary ?? false}, 'queued', ${job.canary ? 'canary of an unhealthy prover profile' : 'submitted'}, ${job.submitterId})
       returning ${tx(jobColumns)}`;
       const superseded: string[] = [];
+      const endedWaiting: { lane: string; prover: string }[] = [];
       const stopAttempts: CancelledAttempt[] = [];
       if (job.concurrency) {
         const states = supersededStates(job.concurrency);
@@ -92,11 +97,12 @@ export async function submitJob(sql: Sql, job: NewJob, quota: { maxQueued: numbe
           if (cancelled.outcome !== 'cancelled') continue;
           superseded.push(id);
           if (cancelled.stopAttempt) stopAttempts.push(cancelled.stopAttempt);
+          else endedWaiting.push({ lane: cancelled.job.lane, prover: cancelled.job.prover });
         }
       }
       // Delivered once this commits, in the same round trip as the rest of the submission.
       await wakeDispatchers(tx, job.lane);
-      return { outcome: 'created', job: created!, superseded, stopAttempts };
+      return { outcome: 'created', job: created!, superseded, endedWaiting, stopAttempts };
     }),
   );
 }

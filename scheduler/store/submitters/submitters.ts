@@ -35,6 +35,11 @@ export async function registerSubmitterToken(sql: Queryable, submitter: Submitte
     on conflict (token_hash) do nothing`;
 }
 
+/** A submitter the scheduler itself needs (the canary's), with no token; kept as given. */
+export async function ensureSubmitter(sql: Queryable, submitter: Submitter): Promise<void> {
+  await upsertSubmitter(sql, submitter);
+}
+
 async function upsertSubmitter(sql: Queryable, submitter: Submitter): Promise<void> {
   await sql`
     insert into submitters (id, trust, lanes, roles)

@@ -1,4 +1,5 @@
 import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
+import { isolatedContainers } from '../../../contract/pod.js';
 import { type ContainerReport, finishedObservation, initFailure } from '../pod-outcome.js';
 import type { AttemptStatus } from '../substrate.js';
 
@@ -22,6 +23,8 @@ function report(c: V1ContainerStatus): ContainerReport {
     name: c.name,
     terminated: ended ? { exitCode: ended.exitCode, reason: ended.reason, message: ended.message } : undefined,
     imageDigest: imageDigestOf(c.imageID),
+    startedAt: ended?.startedAt ?? c.state?.running?.startedAt,
+    finishedAt: ended?.finishedAt,
   };
 }
 
@@ -58,12 +61,14 @@ function podStatusOf(pod: V1Pod, settings: ReadSettings, now: number, jobFailed:
     const waiting = c.state?.waiting;
     if (!waiting?.reason) continue;
     const detail = `${waiting.reason}: container ${c.name} (${c.image})${waiting.message ? `: ${waiting.message}` : ''}`;
-    if (waiting.reason === 'InvalidImageName') return { phase: 'infrastructure_failure', reason: detail };
+    // The build and check containers run the prover profile's image: their failures count against its health.
+    const ofProfile = isolatedContainers.has(c.name);
+    if (waiting.reason === 'InvalidImageName') return { phase: 'infrastructure_failure', reason: detail, ofProfile };
     if (
       ['ErrImagePull', 'ImagePullBackOff', 'CreateContainerConfigError', 'CreateContainerError'].includes(waiting.reason) &&
       age > settings.imagePullGraceSeconds * 1000
     ) {
-      return { phase: 'infrastructure_failure', reason: detail };
+      return { phase: 'infrastructure_failure', reason: detail, ofProfile };
     }
   }
   const oom = [...inits, ...mains].find((c) => c.state?.terminated?.reason === 'OOMKilled');

@@ -498,10 +498,17 @@ export class LocalSubstrate implements Substrate {
     if (pod.failure) return { phase: 'infrastructure_failure', reason: pod.failure };
     const all = [...pod.initContainers, ...pod.containers];
     const broken = all.find((c) => c.reason !== undefined && setupFailures.has(c.reason));
-    if (broken) return { phase: 'infrastructure_failure', reason: `${broken.reason}: ${broken.message ?? `container ${broken.name}`}` };
+    if (broken)
+      return {
+        phase: 'infrastructure_failure',
+        reason: `${broken.reason}: ${broken.message ?? `container ${broken.name}`}`,
+        ofProfile: profileFailures.has(broken.reason!) && isolatedContainers.has(broken.name),
+      };
     const report = async (c: LocalContainerStatus): Promise<ContainerReport> => ({
       name: c.name,
       imageDigest: c.imageDigest ?? null,
+      startedAt: c.startedAt,
+      finishedAt: c.finishedAt,
       terminated:
         c.state === 'terminated'
           ? {
@@ -570,6 +577,8 @@ export interface LocalContainerStatus {
 
 /** Reasons a container never ran its command: the attempt failed for reasons outside the proof. */
 export const setupFailures: ReadonlySet<string> = new Set(['ErrImagePull', 'CreateContainerConfigError', 'StartError', 'SandboxKilled']);
+/** Those of them that are the image's or the container's own, not the machine's: of the profile when its build or check container has them. */
+const profileFailures: ReadonlySet<string> = new Set(['ErrImagePull', 'CreateContainerConfigError', 'StartError']);
 
 interface Launchable {
   command: string;

@@ -89,6 +89,8 @@ class CheckLog {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.digest.update(bytes);
     writeSync(this.fd, bytes);
+    // And on stdout, the container's log, which the scheduler keeps and streams (GET /v1/jobs/{id}/logs).
+    process.stdout.write(bytes);
   }
 }
 

@@ -4,6 +4,12 @@ api_tokens.label text not null default ''::text
 api_tokens.created_at timestamp with time zone not null default now()
 api_tokens.revoked_at timestamp with time zone
 api_tokens.id uuid not null default gen_random_uuid()
+attempt_logs.attempt_id uuid not null
+attempt_logs.container text not null
+attempt_logs.content bytea not null
+attempt_logs.truncated boolean not null
+attempt_logs.digest text not null
+attempt_logs.kept_at timestamp with time zone not null default now()
 attempts.id uuid not null default gen_random_uuid()
 attempts.job_id uuid not null
 attempts.attempt_no integer not null
@@ -110,6 +116,15 @@ api_tokens api_tokens_pkey: PRIMARY KEY (token_hash)
 api_tokens api_tokens_submitter_id_fkey: FOREIGN KEY (submitter_id) REFERENCES submitters(id)
 api_tokens api_tokens_submitter_id_not_null: NOT NULL submitter_id
 api_tokens api_tokens_token_hash_not_null: NOT NULL token_hash
+attempt_logs attempt_logs_attempt_id_fkey: FOREIGN KEY (attempt_id) REFERENCES attempts(id) ON DELETE CASCADE
+attempt_logs attempt_logs_attempt_id_not_null: NOT NULL attempt_id
+attempt_logs attempt_logs_container_check: CHECK ((container = ANY (ARRAY['fetch'::text, 'build'::text, 'check'::text, 'reporter'::text])))
+attempt_logs attempt_logs_container_not_null: NOT NULL container
+attempt_logs attempt_logs_content_not_null: NOT NULL content
+attempt_logs attempt_logs_digest_not_null: NOT NULL digest
+attempt_logs attempt_logs_kept_at_not_null: NOT NULL kept_at
+attempt_logs attempt_logs_pkey: PRIMARY KEY (attempt_id, container)
+attempt_logs attempt_logs_truncated_not_null: NOT NULL truncated
 attempts attempts_attempt_no_check: CHECK ((attempt_no >= 1))
 attempts attempts_attempt_no_not_null: NOT NULL attempt_no
 attempts attempts_created_at_not_null: NOT NULL created_at
@@ -218,6 +233,7 @@ upload_credentials upload_credentials_token_hash_not_null: NOT NULL token_hash
 CREATE UNIQUE INDEX api_tokens_id_key ON public.api_tokens USING btree (id)
 CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (token_hash)
 CREATE INDEX api_tokens_submitter ON public.api_tokens USING btree (submitter_id)
+CREATE UNIQUE INDEX attempt_logs_pkey ON public.attempt_logs USING btree (attempt_id, container)
 CREATE UNIQUE INDEX attempts_job_id_attempt_no_key ON public.attempts USING btree (job_id, attempt_no)
 CREATE INDEX attempts_live ON public.attempts USING btree (lane) WHERE (state = ANY (ARRAY['dispatching'::text, 'running'::text]))
 CREATE UNIQUE INDEX attempts_name_key ON public.attempts USING btree (name)

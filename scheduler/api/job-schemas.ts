@@ -137,6 +137,16 @@ export const EventViewSchema = z.object({
 
 export const JobIdParams = z.strictObject({ id: z.uuid('must be a job id (uuid)') });
 
+export const LogsQuery = z.strictObject({
+  attempt: z.coerce.number().int().min(1).max(1000).optional().describe('The attempt number; default: the latest'),
+  container: z.enum(['fetch', 'build', 'check', 'reporter']).default('check').describe('Default: check, the prover log'),
+  follow: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe('true: stream the log until the attempt has ended'),
+});
+
 /** The longest a GET of one job waits for it to change: below the idle timeouts of common proxies. */
 export const MAX_WAIT_SECONDS = 30;
 

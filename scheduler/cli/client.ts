@@ -5,7 +5,7 @@ import path from 'node:path';
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
-    private readonly token: string,
+    readonly token: string,
   ) {}
 
   async request<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
@@ -22,6 +22,25 @@ export class ApiClient {
     }
     return parsed as T;
   }
+}
+
+/** A GET answered with text, handed on chunk by chunk as it arrives (a followed log). */
+export async function streamText(client: ApiClient, urlPath: string, onText: (text: string) => void): Promise<void> {
+  const response = await fetch(`${client.baseUrl}${urlPath}`, { headers: { authorization: `Bearer ${client.token}` } });
+  if (!response.ok) {
+    const text = await response.text();
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { message?: string }).message ?? text;
+    } catch {
+      // not JSON
+    }
+    throw new ApiError(response.status, `GET ${urlPath}: ${response.status} ${message}`);
+  }
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body ?? []) onText(decoder.decode(chunk as Uint8Array, { stream: true }));
+  const rest = decoder.decode();
+  if (rest) onText(rest);
 }
 
 export class ApiError extends Error {

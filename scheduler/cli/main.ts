@@ -4,6 +4,7 @@
  *   proofpod submit --repo URL --commit SHA --prover coq --target A.v [--wait]
  *   proofpod get|events|evidence|cancel|approve JOB_ID · proofpod list [--state S] · proofpod lanes
  *   proofpod submitters … · proofpod tokens … · proofpod audit   (an admin token)
+ *   proofpod logs JOB_ID [--follow]
  * Reads PROOFPOD_URL (default http://127.0.0.1:8080) and PROOFPOD_TOKEN (default: the local admin token).
  */
 import { parseArgs } from 'node:util';
@@ -11,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { coerceError } from '../errors.js';
 import { finalJobStates, type JobState } from '../job-states.js';
 import { MAX_WAIT_SECONDS } from '../api/job-schemas.js';
-import { ApiClient, resolveToken } from './client.js';
+import { ApiClient, resolveToken, streamText } from './client.js';
 
 interface JobView {
   id: string;
@@ -42,6 +43,8 @@ const usage = `usage:
   proofpod tokens create SUBMITTER [--label TEXT] | list SUBMITTER | rotate TOKEN_ID | revoke TOKEN_ID
                                 (create and rotate print the new secret once: keep it)
   proofpod audit [--limit N]
+  proofpod logs JOB_ID [--attempt N] [--container fetch|build|check|reporter] [--follow]
+                                (--follow: until the attempt ends, then the job's verdict)
 environment: PROOFPOD_URL (default http://127.0.0.1:8080), PROOFPOD_TOKEN (default: $PROOFPOD_HOME/admin-token)`;
 
 /** Exit codes of `submit --wait`: 0 verified, 1 rejected, 2 any other end, 3 still running at the timeout. */
@@ -78,6 +81,9 @@ export async function main(
       roles: { type: 'string' },
       'max-queued': { type: 'string' },
       'max-running': { type: 'string' },
+      attempt: { type: 'string' },
+      container: { type: 'string' },
+      follow: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -158,6 +164,16 @@ export async function main(
       for (const job of page.jobs)
         out(`${job.id}  ${job.state.padEnd(10)} ${job.prover.padEnd(9)} ${job.lane.padEnd(8)} ${job.stateReason}\n`);
       return 0;
+    }
+    case 'logs': {
+      const query = new URLSearchParams();
+      if (values.attempt) query.set('attempt', values.attempt);
+      if (values.container) query.set('container', values.container);
+      if (values.follow) query.set('follow', 'true');
+      await streamText(client, `/v1/jobs/${needId()}/logs?${query}`, out);
+      if (!values.follow) return 0;
+      // The attempt has ended: its job's verdict, once the job has one (a retry may still follow).
+      return waitForVerdict(client, needId(), Number(values.timeout) * 1000, out);
     }
     case 'submitters':
       return submitters(client, id, argument, values, print);

@@ -9,6 +9,7 @@ import { recordFinishObservation } from '../store/attempts/record-observation.js
 import { getEvidenceBody } from '../store/evidence/get-evidence.js';
 import { type ReplicaContext, forEachLimit } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
+import { keepAttemptLogs } from './keep-logs.js';
 
 /**
  * The watch and judge stages: for every attempt this replica holds, ask the substrate how it is
@@ -25,7 +26,11 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
   if (attempt.state !== 'running') return;
   const log = ctx.log.child({ jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
   const fence: Fence = { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder };
-  const end = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, attempt, log);
+  // The pod has ended on every path through here that ends the attempt: its logs are kept first.
+  const end = async (ending: AttemptEnding) => {
+    await keepAttemptLogs(ctx, attempt, log);
+    return finishAttempt(ctx, fence, ending, attempt, log);
+  };
   const pastDeadline = Date.now() > attempt.deadlineAt.getTime();
   const timedOut = (detail?: string): AttemptEnding => ({
     kind: 'error',
@@ -42,6 +47,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
       case 'pending':
       case 'running':
         if (pastDeadline) {
+          await keepAttemptLogs(ctx, attempt, log);
           await ctx.substrate.stop(attempt.name);
           await end(timedOut());
         }
@@ -50,6 +56,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         await end({ kind: 'error', jobState: 'error', reason: `source refused: ${status.reason}` });
         return;
       case 'infrastructure_failure':
+        await keepAttemptLogs(ctx, attempt, log);
         await ctx.substrate.stop(attempt.name);
         // Past its deadline an attempt is not retried, whatever killed it: the job timed out.
         await end(
@@ -65,7 +72,10 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         const observed = { check: status.check, build: status.build };
         // An ending from here follows the pod's end: its phase durations are observed with it.
         const endFinished = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, { ...attempt, timings: status.timings }, log);
-        if (!attempt.observedAt) await recordFinishObservation(ctx.sql, fence, observed, log);
+        if (!attempt.observedAt) {
+          await keepAttemptLogs(ctx, attempt, log);
+          await recordFinishObservation(ctx.sql, fence, observed, log);
+        }
         // Without evidence the attempt waits; the reaper ends it once the grace window has passed.
         if (!attempt.hasEvidence) return;
         const evidence = EvidenceSchema.safeParse(await getEvidenceBody(ctx.sql, attempt.attemptId));

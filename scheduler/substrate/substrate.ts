@@ -5,6 +5,7 @@
 
 import type { ContainerObservation } from '../evidence/judge.js';
 import type { ProverProfile } from '../../contract/profile.js';
+import type { ContainerName } from '../../contract/pod.js';
 import type { Lane } from '../lanes.js';
 import type { ContainerTiming } from './attempt-phases.js';
 
@@ -84,4 +85,16 @@ export interface Substrate {
    * Returns the function that unregisters it.
    */
   onChange?(listener: (name: string) => void): () => void;
+  /**
+   * The log of one container of the attempt's pod (its stdout and stderr, as the kubelet keeps
+   * them), its first `maxBytes`; undefined when the pod or the container is gone or has not started.
+   */
+  readLog?(name: string, container: ContainerName, maxBytes: number): Promise<ContainerLog | undefined>;
+}
+
+/** A container's log as the substrate has it. */
+export interface ContainerLog {
+  content: Buffer;
+  /** More was written than `content` holds. */
+  truncated: boolean;
 }

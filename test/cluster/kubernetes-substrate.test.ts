@@ -187,6 +187,11 @@ describe.skipIf(skipReason !== undefined)(
       expect(evidence.source).toMatchObject({ commit, treeHash: repo.tree(commit) });
       expect(evidence.check.version).toMatch(/8\.\d+/);
       expect(verified.attempts[0].observedBuild).toEqual({ exitCode: 0, imageDigest: verified.attempts[0].observedImageDigest });
+      // Pod logs come through the API server from the kubelet, and the process-kubelet serves none:
+      // here the kept log is missing, and the route says so with a 404, never a 5xx.
+      const log = await call(proofpod.url, 'GET', `/v1/jobs/${good}/logs`, { token });
+      expect(log.status).toBe(404);
+      expect(log.body.message).toMatch(/^no log of container check for attempt 1/);
 
       // Once the run goes quiet, nothing of ours is left: the reaper deletes finished Jobs, the
       // garbage collector their pods and Secrets.

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
@@ -22,6 +23,7 @@ import {
   JobListSchema,
   GetJobQuery,
   JobViewSchema,
+  LogsQuery,
   ListJobsQuery,
   decodeCursor,
   encodeCursor,
@@ -31,6 +33,8 @@ import { toEventView, toJobView } from '../views.js';
 import { recordAttemptEnded, recordJobEnded } from '../../replica/finish-attempt.js';
 import { isFinalJobState } from '../../job-states.js';
 import { JobChangeWaits } from '../job-change-waits.js';
+import { keptLog } from '../../store/attempts/attempt-logs.js';
+import { KEPT_LOG_BYTES } from '../../replica/keep-logs.js';
 
 export interface JobRoutesDeps {
   sql: Sql;
@@ -320,6 +324,78 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       const job = await visibleJob(request.params.id, submitterOf(request));
       if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
       return { jobId: job.id, events: (await getEvents(sql, job.id)).map(toEventView) };
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/logs',
+    {
+      schema: {
+        summary:
+          "One container's log of an attempt, as text: kept once the pod ended, live while it runs; follow=true streams it to the attempt's end",
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        querystring: LogsQuery,
+        produces: ['text/plain'],
+        response: { 200: z.string(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(request.params.id, submitterOf(request));
+      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+      const { container, follow } = request.query;
+      const attempts = await getAttempts(sql, job.id);
+      const attempt = request.query.attempt === undefined ? attempts.at(-1) : attempts.find((a) => a.attemptNo === request.query.attempt);
+      if (!attempt)
+        return sendError(
+          reply,
+          404,
+          `job ${job.id} has no attempt${request.query.attempt === undefined ? '' : ` ${request.query.attempt}`}`,
+        );
+      const inFlight = (state: string) => state === 'dispatching' || state === 'running';
+      const read = async (attemptState: string) =>
+        (await keptLog(sql, attempt.id, container)) ??
+        (inFlight(attemptState) ? await substrate?.readLog?.(attempt.name, container, KEPT_LOG_BYTES) : undefined);
+      // Proof code writes these logs: text for the client to show as text, never to render.
+      // Set only on the text answers: an error keeps its JSON.
+      const asText = () =>
+        reply
+          .header('x-content-type-options', 'nosniff')
+          .header('x-proofpod-attempt', String(attempt.attemptNo))
+          .type('text/plain; charset=utf-8');
+      if (!follow) {
+        const log = await read(attempt.state);
+        if (!log)
+          return sendError(reply, 404, `no log of container ${container} for attempt ${attempt.attemptNo} (not started, or not kept)`);
+        asText();
+        const digest = 'digest' in log ? log.digest : undefined;
+        if (digest) reply.header('x-proofpod-log-digest', digest);
+        // A Buffer or a stream goes out as it is (fastify serializes neither); the schema documents text.
+        return reply.header('x-proofpod-log-truncated', String(log.truncated)).send(log.content as unknown as string);
+      }
+      // Streams what is new every half second, or at once when the job changes, until the attempt has ended.
+      const stream = async function* () {
+        let sent = 0;
+        for (;;) {
+          const wait = await waits.next(job.id, 500);
+          const [now] = (await getAttempts(sql, job.id)).filter((a) => a.id === attempt.id);
+          const ended = !now || !inFlight(now.state);
+          const log = await read(now?.state ?? 'failed');
+          if (log && log.content.length > sent) {
+            yield log.content.subarray(sent);
+            sent = log.content.length;
+          }
+          if (ended || waits.closing) {
+            wait.cancel();
+            if (log?.truncated) yield `\n[the log goes on past ${KEPT_LOG_BYTES} bytes; only those are kept and streamed]\n`;
+            return;
+          }
+          await wait.changed;
+        }
+      };
+      asText();
+      return reply.send(Readable.from(stream()) as unknown as string);
     },
   );
 };

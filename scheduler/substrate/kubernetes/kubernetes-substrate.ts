@@ -12,10 +12,10 @@ import {
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
-import { labels } from '../../../contract/pod.js';
+import { type ContainerName, labels } from '../../../contract/pod.js';
 import { buildAttemptJob, buildCredentialSecret, credentialSecretName } from '../../pod/job-spec.js';
 import { buildAttemptPod } from '../../pod/pod-spec.js';
-import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
+import type { AttemptLaunch, AttemptStatus, ContainerLog, ObservedAttempt, Substrate } from '../substrate.js';
 import { type ApiClients, apiClients, clientSettings, retryShed } from './client.js';
 import { attemptStatusOf } from './read-status.js';
 
@@ -175,6 +175,30 @@ export class KubernetesSubstrate implements Substrate {
     }
     const pods = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `job-name=${name}` });
     return attemptStatusOf(job, pods.items, this.config.kubernetes);
+  }
+
+  async readLog(name: string, container: ContainerName, maxBytes: number): Promise<ContainerLog | undefined> {
+    await this.informers();
+    const cached = [...(this.podsByJob.get(name)?.values() ?? [])];
+    const pods =
+      cached.length > 0
+        ? cached
+        : (await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `job-name=${name}` })).items;
+    // The newest pod: a Job the kubelet restarted has had more than one.
+    const created = (p: V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+    const pod = pods.sort((a, b) => created(b) - created(a))[0];
+    const podName = pod?.metadata?.name;
+    if (!podName) return undefined;
+    try {
+      // One byte more than asked: whether there was more.
+      const text = await this.core.readNamespacedPodLog({ name: podName, namespace: this.namespace, container, limitBytes: maxBytes + 1 });
+      const content = Buffer.from(text ?? '', 'utf8');
+      return { content: content.subarray(0, maxBytes), truncated: content.length > maxBytes };
+    } catch (error) {
+      // Not started yet, or gone: no log to read.
+      if (codeOf(error) === 400 || codeOf(error) === 404) return undefined;
+      throw error;
+    }
   }
 
   /** Keeps a created Job for `observe` until the informer has it (old entries go once there are many). */

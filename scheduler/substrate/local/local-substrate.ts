@@ -1,14 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, chmod, chown, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { DuplicateError, coerceError } from '../../errors.js';
-import { containers, env, files, isolatedContainers, volumeNames } from '../../../contract/pod.js';
+import { type ContainerName, containers, env, files, isolatedContainers, volumeNames } from '../../../contract/pod.js';
 import { type AttemptPod, buildAttemptPod } from '../../pod/pod-spec.js';
-import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../substrate.js';
+import type { AttemptLaunch, AttemptStatus, ContainerLog, ObservedAttempt, Substrate } from '../substrate.js';
 import { ImagePullError, type ImageLayout, resolveImage } from './images.js';
 import {
   ContainerConfigError,
@@ -163,6 +164,24 @@ export class LocalSubstrate implements Substrate {
         if (this.runs.get(name) === run && !run.stopped) this.runs.delete(name);
         if (!run.stopped) this.changed(name);
       });
+  }
+
+  async readLog(name: string, container: ContainerName, maxBytes: number): Promise<ContainerLog | undefined> {
+    if (!validAttemptName(name)) return undefined;
+    let handle: FileHandle;
+    try {
+      handle = await open(path.join(this.attemptDir(name), 'logs', `${container}.log`), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    try {
+      const { size } = await handle.stat();
+      const content = Buffer.alloc(Math.min(size, maxBytes));
+      const { bytesRead } = await handle.read(content, 0, content.length, 0);
+      return { content: content.subarray(0, bytesRead), truncated: size > maxBytes };
+    } finally {
+      await handle.close();
+    }
   }
 
   onChange(listener: (name: string) => void): () => void {

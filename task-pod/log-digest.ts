@@ -35,9 +35,18 @@ export class LogDigest {
 
   summary(): { digest: string; bytes: number; excerpt: string; truncated: boolean } {
     const digest = `sha256:${this.hash.copy().digest('hex')}`;
-    if (this.whole) return { digest, bytes: this.bytes, excerpt: this.whole.toString('utf8'), truncated: false };
+    if (this.whole) return { digest, bytes: this.bytes, excerpt: text(this.whole), truncated: false };
     const left = this.bytes - this.head.length - this.tail.length;
-    const excerpt = `${this.head.toString('utf8')}\n… [${left} bytes left out] …\n${this.tail.toString('utf8')}`;
+    const excerpt = `${text(this.head)}\n… [${left} bytes left out] …\n${text(this.tail)}`;
     return { digest, bytes: this.bytes, excerpt, truncated: true };
   }
+}
+
+/**
+ * Log bytes as text the evidence can carry: invalid UTF-8 becomes U+FFFD already, and so does a NUL,
+ * which proof output can contain and which neither the API nor Postgres takes in a string (the
+ * upload would be refused and the attempt end without evidence). The digest is of the bytes as they were.
+ */
+function text(bytes: Buffer): string {
+  return bytes.toString('utf8').replace(/\u0000/g, '\uFFFD');
 }

@@ -9,6 +9,9 @@ const profile = (name: string) => ProverProfileSchema.parse(defaultProverProfile
 const trusted: Submitter = { id: 'ci', trust: 'trusted', lanes: ['*'], roles: [] };
 const fork: Submitter = { id: 'fork', trust: 'untrusted', lanes: ['*'], roles: [] };
 const narrow: Submitter = { id: 'narrow', trust: 'trusted', lanes: ['audit'], roles: [] };
+/** May run in intake, and be promoted to verify only. */
+const intakeBot: Submitter = { id: 'intake-bot', trust: 'untrusted', lanes: ['intake', 'verify'], roles: [] };
+const intakeOnly: Submitter = { id: 'intake-only', trust: 'untrusted', lanes: ['intake'], roles: [] };
 const coq: Submission = { lane: 'verify', prover: 'coq', targets: ['A.v'], goals: [] };
 const context = (submitter: Submitter, prover = 'coq', substrateKind = 'kubernetes') => ({
   submitter,
@@ -49,6 +52,27 @@ describe('admission: every refusal, and what passes', () => {
       { ...coq, lane: 'intake', promoteTo: 'intake' },
       context(fork),
       { status: 400, field: 'promoteTo' },
+    ],
+    ['promoteTo one of its lanes', { ...coq, lane: 'intake', promoteTo: 'verify' }, context(intakeBot), null],
+    [
+      'promoteTo a trusted lane its token does not name',
+      { ...coq, lane: 'intake', promoteTo: 'audit' },
+      context(intakeBot),
+      {
+        status: 403,
+        field: 'promoteTo',
+        message: 'submitter intake-bot may not be promoted to lane audit; lanes it may be promoted to: verify',
+      },
+    ],
+    [
+      'promoteTo from a token limited to the untrusted lane',
+      { ...coq, lane: 'intake', promoteTo: 'audit' },
+      context(intakeOnly),
+      {
+        status: 403,
+        field: 'promoteTo',
+        message: 'submitter intake-only may not be promoted to lane audit; lanes it may be promoted to: none',
+      },
     ],
     ['no targets for a prover with project builds', { ...coq, targets: [] }, context(trusted), null],
     [

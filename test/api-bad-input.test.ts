@@ -66,6 +66,24 @@ const cases: Case[] = [
     field: 'targets',
     body: jobRequest({ prover: 'metamath', targets: [] }),
   },
+  { name: 'NUL in the source url', status: 400, field: 'source.url', body: withSource({ url: 'https://example.org/a\u0000b.git' }) },
+  { name: 'NUL in a target', status: 400, field: 'targets.0', body: jobRequest({ targets: ['A\u0000.v'] }) },
+  { name: 'lone surrogate in a label value', status: 400, field: 'labels.pr', body: jobRequest({ labels: { pr: 'x\ud800y' } }) },
+  { name: 'lone low surrogate in a label value', status: 400, field: 'labels.pr', body: jobRequest({ labels: { pr: '\udc00' } }) },
+  { name: 'NUL in a label key', status: 400, field: 'labels.p\ufffdr', body: jobRequest({ labels: { 'p\u0000r': 'x' } }) },
+  { name: 'NUL in the idempotency key', status: 400, field: 'idempotencyKey', body: jobRequest({ idempotencyKey: 'k\u0000' }) },
+  {
+    name: 'lone surrogate in the concurrency group',
+    status: 400,
+    field: 'concurrency.group',
+    body: jobRequest({ concurrency: { group: '\ud83d', cancelInProgress: false } }),
+  },
+  {
+    name: 'targets over 32 KiB together (E2BIG in the sandbox)',
+    status: 400,
+    field: 'targets',
+    body: jobRequest({ targets: Array.from({ length: 40 }, (_, i) => `${'d'.repeat(990)}/T${i}.v`) }),
+  },
   { name: 'body over the limit', status: 413, rawBody: JSON.stringify({ ...jobRequest(), padding: 'x'.repeat(100 * 1024) }) },
   { name: 'missing token', status: 401, field: 'header.authorization', token: 'none', body: jobRequest() },
   { name: 'token for another lane', status: 403, field: 'lane', token: 'intake-only', body: jobRequest({ lane: 'verify' }) },
@@ -133,6 +151,28 @@ describe('bad input to POST /v1/jobs', () => {
       const text = JSON.stringify(response.body);
       for (const name of names) expect(text, what).not.toContain(name);
     }
+  });
+
+  it('NUL and lone surrogates in queries, paths and other bodies are 400s naming where, never 500s', async () => {
+    const job = await call(proofpod.url, 'POST', '/v1/jobs', { token, body: jobRequest() });
+    for (const [method, path, body, field] of [
+      ['GET', '/v1/jobs?lane=%00', undefined, 'querystring.lane'],
+      ['GET', '/v1/jobs?label=a%3D%00', undefined, 'querystring.label'],
+      // Not UTF-8: the query parser makes it U+FFFD, text again (an empty list, not a 500).
+      ['GET', '/v1/jobs?prover=%ED%A0%80', undefined, undefined],
+      ['GET', '/v1/jobs/%00', undefined, undefined],
+      ['POST', `/v1/jobs/${job.body.id}/cancel`, { reason: 'because\u0000' }, 'reason'],
+      ['POST', `/v1/jobs/${job.body.id}/approve`, { note: '\ud800' }, undefined],
+    ] as const) {
+      const answer = await call<{ fields?: { field: string }[] }>(proofpod.url, method, path, { token, body });
+      expect(answer.status, `${method} ${path}`).toBeLessThan(500);
+      if (field) {
+        expect(answer.status, `${method} ${path}`).toBe(400);
+        expect(answer.body.fields?.[0]?.field, `${method} ${path}`).toBe(field);
+      }
+    }
+    // The job was not cancelled by the refused request.
+    expect((await call(proofpod.url, 'GET', `/v1/jobs/${job.body.id}`, { token })).body.state).toBe('queued');
   });
 
   it('a well-formed request with the same token is accepted (the table above is not refusing everything)', async () => {

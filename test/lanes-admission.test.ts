@@ -218,6 +218,24 @@ describe('lanes and trust with FakeCluster (a fake cluster that runs nothing)', 
     fake.runMs = 30;
   });
 
+  it('nobody approves their own job, admins included; another approver may', async () => {
+    const ownJobs = await createToken(db.sql, { id: 'approving-admin', trust: 'trusted', lanes: ['*'], roles: ['approver', 'admin'] });
+    const submitted = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token: ownJobs,
+      body: jobRequest({ lane: 'intake', promoteTo: 'verify' }),
+    });
+    expect(submitted.status).toBe(201);
+    const id = submitted.body.id as string;
+    expect((await settled(ownJobs, id, ['awaiting_approval', ...finalStates])).state).toBe('awaiting_approval');
+    const own = await call(proofpod.url, 'POST', `/v1/jobs/${id}/approve`, { token: ownJobs });
+    expect(own.status).toBe(403);
+    expect(own.body.message).toBe(`approving-admin submitted job ${id}: nobody approves their own job`);
+    expect((await job(ownJobs, id)).state).toBe('awaiting_approval');
+    const byAnother = await call(proofpod.url, 'POST', `/v1/jobs/${id}/approve`, { token: approver });
+    expect(byAnother.status).toBe(200);
+    expect(byAnother.body).toMatchObject({ state: 'queued', lane: 'verify' });
+  });
+
   it('a running quota set over the API holds its submitter to it, over the config default', async () => {
     const ops = await createToken(db.sql, { id: 'quota-admin', roles: ['admin'] });
     const capped = await createToken(db.sql, { id: 'api-capped', trust: 'trusted', lanes: ['*'] });

@@ -126,13 +126,12 @@ describe('who may manage submitters, and what is refused', () => {
     expect(cliRefused).toContain('403');
   });
 
-  it('refuses unknown lanes and roles, trusted lanes for an untrusted submitter, and an id twice, naming the field', async () => {
+  it('refuses unknown lanes and roles and an id twice, naming the field; trusted lanes of an untrusted one are promotions only', async () => {
     const post = (body: Record<string, unknown>) => call(proofpod.url, 'POST', '/v1/submitters', { token: admin, body });
     const base = { id: 'new-one', trust: 'untrusted', lanes: ['intake'] };
     for (const [body, field] of [
       [{ ...base, lanes: ['express'] }, 'lanes.0'],
       [{ ...base, roles: ['root'] }, 'roles.0'],
-      [{ ...base, lanes: ['intake', 'verify'] }, 'lanes'],
       [{ ...base, id: '../etc' }, 'id'],
       [{ ...base, maxQueued: 0 }, 'maxQueued'],
       [{ ...base, colour: 'blue' }, 'colour'],
@@ -148,9 +147,22 @@ describe('who may manage submitters, and what is refused', () => {
     const again = await post(base);
     expect(again.status).toBe(409);
     expect(again.body.fields[0].field).toBe('id');
-    const patched = await call(proofpod.url, 'PATCH', '/v1/submitters/new-one', { token: admin, body: { lanes: ['verify'] } });
-    expect(patched.status).toBe(400);
-    expect(patched.body.fields[0].field).toBe('lanes');
+    // An untrusted submitter's trusted lanes are where its jobs may be promoted to, never where it submits.
+    const patched = await call(proofpod.url, 'PATCH', '/v1/submitters/new-one', { token: admin, body: { lanes: ['intake', 'verify'] } });
+    expect(patched.status).toBe(200);
+    const minted = (await call(proofpod.url, 'POST', '/v1/submitters/new-one/tokens', { token: admin, body: {} })).body;
+    expect((await call(proofpod.url, 'POST', '/v1/jobs', { token: minted.token, body: jobRequest({ lane: 'verify' }) })).status).toBe(403);
+    const promotable = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token: minted.token,
+      body: jobRequest({ lane: 'intake', promoteTo: 'verify' }),
+    });
+    expect(promotable.status).toBe(201);
+    const notPromotable = await call(proofpod.url, 'POST', '/v1/jobs', {
+      token: minted.token,
+      body: jobRequest({ lane: 'intake', promoteTo: 'audit' }),
+    });
+    expect(notPromotable.status).toBe(403);
+    expect(notPromotable.body.message).toBe('submitter new-one may not be promoted to lane audit; lanes it may be promoted to: verify');
     expect((await call(proofpod.url, 'PATCH', '/v1/submitters/nobody', { token: admin, body: { roles: [] } })).status).toBe(404);
     expect((await call(proofpod.url, 'POST', '/v1/submitters/nobody/tokens', { token: admin, body: {} })).status).toBe(404);
   });

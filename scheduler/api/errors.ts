@@ -71,6 +71,13 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   if (error instanceof SyntaxError) {
     return sendError(reply, 400, `body is not valid JSON: ${error.message}`, [{ field: 'body', message: 'not valid JSON' }]);
   }
+  // Postgres refusing a value (class 22, data exception: a character it cannot store, a number out
+  // of range, …) is bad input that got past the schemas: a 400, never a 500.
+  const sqlState = (error as { code?: unknown }).code;
+  if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+    request.log.warn({ err: error }, 'the database refused a value of the request');
+    return sendError(reply, 400, `invalid request: the database refused a value (${(error as Error).message})`);
+  }
   const status = error.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err: error }, 'request failed');

@@ -13,6 +13,9 @@ const relativePath = z
   // would be read as one of its options.
   .refine((p) => !p.split('/').some((c) => c.startsWith('-')), { message: 'no path component may start with "-"' });
 
+/** The most the targets of one job may take together, as the JSON list the pod's environment carries. */
+export const MAX_TARGETS_BYTES = 32 * 1024;
+
 /** The submission body; prover and lane are checked against the configured names. */
 export function submitJobBody(provers: readonly string[], lanes: readonly string[]) {
   return z.strictObject({
@@ -25,6 +28,11 @@ export function submitJobBody(provers: readonly string[], lanes: readonly string
     targets: z
       .array(relativePath)
       .max(1000)
+      // The list reaches each container in one environment variable, which Linux bounds at 128 KiB
+      // (MAX_ARG_STRLEN): past it the sandbox cannot start at all (E2BIG).
+      .refine((targets) => Buffer.byteLength(JSON.stringify(targets)) <= MAX_TARGETS_BYTES, {
+        message: `together at most ${MAX_TARGETS_BYTES / 1024} KiB (as the JSON list the pod gets)`,
+      })
       .default([])
       .describe('Files to check, relative to the subdirectory; for a prover with project builds, omitted: every file the project lists'),
     goals: z

@@ -8,6 +8,7 @@ import type { Sql } from '../database/connect.js';
 import type { Metrics } from '../metrics.js';
 import type { Substrate } from '../substrate/substrate.js';
 import { errorHandler, sendError } from './errors.js';
+import { refuseNonText } from './text-input.js';
 import { evidenceUploadRoutes } from './routes/evidence-upload.js';
 import { healthRoutes } from './routes/health.js';
 import { laneRoutes } from './routes/lanes.js';
@@ -32,6 +33,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
+  app.addHook('preValidation', refuseNonText);
   app.setNotFoundHandler((request, reply) => sendError(reply, 404, `no route ${request.method} ${request.url}`));
 
   await app.register(swagger, {

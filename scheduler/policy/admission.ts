@@ -30,7 +30,7 @@ export function usableLanes(submitter: Submitter, lanes: readonly Lane[]): strin
 /**
  * Whether a submission (already valid in shape: its lane and prover are configured names) may be
  * queued, a pure decision: the submitter's lanes and trust, `promoteTo` only from an untrusted to
- * a trusted lane, targets for a prover without project builds, goals only for a prover that binds
+ * a trusted lane that is one of the submitter's lanes, targets for a prover without project builds, goals only for a prover that binds
  * them, no image-only prover on the local substrate. Quotas, which need the queue, are the store's.
  */
 export function admissionRefusal(
@@ -59,6 +59,17 @@ export function admissionRefusal(
       message: `promoteTo moves a job from an untrusted lane to a trusted one; ${submission.lane} is ${trustOf(submission.lane)} and ${submission.promoteTo} is ${trustOf(submission.promoteTo)}`,
       field: 'promoteTo',
       fieldMessage: 'must be a trusted lane, for a job submitted to an untrusted lane',
+    };
+  }
+  if (submission.promoteTo !== undefined && !mayUseLane(submitter, submission.promoteTo)) {
+    // Its token's lanes bound where its jobs may ever run: a trusted one of them only by promotion.
+    const promotable = lanes.filter((l) => l.trust === 'trusted' && mayUseLane(submitter, l.name)).map((l) => l.name);
+    const allowed = promotable.join(', ') || 'none';
+    return {
+      status: 403,
+      message: `submitter ${submitter.id} may not be promoted to lane ${submission.promoteTo}; lanes it may be promoted to: ${allowed}`,
+      field: 'promoteTo',
+      fieldMessage: `not allowed for this token (allowed: ${allowed})`,
     };
   }
   if (profile && submission.targets.length === 0 && !profile.project) {

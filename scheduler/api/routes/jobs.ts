@@ -273,6 +273,11 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       }
       const result = await approveJob(sql, request.params.id, submitter.id, request.body?.note);
       if (result.outcome === 'not_found') return sendError(reply, 404, `no job ${request.params.id}`);
+      if (result.outcome === 'own_job') {
+        return sendError(reply, 403, `${submitter.id} submitted job ${result.job.id}: nobody approves their own job`, [
+          { field: 'header.authorization', message: "the job's own submitter" },
+        ]);
+      }
       if (result.outcome === 'not_waiting') {
         return sendError(reply, 409, `job ${result.job.id} is ${result.job.state}, not awaiting approval`);
       }

@@ -83,15 +83,11 @@ export const submitterRoutes: FastifyPluginAsyncZod<{ sql: Sql; config: Config }
   });
 
   const laneNames = config.lanes.map((l) => l.name);
-  const trustedLanes = new Set(config.lanes.filter((l) => l.trust === 'trusted').map((l) => l.name));
   const Lanes = z
     .array(z.string().refine((l) => l === '*' || laneNames.includes(l), `must be "*" or a lane: ${laneNames.join(', ')}`))
     .min(1)
     .max(64);
   const Roles = z.array(z.enum(['admin', 'approver'])).max(2);
-  /** An untrusted submitter named for a trusted lane would be refused at every submission: refused here instead. */
-  const trustFits = (trust: 'untrusted' | 'trusted', lanes: string[]) => trust === 'trusted' || !lanes.some((l) => trustedLanes.has(l));
-  const trustMessage = `an untrusted submitter cannot be given trusted lanes (${[...trustedLanes].join(', ')})`;
 
   const CreateBody = z.strictObject({
     id: SubmitterId,
@@ -119,7 +115,6 @@ export const submitterRoutes: FastifyPluginAsyncZod<{ sql: Sql; config: Config }
     },
     async (request, reply) => {
       const { id, ...fields } = request.body;
-      if (!trustFits(fields.trust, fields.lanes)) return sendError(reply, 400, trustMessage, [{ field: 'lanes', message: trustMessage }]);
       const created = await createSubmitter(sql, submitterOf(request).id, id, fields);
       if (!created) return sendError(reply, 409, `submitter ${id} exists already`, [{ field: 'id', message: 'exists already' }]);
       request.log.info({ submitter: id, trust: fields.trust, lanes: fields.lanes, roles: fields.roles }, 'submitter created');
@@ -170,11 +165,7 @@ export const submitterRoutes: FastifyPluginAsyncZod<{ sql: Sql; config: Config }
       },
     },
     async (request, reply) => {
-      const current = await getSubmitter(sql, request.params.id);
-      if (!current) return sendError(reply, 404, `no submitter ${request.params.id}`);
       const change = request.body;
-      if (!trustFits(change.trust ?? current.trust, change.lanes ?? current.lanes))
-        return sendError(reply, 400, trustMessage, [{ field: change.lanes ? 'lanes' : 'trust', message: trustMessage }]);
       const updated = await updateSubmitter(sql, submitterOf(request).id, request.params.id, change);
       if (!updated) return sendError(reply, 404, `no submitter ${request.params.id}`);
       request.log.info({ submitter: updated.id, changed: Object.keys(change) }, 'submitter updated');

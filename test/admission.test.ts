@@ -21,7 +21,7 @@ const context = (submitter: Submitter, prover = 'coq', substrateKind = 'kubernet
 });
 
 describe('admission: every refusal, and what passes', () => {
-  it.each<[string, Submission, ReturnType<typeof context>, Partial<Refusal> | null]>([
+  it.each<[string, Submission, Parameters<typeof admissionRefusal>[1], Partial<Refusal> | null]>([
     ['a trusted submitter in a trusted lane', coq, context(trusted), null],
     ['an untrusted submitter in the untrusted lane', { ...coq, lane: 'intake' }, context(fork), null],
     [
@@ -73,6 +73,12 @@ describe('admission: every refusal, and what passes', () => {
         field: 'promoteTo',
         message: 'submitter intake-only may not be promoted to lane audit; lanes it may be promoted to: none',
       },
+    ],
+    [
+      'promoteTo a lane a promotion rule names it for',
+      { ...coq, lane: 'intake', promoteTo: 'audit' },
+      { ...context(intakeOnly), promotion: [{ name: 'bots', from: 'intake', to: 'audit', submitters: ['intake-only'] }] },
+      null,
     ],
     ['no targets for a prover with project builds', { ...coq, targets: [] }, context(trusted), null],
     [

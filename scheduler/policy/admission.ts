@@ -1,6 +1,6 @@
 import type { ProverProfile } from '../../contract/profile.js';
 import { mayUseLane } from '../api/auth.js';
-import type { Lane } from '../lanes.js';
+import { type Lane, type PromotionRule, promotionRuleFor } from '../lanes.js';
 import type { Submitter } from '../store/submitters/submitters.js';
 
 /** What of a submission admission looks at. */
@@ -30,12 +30,18 @@ export function usableLanes(submitter: Submitter, lanes: readonly Lane[]): strin
 /**
  * Whether a submission (already valid in shape: its lane and prover are configured names) may be
  * queued, a pure decision: the submitter's lanes and trust, `promoteTo` only from an untrusted to
- * a trusted lane that is one of the submitter's lanes, targets for a prover without project builds, goals only for a prover that binds
+ * a trusted lane that is one of the submitter's lanes or a promotion rule's for it, targets for a prover without project builds, goals only for a prover that binds
  * them, no image-only prover on the local substrate. Quotas, which need the queue, are the store's.
  */
 export function admissionRefusal(
   submission: Submission,
-  context: { submitter: Submitter; lanes: readonly Lane[]; profile: ProverProfile | undefined; substrateKind: string | undefined },
+  context: {
+    submitter: Submitter;
+    lanes: readonly Lane[];
+    profile: ProverProfile | undefined;
+    substrateKind: string | undefined;
+    promotion?: readonly PromotionRule[];
+  },
 ): Refusal | null {
   const { submitter, lanes, profile } = context;
   const trustOf = (name: string) => lanes.find((l) => l.name === name)?.trust;
@@ -61,9 +67,13 @@ export function admissionRefusal(
       fieldMessage: 'must be a trusted lane, for a job submitted to an untrusted lane',
     };
   }
-  if (submission.promoteTo !== undefined && !mayUseLane(submitter, submission.promoteTo)) {
-    // Its token's lanes bound where its jobs may ever run: a trusted one of them only by promotion.
-    const promotable = lanes.filter((l) => l.trust === 'trusted' && mayUseLane(submitter, l.name)).map((l) => l.name);
+  // Its token's lanes bound where its jobs may ever run (a trusted one of them only by promotion),
+  // and so do the operator's promotion rules that name it.
+  const promotableTo = (lane: string) =>
+    mayUseLane(submitter, lane) ||
+    promotionRuleFor(context.promotion ?? [], { lane: submission.lane, promoteTo: lane, submitterId: submitter.id }) !== undefined;
+  if (submission.promoteTo !== undefined && !promotableTo(submission.promoteTo)) {
+    const promotable = lanes.filter((l) => l.trust === 'trusted' && promotableTo(l.name)).map((l) => l.name);
     const allowed = promotable.join(', ') || 'none';
     return {
       status: 403,

@@ -61,7 +61,7 @@ export async function measureClaims(options: {
 }): Promise<ClaimFigures> {
   const { url, sql, home, claimJobs, latencyJobs, submitRate } = options;
   const log = pino({ level: 'warn' });
-  await sql`truncate claims, upload_credentials, evidence, attempts, jobs, api_tokens, submitters cascade`.catch(() => {});
+  await sql`truncate claims, upload_credentials, evidence, attempt_logs, attempts, jobs, api_tokens, submitters cascade`.catch(() => {});
   const token = await createSubmitterToken(sql, { id: 'bench', trust: 'trusted', lanes: ['*'], roles: [] });
 
   // 1. Raw claims: claimJobs queued, two claimers taking batches of 50 until the queue is empty.
@@ -95,7 +95,7 @@ export async function measureClaims(options: {
   process.stderr.write(`claimed ${claimed} in ${seconds.toFixed(2)} s\n`);
 
   // 2. Submit → dispatched through the API and the dispatch loop, at a steady submission rate.
-  await sql`truncate claims, upload_credentials, evidence, attempts, jobs`;
+  await sql`truncate claims, upload_credentials, evidence, attempt_logs, attempts, jobs`;
   const config = parseConfig({
     databaseUrl: url,
     port: 0,

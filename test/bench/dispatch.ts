@@ -55,7 +55,7 @@ async function main() {
 
 /** One run: a fresh queue of `size` jobs, then `decisions` claimed in batches, round the lanes. Also the tiny run of test/bench-dispatch.test.ts. */
 export async function measure(sql: Sql, size: number, decisions = DECISIONS): Promise<{ perSecond: number; batchMs: number[] }> {
-  await sql`truncate claims, upload_credentials, evidence, attempts, jobs, lane_usage, api_tokens, submitters cascade`;
+  await sql`truncate claims, upload_credentials, evidence, attempt_logs, attempts, jobs, lane_usage, api_tokens, submitters cascade`;
   await sql`
     insert into submitters (id, trust, lanes, roles)
     select 'submitter-' || i, 'trusted', '{*}', '{}' from generate_series(1, ${SUBMITTERS}) as i`;

@@ -202,7 +202,7 @@ async function startProofpodRun(databaseUrl: string, jobs: number): Promise<Star
   const setup = connect(databaseUrl, { max: 1, applicationName: 'bench-setup' });
   let token: string;
   try {
-    await setup`truncate claims, upload_credentials, evidence, attempts, jobs, api_tokens, submitters cascade`;
+    await setup`truncate claims, upload_credentials, evidence, attempt_logs, attempts, jobs, api_tokens, submitters cascade`;
     token = await createSubmitterToken(setup, { id: 'bench', trust: 'trusted', lanes: ['*'], roles: [] });
   } finally {
     await setup.end();

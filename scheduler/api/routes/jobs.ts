@@ -81,7 +81,13 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
       const submitter = submitterOf(request);
       const input = request.body;
       const profile = config.provers.find((p) => p.name === input.prover);
-      const refusal = admissionRefusal(input, { submitter, lanes: config.lanes, profile, substrateKind: substrate?.kind });
+      const refusal = admissionRefusal(input, {
+        submitter,
+        lanes: config.lanes,
+        profile,
+        substrateKind: substrate?.kind,
+        promotion: config.promotion,
+      });
       if (refusal) return sendError(reply, refusal.status, refusal.message, [{ field: refusal.field, message: refusal.fieldMessage }]);
       const { idempotencyKey, ...request_ } = input;
       const configured = quotaFor(config.quotas, submitter.id);

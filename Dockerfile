@@ -32,6 +32,7 @@ COPY contract contract
 COPY scheduler scheduler
 COPY task-pod task-pod
 COPY smoke smoke
+COPY ui ui
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # The Node.js userland every image shares, without the build tools.

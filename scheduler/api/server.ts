@@ -15,6 +15,7 @@ import { laneRoutes } from './routes/lanes.js';
 import { submitterRoutes } from './routes/submitters.js';
 import { proverRoutes } from './routes/provers.js';
 import { jobRoutes } from './routes/jobs.js';
+import { uiRoutes } from './routes/ui.js';
 
 export interface ServerDeps {
   sql: Sql;
@@ -61,5 +62,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(laneRoutes, { sql: deps.sql, config: deps.config });
   await app.register(submitterRoutes, { sql: deps.sql, config: deps.config });
   await app.register(proverRoutes, { sql: deps.sql, config: deps.config });
+  await app.register(uiRoutes);
   return app;
 }

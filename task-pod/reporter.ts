@@ -19,6 +19,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { canonicalJson } from '../contract/canonical-json.js';
+import { asText } from '../contract/text.js';
 import { coerceError } from '../contract/errors.js';
 import { type Evidence, EvidenceSchema, dispatchedProfile } from '../contract/evidence.js';
 import { env, files, mountPath } from '../contract/pod.js';
@@ -114,26 +115,30 @@ export function buildEvidence(input: ReportInput, manifest: Manifest, result: Ch
     });
   }
   const r = result;
-  return EvidenceSchema.parse({
-    ...base,
-    check: {
-      version: r.version,
-      secondVersion: r.secondVersion,
-      projectFile: r.projectFile,
-      libraries: r.libraries,
-      binaryDigests: r.binaryDigests,
-      exitCode: r.exitCode,
-      startedAt: r.startedAt,
-      finishedAt: r.finishedAt,
-      durationMs: r.durationMs,
-    },
-    logs: r.log,
-    results: r.results,
-    audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },
-    goals: r.goals,
-    outcome: r.outcome,
-    error: r.error,
-  });
+  // The check's results carry text from proof output (reasons, excerpts): only text, or the API
+  // refuses the upload and the attempt ends without evidence.
+  return EvidenceSchema.parse(
+    asText({
+      ...base,
+      check: {
+        version: r.version,
+        secondVersion: r.secondVersion,
+        projectFile: r.projectFile,
+        libraries: r.libraries,
+        binaryDigests: r.binaryDigests,
+        exitCode: r.exitCode,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+        durationMs: r.durationMs,
+      },
+      logs: r.log,
+      results: r.results,
+      audit: { allowedAxioms: r.allowedAxioms, findings: r.findings },
+      goals: r.goals,
+      outcome: r.outcome,
+      error: r.error,
+    }),
+  );
 }
 
 /** The SHA-256 of a file read in chunks, within the log's bounds. */

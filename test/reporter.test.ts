@@ -6,6 +6,7 @@ import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { firstNonText } from '../scheduler/api/text-input.js';
 import { EvidenceSchema } from '../contract/evidence.js';
 import { type ReportInput, report, waitForCheckExit } from '../task-pod/reporter.js';
 import { defaultProfile } from './support/evidence.js';
@@ -173,6 +174,27 @@ describe('reporter', () => {
         audit: { parser: 'coqchk', command: null },
       },
     });
+  });
+});
+
+describe('reporter: text the API can take', () => {
+  it('uploads proof output with a NUL or a lone surrogate as U+FFFD, not an upload the API refuses', async () => {
+    const d = await dirs();
+    const log = 'checked\n';
+    const result = checkResult({ digest: `sha256:${createHash('sha256').update(log).digest('hex')}` });
+    const failing = {
+      ...result,
+      outcome: 'fail',
+      results: [{ ...result.results[0]!, result: 'fail', exitCode: 1, reason: 'coqc said \u0000 and \ud800' }],
+    };
+    await writeFile(path.join(d.results, 'result.json'), JSON.stringify(failing));
+    await writeFile(path.join(d.results, 'check.log'), log);
+    void checkRuns(d.fifo, 50);
+    const server = await endpoint([]);
+    await report(input(d, server.url));
+    const uploaded = (server.bodies[0] as { body: { results: { reason: string }[] } }).body;
+    expect(uploaded.results[0]!.reason).toBe('coqc said \uFFFD and \uFFFD');
+    expect(firstNonText(uploaded)).toBeUndefined();
   });
 });
 

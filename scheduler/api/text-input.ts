@@ -1,8 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { notText } from '../../contract/text.js';
 import { sendError } from './errors.js';
-
-/** A NUL, or a UTF-16 surrogate without its pair: neither is text Postgres (or a log, or a shell) can hold. */
-const notText = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** The path of the first key or string value under `value` that is not text, or undefined. */
 export function firstNonText(value: unknown, at: string[] = []): string[] | undefined {

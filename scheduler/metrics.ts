@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from './database/connect.js';
 import { type LaneStats, laneStats, openJobCounts } from './store/lanes/lane-stats.js';
-import { holdsBack, proverHealth } from './store/provers/prover-health.js';
+import { type ProverHealth, holdsBack, proverHealth } from './store/provers/prover-health.js';
 
 /** One registry per scheduler instance, so that two instances in one process do not collide. */
 export function createMetrics(sql: Sql, lanes: readonly string[] = [], provers: readonly { name: string; image: string }[] = []) {
@@ -96,7 +96,10 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = [], provers: 
     'Age of the longest-waiting queued job of the lane (absent when none waits)',
     (s) => s.oldestWaitingSeconds,
   );
-  // From Postgres at scrape time, as every replica sees the same health (docs/operations.md, "Prover health").
+  // From Postgres at scrape time, as every replica sees the same health (docs/operations.md, "Prover
+  // health"); the two gauges of a scrape share one read, as the lane gauges do.
+  let healthRead: Promise<ProverHealth[]> | undefined;
+  const scrapedProverHealth = () => (healthRead ??= proverHealth(sql).finally(() => (healthRead = undefined)));
   new Gauge({
     name: 'proofpod_prover_healthy',
     help: 'Whether the prover profile is healthy (1) or unhealthy, its jobs waiting (0)',
@@ -104,7 +107,7 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = [], provers: 
     registers: [registry],
     async collect() {
       this.reset();
-      const health = new Map((await proverHealth(sql)).map((h) => [h.prover, h]));
+      const health = new Map((await scrapedProverHealth()).map((h) => [h.prover, h]));
       for (const { name, image } of provers) this.set({ prover: name }, holdsBack(health.get(name), image) ? 0 : 1);
     },
   });
@@ -115,7 +118,7 @@ export function createMetrics(sql: Sql, lanes: readonly string[] = [], provers: 
     registers: [registry],
     async collect() {
       this.reset();
-      const failures = new Map((await proverHealth(sql)).map((h) => [h.prover, h.consecutiveFailures]));
+      const failures = new Map((await scrapedProverHealth()).map((h) => [h.prover, h.consecutiveFailures]));
       for (const { name } of provers) this.set({ prover: name }, failures.get(name) ?? 0);
     },
   });

@@ -94,10 +94,7 @@ export async function main(
   }
   const client = new ApiClient((environment.PROOFPOD_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''), resolveToken(environment));
   const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
-  const needId = () => {
-    if (!id) throw new Error(`${command} needs a job id\n${usage}`);
-    return encodeURIComponent(id);
-  };
+  const needId = () => pathArgument(id, `${command} needs a job id`);
   switch (command) {
     case 'submit': {
       const missing = (['repo', 'commit', 'prover', 'target'] as const).filter((k) => values[k] === undefined);
@@ -191,6 +188,12 @@ export async function main(
   }
 }
 
+/** A positional argument as a path segment of a route; `missing` says what the command lacks. */
+function pathArgument(value: string | undefined, missing: string): string {
+  if (!value) throw new Error(`${missing}\n${usage}`);
+  return encodeURIComponent(value);
+}
+
 interface ManagementOptions {
   trust?: string;
   lanes?: string;
@@ -222,10 +225,7 @@ async function submitters(
   values: ManagementOptions,
   print: (value: unknown) => void,
 ): Promise<number> {
-  const needId = () => {
-    if (!id) throw new Error(`submitters ${action} needs a submitter id\n${usage}`);
-    return encodeURIComponent(id);
-  };
+  const needId = () => pathArgument(id, `submitters ${action} needs a submitter id`);
   switch (action) {
     case 'create':
       needId();
@@ -252,10 +252,7 @@ async function tokens(
   values: ManagementOptions,
   print: (value: unknown) => void,
 ): Promise<number> {
-  const needId = (what: string) => {
-    if (!id) throw new Error(`tokens ${action} needs a ${what}\n${usage}`);
-    return encodeURIComponent(id);
-  };
+  const needId = (what: string) => pathArgument(id, `tokens ${action} needs a ${what}`);
   switch (action) {
     case 'create':
       print(await client.request('POST', `/v1/submitters/${needId('submitter id')}/tokens`, { label: values.label?.join(',') ?? '' }));

@@ -26,10 +26,11 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
   if (attempt.state !== 'running') return;
   const log = ctx.log.child({ jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
   const fence: Fence = { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder };
-  // The pod has ended on every path through here that ends the attempt: its logs are kept first.
-  const end = async (ending: AttemptEnding) => {
+  const end = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, attempt, log);
+  // A pod that ended by itself: its logs are kept before the attempt ends (and the pod is deleted).
+  const endEnded = async (ending: AttemptEnding) => {
     await keepAttemptLogs(ctx, attempt, log);
-    return finishAttempt(ctx, fence, ending, attempt, log);
+    return end(ending);
   };
   const pastDeadline = Date.now() > attempt.deadlineAt.getTime();
   const timedOut = (detail?: string): AttemptEnding => ({
@@ -53,7 +54,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         }
         return;
       case 'source_refused':
-        await end({ kind: 'error', jobState: 'error', reason: `source refused: ${status.reason}` });
+        await endEnded({ kind: 'error', jobState: 'error', reason: `source refused: ${status.reason}` });
         return;
       case 'infrastructure_failure':
         await keepAttemptLogs(ctx, attempt, log);
@@ -66,7 +67,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
         );
         return;
       case 'build_failed':
-        await end({ kind: 'error', jobState: 'error', reason: status.reason });
+        await endEnded({ kind: 'error', jobState: 'error', reason: status.reason });
         return;
       case 'finished': {
         const observed = { check: status.check, build: status.build };

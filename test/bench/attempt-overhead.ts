@@ -18,9 +18,10 @@ import { parseConfig } from '../../scheduler/config.js';
 import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
-import { LocalSubstrate, type LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
+import type { LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
 import { git } from '../support/git-fixtures.js';
 import { openBenchDatabase } from './database.js';
+import { localSubstrateWithEndedPods } from './ended-pods.js';
 import { jobVerdict } from './job-verdict.js';
 import { machine, percentile, writeSection, runAsMain } from './report.js';
 
@@ -171,16 +172,7 @@ export async function measureAttemptOverhead(options: {
         lanes: [{ name: 'verify', trust: 'trusted', concurrency, maxDeadlineSeconds: 600, resources: { limits: { cpu: 1 } } }],
       });
       const log = pino({ level: 'silent' });
-      const substrate = new LocalSubstrate({ config, stateDir: path.join(home, 'attempts'), programsRoot: projectRoot(), log });
-      // Each pod's container times, read the moment it ends (the reaper removes its state later).
-      const pods = new Map<string, LocalPodStatus>();
-      substrate.onChange((name) => {
-        try {
-          pods.set(name, JSON.parse(readFileSync(path.join(home, 'attempts', name, 'status.json'), 'utf8')) as LocalPodStatus);
-        } catch {
-          // Stopped meanwhile: no times for this one.
-        }
-      });
+      const { substrate, pods } = localSubstrateWithEndedPods(config, home, log);
       const proofpod = await startProofpod(config, { substrate, log, print: () => {} });
       try {
         const token = await createSubmitterToken(proofpod.sql, {

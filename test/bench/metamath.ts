@@ -9,7 +9,7 @@
  * small database, by test/bench-metamath.test.ts, so the benchmark cannot rot.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,10 +18,10 @@ import { startProofpod } from '../../scheduler/app.js';
 import { parseConfig } from '../../scheduler/config.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { openBenchDatabase } from './database.js';
+import { localSubstrateWithEndedPods } from './ended-pods.js';
 import { jobVerdict } from './job-verdict.js';
 import { machine, writeSection, runAsMain } from './report.js';
-import { projectRoot } from '../../scheduler/substrate/create.js';
-import { LocalSubstrate, type LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
+import type { LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
 import { git } from '../support/git-fixtures.js';
 
 /** Debian's set.mm, the database the default `metamath` profile pins as its reference. */
@@ -207,16 +207,7 @@ export async function measureMetamath(options: { databaseUrl: string; database?:
       dispatch: { intervalSeconds: 0.2, batchSize: 10 },
     });
     const log = pino({ level: 'silent' });
-    const substrate = new LocalSubstrate({ config, stateDir: path.join(home, 'attempts'), programsRoot: projectRoot(), log });
-    // Each pod's status, read the moment it ends (the reaper removes its state soon after the verdict).
-    const pods = new Map<string, LocalPodStatus>();
-    substrate.onChange((name) => {
-      try {
-        pods.set(name, JSON.parse(readFileSync(path.join(home, 'attempts', name, 'status.json'), 'utf8')) as LocalPodStatus);
-      } catch {
-        // Stopped meanwhile: no times for this one.
-      }
-    });
+    const { substrate, pods } = localSubstrateWithEndedPods(config, home, log);
     const proofpod = await startProofpod(config, { substrate, log, print: () => {} });
     try {
       const token = await createSubmitterToken(proofpod.sql, { id: 'bench-metamath', trust: 'trusted', lanes: ['*'], roles: [] });

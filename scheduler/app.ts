@@ -12,6 +12,8 @@ import { createLogger } from './log.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { Replica, newHolderId } from './replica/replica.js';
 import { createSubstrate, projectRoot } from './substrate/create.js';
+import { loadSigningKey } from './attestation/signing-key.js';
+import { registerSigningKey } from './store/attestations/signing-keys.js';
 import { prepareStatePaths } from './state-paths.js';
 import type { Substrate } from './substrate/substrate.js';
 
@@ -81,7 +83,13 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
     const holder = newHolderId();
     let replica: Replica | undefined;
     if (substrate) {
-      replica = new Replica(createReplicaContext({ sql, holder, log: log.child({ holder }), substrate, config, metrics, serverUrl: url }));
+      // Only a replica that judges signs; an API-only one registers no key.
+      const signingKey = await loadSigningKey(config.home, config.attestation.signingKeyFile);
+      await registerSigningKey(sql, signingKey);
+      log.info({ keyid: signingKey.keyid, algorithm: signingKey.algorithm }, 'signing verdicts with this key');
+      replica = new Replica(
+        createReplicaContext({ sql, holder, log: log.child({ holder }), substrate, config, metrics, serverUrl: url, signingKey }),
+      );
       await replica.start();
       cleanup.unshift(() => replica!.stop());
     } else {

@@ -39,6 +39,16 @@ export const ConfigSchema = z
      * is registered at every start, so the token works without reading anything from the logs.
      */
     adminTokenFile: z.string().min(1).optional(),
+    /** Signed verdicts (docs/security.md, "Signed verdicts"). */
+    attestation: z
+      .strictObject({
+        /**
+         * The PEM private key (ECDSA P-256 or Ed25519) final verdicts are signed with; the chart
+         * mounts it from a Secret. Unset: `<home>/attestation-signing-key.pem`, generated on first start.
+         */
+        signingKeyFile: z.string().min(1).optional(),
+      })
+      .default({}),
     /** What runs attempts. `none` keeps jobs queued (API only); `local` runs them in sandboxes here. */
     substrate: z.enum(['none', 'local', 'kubernetes']).default('local'),
     /** Settings of every attempt's pod, whichever substrate runs it. */
@@ -299,6 +309,7 @@ const nestedEnvKeys = {
   PROOFPOD_ALLOW_FILE_SOURCES: ['pod', 'allowFileSources'],
   PROOFPOD_NAMESPACE: ['kubernetes', 'namespace'],
   KUBECONFIG: ['kubernetes', 'kubeconfig'],
+  PROOFPOD_ATTESTATION_KEY_FILE: ['attestation', 'signingKeyFile'],
 } as const;
 const numericEnvKeys = new Set(['port']);
 

@@ -1,3 +1,4 @@
+import { signingKeyFromPem } from '../scheduler/attestation/signing-key.js';
 /**
  * The Helm chart, rendered by the real helm (built from its Go module by smoke/tools/build.sh):
  * lint, the render matrix (defaults, RBAC on, NetworkPolicy off and widened, HPA on, local
@@ -169,6 +170,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     });
     expect(config.publicUrl).toBe('http://pp-proofpod.proofpod.svc:8080');
     expect(config.adminTokenFile).toBe('/etc/proofpod/admin/token');
+    expect(config.attestation).toEqual({ signingKeyFile: '/etc/proofpod/signing/key.pem' });
     expect(one(manifests, 'ConfigMap', 'pp-proofpod-owner').metadata.name).toBe('pp-proofpod-owner');
     one(manifests, 'ServiceAccount', 'pp-proofpod-task');
   });
@@ -191,6 +193,17 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     // The admin token Secret is generated; the database Secret is the operator's.
     const token = one(manifests, 'Secret', 'pp-proofpod-admin-token') as Manifest & { data: { token: string } };
     expect(Buffer.from(token.data.token, 'base64').toString()).toMatch(/^pp_[A-Za-z0-9]{48}$/);
+    // So is the signing key: a P-256 key the scheduler reads from a volume only its group can read.
+    const signing = one(manifests, 'Secret', 'pp-proofpod-signing-key') as Manifest & { data: Record<string, string> };
+    const key = signingKeyFromPem(Buffer.from(signing.data['signing-key.pem']!, 'base64').toString(), 'the chart');
+    expect(key.algorithm).toBe('ecdsa-p256-sha256');
+    const deployment = one(manifests, 'Deployment', 'pp-proofpod') as Manifest & {
+      spec: {
+        template: { spec: { securityContext: { fsGroup?: number }; volumes: { name: string; secret?: { defaultMode?: number } }[] } };
+      };
+    };
+    expect(deployment.spec.template.spec.securityContext.fsGroup).toBe(1000);
+    expect(deployment.spec.template.spec.volumes.find((v) => v.name === 'signing-key')?.secret?.defaultMode).toBe(0o440);
     expect(count(manifests, 'HorizontalPodAutoscaler') + count(manifests, 'PodDisruptionBudget')).toBe(0);
   });
 

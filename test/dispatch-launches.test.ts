@@ -14,7 +14,7 @@ import { dispatchCycle } from '../scheduler/replica/dispatcher.js';
 import { Replica } from '../scheduler/replica/replica.js';
 import type { AttemptLaunch, AttemptStatus, ObservedAttempt, Substrate } from '../scheduler/substrate/substrate.js';
 import { createTestDatabase, createToken, queueJobs } from './support/database.js';
-import { fastLoops } from './support/instance.js';
+import { fastLoops, testSigningKey } from './support/instance.js';
 
 const db = await createTestDatabase();
 await createToken(db.sql, { id: 'alice' });
@@ -76,6 +76,7 @@ function contextFor(substrate: Substrate, launchConcurrency = 16): ReplicaContex
     config,
     metrics: createMetrics(db.sql),
     serverUrl: 'http://127.0.0.1:9',
+    signingKey: testSigningKey,
   });
 }
 

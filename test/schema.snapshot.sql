@@ -29,6 +29,15 @@ attempts.observed_build_exit_code integer
 attempts.observed_build_image_digest text
 attempts.profile jsonb
 attempts.allowed_axioms ARRAY
+attestation_keys.keyid text not null
+attestation_keys.algorithm text not null
+attestation_keys.public_key_pem text not null
+attestation_keys.registered_at timestamp with time zone not null default now()
+attestations.job_id uuid not null
+attestations.attempt_id uuid not null
+attestations.keyid text not null
+attestations.envelope jsonb not null
+attestations.issued_at timestamp with time zone not null
 audit_log.id bigint not null
 audit_log.at timestamp with time zone not null default clock_timestamp()
 audit_log.actor text not null
@@ -140,6 +149,21 @@ attempts attempts_state_actor_not_null: NOT NULL state_actor
 attempts attempts_state_check: CHECK ((state = ANY (ARRAY['dispatching'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 attempts attempts_state_not_null: NOT NULL state
 attempts attempts_state_reason_not_null: NOT NULL state_reason
+attestation_keys attestation_keys_algorithm_check: CHECK ((algorithm = ANY (ARRAY['ecdsa-p256-sha256'::text, 'ed25519'::text])))
+attestation_keys attestation_keys_algorithm_not_null: NOT NULL algorithm
+attestation_keys attestation_keys_keyid_not_null: NOT NULL keyid
+attestation_keys attestation_keys_pkey: PRIMARY KEY (keyid)
+attestation_keys attestation_keys_public_key_pem_not_null: NOT NULL public_key_pem
+attestation_keys attestation_keys_registered_at_not_null: NOT NULL registered_at
+attestations attestations_attempt_id_fkey: FOREIGN KEY (attempt_id) REFERENCES attempts(id)
+attestations attestations_attempt_id_not_null: NOT NULL attempt_id
+attestations attestations_envelope_not_null: NOT NULL envelope
+attestations attestations_issued_at_not_null: NOT NULL issued_at
+attestations attestations_job_id_fkey: FOREIGN KEY (job_id) REFERENCES jobs(id)
+attestations attestations_job_id_not_null: NOT NULL job_id
+attestations attestations_keyid_fkey: FOREIGN KEY (keyid) REFERENCES attestation_keys(keyid)
+attestations attestations_keyid_not_null: NOT NULL keyid
+attestations attestations_pkey: PRIMARY KEY (job_id)
 audit_log audit_log_action_not_null: NOT NULL action
 audit_log audit_log_actor_not_null: NOT NULL actor
 audit_log audit_log_at_not_null: NOT NULL at
@@ -239,6 +263,9 @@ CREATE INDEX attempts_live ON public.attempts USING btree (lane) WHERE (state = 
 CREATE UNIQUE INDEX attempts_name_key ON public.attempts USING btree (name)
 CREATE UNIQUE INDEX attempts_pkey ON public.attempts USING btree (id)
 CREATE INDEX attempts_recent ON public.attempts USING btree (lane, created_at)
+CREATE UNIQUE INDEX attestation_keys_pkey ON public.attestation_keys USING btree (keyid)
+CREATE INDEX attestations_keyid ON public.attestations USING btree (keyid, issued_at)
+CREATE UNIQUE INDEX attestations_pkey ON public.attestations USING btree (job_id)
 CREATE UNIQUE INDEX audit_log_pkey ON public.audit_log USING btree (id)
 CREATE INDEX claims_expiry ON public.claims USING btree (expires_at)
 CREATE INDEX claims_holder ON public.claims USING btree (holder)
@@ -268,6 +295,8 @@ CREATE UNIQUE INDEX upload_credentials_pkey ON public.upload_credentials USING b
 
 CREATE TRIGGER attempts_final_state BEFORE UPDATE OF state ON public.attempts FOR EACH ROW WHEN ((old.state = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text]))) EXECUTE FUNCTION refuse_leaving_final_state()
 CREATE TRIGGER attempts_log_state AFTER INSERT OR UPDATE OF state ON public.attempts FOR EACH ROW EXECUTE FUNCTION log_attempt_state()
+CREATE TRIGGER attestation_keys_no_change BEFORE DELETE OR UPDATE ON public.attestation_keys FOR EACH ROW EXECUTE FUNCTION signed_verdicts_append_only()
+CREATE TRIGGER attestations_no_change BEFORE DELETE OR UPDATE ON public.attestations FOR EACH ROW EXECUTE FUNCTION signed_verdicts_append_only()
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()
 CREATE TRIGGER audit_log_no_update BEFORE DELETE OR UPDATE ON public.audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON public.events FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()

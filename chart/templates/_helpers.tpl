@@ -69,6 +69,10 @@ default
 {{- default (printf "%s-admin-token" (include "proofpod.fullname" .)) .Values.adminToken.existingSecret -}}
 {{- end -}}
 
+{{- define "proofpod.signingKeySecret" -}}
+{{- default (printf "%s-signing-key" (include "proofpod.fullname" .)) .Values.signingKey.existingSecret -}}
+{{- end -}}
+
 {{- define "proofpod.publicUrl" -}}
 {{- default (printf "http://%s.%s.svc:%d" (include "proofpod.fullname" .) .Release.Namespace (int .Values.service.port)) .Values.scheduler.publicUrl -}}
 {{- end -}}
@@ -84,6 +88,7 @@ default
   "publicUrl" (include "proofpod.publicUrl" .)
   "adminTokenFile" "/etc/proofpod/admin/token"
   "bootstrapAdminToken" false
+  "attestation" (dict "signingKeyFile" "/etc/proofpod/signing/key.pem")
 -}}
 {{- $pod := dict
   "release" (include "proofpod.fullname" .)

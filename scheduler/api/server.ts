@@ -10,6 +10,7 @@ import type { Substrate } from '../substrate/substrate.js';
 import { errorHandler, sendError } from './errors.js';
 import { refuseNonText } from './text-input.js';
 import { evidenceUploadRoutes } from './routes/evidence-upload.js';
+import { attestationKeyRoutes } from './routes/attestation-keys.js';
 import { healthRoutes } from './routes/health.js';
 import { laneRoutes } from './routes/lanes.js';
 import { submitterRoutes } from './routes/submitters.js';
@@ -62,6 +63,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(laneRoutes, { sql: deps.sql, config: deps.config });
   await app.register(submitterRoutes, { sql: deps.sql, config: deps.config });
   await app.register(proverRoutes, { sql: deps.sql, config: deps.config });
+  await app.register(attestationKeyRoutes, { sql: deps.sql });
   await app.register(uiRoutes);
   return app;
 }

@@ -4,7 +4,8 @@
  *   proofpod submit --repo URL --commit SHA --prover coq --target A.v [--wait]
  *   proofpod get|events|evidence|cancel|approve JOB_ID · proofpod list [--state S] · proofpod lanes
  *   proofpod submitters … · proofpod tokens … · proofpod audit   (an admin token)
- *   proofpod logs JOB_ID [--follow]
+ *   proofpod logs JOB_ID [--follow] · proofpod attestation JOB_ID [--bundle]
+ *   proofpod verify --key PUB.pem --commit SHA FILE   (offline: no scheduler, no token)
  * Reads PROOFPOD_URL (default http://127.0.0.1:8080) and PROOFPOD_TOKEN (default: the local admin token).
  */
 import { parseArgs } from 'node:util';
@@ -13,6 +14,7 @@ import { coerceError } from '../errors.js';
 import { finalJobStates, type JobState } from '../job-states.js';
 import { MAX_WAIT_SECONDS } from '../api/job-schemas.js';
 import { ApiClient, resolveToken, streamText } from './client.js';
+import { verifyCommand } from './verify.js';
 
 interface JobView {
   id: string;
@@ -45,6 +47,11 @@ const usage = `usage:
   proofpod audit [--limit N]
   proofpod logs JOB_ID [--attempt N] [--container fetch|build|check|reporter] [--follow]
                                 (--follow: until the attempt ends, then the job's verdict)
+  proofpod attestation JOB_ID [--bundle]    (the signed verdict: a DSSE envelope as JSON, or
+                                a Sigstore bundle carrying it, for cosign)
+  proofpod verify --key PUBLIC_KEY.pem --commit SHA [--tree SHA] [--expect verified|rejected]
+                  [--accept-axioms A,B] ATTESTATION.json
+                                (offline; exit 0 when it holds, 1 with the reason when not)
 environment: PROOFPOD_URL (default http://127.0.0.1:8080), PROOFPOD_TOKEN (default: $PROOFPOD_HOME/admin-token)`;
 
 /** Exit codes of `submit --wait`: 0 verified, 1 rejected, 2 any other end, 3 still running at the timeout. */
@@ -84,6 +91,11 @@ export async function main(
       attempt: { type: 'string' },
       container: { type: 'string' },
       follow: { type: 'boolean', default: false },
+      key: { type: 'string' },
+      bundle: { type: 'boolean', default: false },
+      tree: { type: 'string' },
+      expect: { type: 'string' },
+      'accept-axioms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -92,6 +104,8 @@ export async function main(
     out(`${usage}\n`);
     return values.help ? 0 : 64;
   }
+  // Offline: needs neither a scheduler nor a token.
+  if (command === 'verify') return verifyCommand(id, values, out);
   const client = new ApiClient((environment.PROOFPOD_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''), resolveToken(environment));
   const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
   const needId = () => pathArgument(id, `${command} needs a job id`);
@@ -124,6 +138,9 @@ export async function main(
       return 0;
     case 'evidence':
       print(await client.request('GET', `/v1/jobs/${needId()}/evidence`));
+      return 0;
+    case 'attestation':
+      out(`${JSON.stringify(await client.request('GET', `/v1/jobs/${needId()}/attestation${values.bundle ? '?format=bundle' : ''}`))}\n`);
       return 0;
     case 'cancel':
       print(await client.request('POST', `/v1/jobs/${needId()}/cancel`));

@@ -4,6 +4,7 @@ import type { Sql } from '../database/connect.js';
 import { type ProverProfile, profileForLane } from '../../contract/profile.js';
 import type { Lane } from '../lanes.js';
 import type { Metrics } from '../metrics.js';
+import type { SigningKey } from '../attestation/signing-key.js';
 import type { Substrate } from '../substrate/substrate.js';
 import { LaunchPool } from './launch-pool.js';
 
@@ -21,6 +22,8 @@ export interface ReplicaContext {
   uploadBaseUrl: string;
   /** The launches in flight, across dispatch cycles (dispatcher.ts); a graceful stop drains it. */
   launches: LaunchPool;
+  /** What final verdicts are signed with (attestation/issue-attestation.ts). */
+  signingKey: SigningKey;
 }
 
 /**
@@ -36,6 +39,7 @@ export function createReplicaContext(deps: {
   config: Config;
   metrics: Metrics;
   serverUrl: string;
+  signingKey: SigningKey;
 }): ReplicaContext {
   return {
     sql: deps.sql,
@@ -50,6 +54,7 @@ export function createReplicaContext(deps: {
       deps.config.dispatch.launchConcurrency,
       deps.config.lanes.map((lane) => lane.name),
     ),
+    signingKey: deps.signingKey,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { type JudgedAttempt, issueAttestation } from '../attestation/issue-attestation.js';
 import { StaleError } from '../errors.js';
 import { type AttemptEnding, type JobState, isFinalJobState } from '../job-states.js';
 import { attemptTransition } from '../policy/attempt-transition.js';
@@ -15,6 +16,8 @@ export interface EndingAttempt {
   prover: string;
   /** When the substrate reported the pod finished: its containers' timestamps, whose phase durations are observed. */
   timings?: readonly ContainerTiming[] | undefined;
+  /** What the judge decided a verdict from: a final verdict is signed from it in the ending's transaction. */
+  judged?: (JudgedAttempt & { attemptId: string }) | undefined;
 }
 
 /**
@@ -40,7 +43,12 @@ export async function finishAttempt(
       fence,
       (facts) => attemptTransition(ending, facts, { retryLimit: lane.retryLimit, promotion: ctx.config.promotion }),
       log,
-      (tx) => writeProverHealth(tx, fence.attemptId, attempt.prover, ending, ctx.config.proverHealth.failureThreshold),
+      async (tx, jobState) => {
+        const change = await writeProverHealth(tx, fence.attemptId, attempt.prover, ending, ctx.config.proverHealth.failureThreshold);
+        if (attempt.judged && ending.kind === 'verdict')
+          await issueAttestation(tx, ctx.signingKey, attempt.judged, jobState, ending.reason);
+        return change;
+      },
     ));
   } catch (error) {
     if (!(error instanceof StaleError)) throw error;

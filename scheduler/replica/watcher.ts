@@ -2,11 +2,12 @@ import { EvidenceSchema } from '../../contract/evidence.js';
 import { ProverProfileSchema } from '../../contract/profile.js';
 import { judge } from '../evidence/judge.js';
 import { StaleError, coerceError } from '../errors.js';
+import type { JudgedAttempt } from '../attestation/issue-attestation.js';
 import type { AttemptEnding } from '../job-states.js';
 import type { Fence } from '../store/fence.js';
 import { type HeldAttempt, heldAttempts } from '../store/attempts/held-attempts.js';
 import { recordFinishObservation } from '../store/attempts/record-observation.js';
-import { getEvidenceBody } from '../store/evidence/get-evidence.js';
+import { getAttemptEvidence } from '../store/evidence/get-evidence.js';
 import { type ReplicaContext, forEachLimit } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
 import { keepAttemptLogs } from './keep-logs.js';
@@ -72,14 +73,16 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
       case 'finished': {
         const observed = { check: status.check, build: status.build };
         // An ending from here follows the pod's end: its phase durations are observed with it.
-        const endFinished = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, { ...attempt, timings: status.timings }, log);
+        const endFinished = (ending: AttemptEnding, judged?: JudgedAttempt & { attemptId: string }) =>
+          finishAttempt(ctx, fence, ending, { ...attempt, timings: status.timings, judged }, log);
         if (!attempt.observedAt) {
           await keepAttemptLogs(ctx, attempt, log);
           await recordFinishObservation(ctx.sql, fence, observed, log);
         }
         // Without evidence the attempt waits; the reaper ends it once the grace window has passed.
         if (!attempt.hasEvidence) return;
-        const evidence = EvidenceSchema.safeParse(await getEvidenceBody(ctx.sql, attempt.attemptId));
+        const stored = await getAttemptEvidence(ctx.sql, attempt.attemptId);
+        const evidence = EvidenceSchema.safeParse(stored?.body);
         if (!evidence.success) {
           // Accepted under another schema (an upload from before an upgrade): it cannot be judged.
           await endFinished({ kind: 'error', jobState: 'error', reason: 'the stored evidence does not match the current evidence schema' });
@@ -95,15 +98,24 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
           return;
         }
         const source = { url: attempt.sourceUrl, commit: attempt.commitSha, subdirectory: attempt.subdirectory };
-        await endFinished(
-          judge(evidence.data, observed, {
-            source,
-            targets: attempt.targets,
-            profile: profile.data,
-            allowedAxioms: attempt.allowedAxioms,
-            goals: attempt.goals,
-          }),
-        );
+        const dispatched = {
+          source,
+          targets: attempt.targets,
+          profile: profile.data,
+          allowedAxioms: attempt.allowedAxioms,
+          goals: attempt.goals,
+        };
+        await endFinished(judge(evidence.data, observed, dispatched), {
+          attemptId: attempt.attemptId,
+          jobId: attempt.jobId,
+          attemptNo: attempt.attemptNo,
+          lane: attempt.lane,
+          jobUrl: ctx.config.publicUrl ? `${ctx.config.publicUrl.replace(/\/$/, '')}/v1/jobs/${attempt.jobId}` : null,
+          evidence: evidence.data,
+          evidenceDigest: stored!.digest,
+          observed,
+          dispatched,
+        });
         return;
       }
     }

@@ -33,13 +33,15 @@ done
 token=$(cat "$work/home/admin-token")
 
 set +e
-"$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" \
+# From the scratch directory: schemathesis keeps a cache (.schemathesis/) in its working directory,
+# which must not land in the checkout the tests then lint.
+(cd "$work" && exec "$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error \
   --seed 20261201 --max-examples "$examples" --workers 2 \
   --request-timeout 35 --generation-database none \
   --report junit --report-junit-path "$work/junit.xml" \
-  --no-color >"$work/st.out" 2>&1
+  --no-color) >"$work/st.out" 2>&1
 status=$?
 set -e
 cp "$work/st.out" "${PROOFPOD_FUZZ_OUTPUT:-/dev/null}" 2>/dev/null || true

@@ -95,7 +95,7 @@ export async function measureClaims(options: {
   process.stderr.write(`claimed ${claimed} in ${seconds.toFixed(2)} s\n`);
 
   // 2. Submit → dispatched through the API and the dispatch loop, at a steady submission rate.
-  await sql`truncate claims, upload_credentials, evidence, attempt_logs, attempts, jobs`;
+  await sql`truncate claims, upload_credentials, evidence, attempt_logs, attestations, attempts, jobs`;
   const config = parseConfig({
     databaseUrl: url,
     port: 0,

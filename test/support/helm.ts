@@ -19,7 +19,7 @@ export function findHelm(): string | undefined {
 }
 
 /** A tool smoke/tools/build.sh builds, else the one on PATH. */
-export function findTool(name: 'helm' | 'actionlint'): string | undefined {
+export function findTool(name: 'helm' | 'actionlint' | 'cosign'): string | undefined {
   const cache = process.env.PROOFPOD_CLUSTER_CACHE ?? path.join(os.homedir(), '.cache', 'proofpod');
   const key = createHash('sha256')
     .update(readFileSync(path.join(root, 'smoke', 'tools', 'go.sum')))

@@ -1,3 +1,5 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { signingKeyFromPem } from '../../scheduler/attestation/signing-key.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -87,6 +89,12 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** A signing key of the tests' own, in memory: for replica contexts made by hand. */
+export const testSigningKey = signingKeyFromPem(
+  generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  'test key',
+);
+
 /** A replica's context without a running replica: for tests that drive a loop stage by hand. */
 export function replicaContext(databaseUrl: string, sql: Sql, substrate: Substrate, holder: string): ReplicaContext {
   const config = parseConfig({ ...fastLoops, databaseUrl });
@@ -98,5 +106,6 @@ export function replicaContext(databaseUrl: string, sql: Sql, substrate: Substra
     config,
     metrics: createMetrics(sql),
     serverUrl: 'http://127.0.0.1:9',
+    signingKey: testSigningKey,
   });
 }

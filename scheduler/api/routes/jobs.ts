@@ -10,6 +10,9 @@ import { cancelJob } from '../../store/jobs/cancel-job.js';
 import { getAttempts, getEvents, getJob } from '../../store/jobs/get-job.js';
 import { listJobs } from '../../store/jobs/list-jobs.js';
 import { getEvidence } from '../../store/evidence/get-evidence.js';
+import { getAttestation } from '../../store/attestations/attestations.js';
+import { EnvelopeSchema } from '../../attestation/dsse.js';
+import { SigstoreBundleSchema, sigstoreBundle } from '../../attestation/sigstore-bundle.js';
 import { submitJob } from '../../store/jobs/submit-job.js';
 import type { JobRow } from '../../store/rows.js';
 import type { Substrate } from '../../substrate/substrate.js';
@@ -317,6 +320,37 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesDeps> = async (app, { sql
         jobId: job.id,
         evidence: records.map((r) => ({ attemptNo: r.attemptNo, digest: r.digest, receivedAt: r.receivedAt.toISOString(), body: r.body })),
       };
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/attestation',
+    {
+      schema: {
+        summary: "The job's signed verdict: a DSSE envelope of an in-toto Statement (verified and rejected jobs only)",
+        description:
+          'Verify it offline with `proofpod verify --key KEY.pem --commit SHA FILE` or `cosign verify-blob-attestation`; the keys are listed at /.well-known/proofpod/attestation-keys.',
+        tags: ['jobs'],
+        security,
+        params: JobIdParams,
+        querystring: z.strictObject({
+          format: z
+            .enum(['envelope', 'bundle'])
+            .default('envelope')
+            .describe('`bundle`: a Sigstore bundle carrying the envelope, the form cosign checks a git commit subject in'),
+        }),
+        response: { 200: z.union([EnvelopeSchema, SigstoreBundleSchema]), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(request.params.id, submitterOf(request));
+      if (!job) return sendError(reply, 404, `no job ${request.params.id}`);
+      const attestation = await getAttestation(sql, job.id);
+      if (!attestation) {
+        const why = isFinalJobState(job.state) ? `it ended ${job.state}` : `it is ${job.state}`;
+        return sendError(reply, 404, `job ${job.id} has no attestation: ${why}, and only verified and rejected verdicts are signed`);
+      }
+      return request.query.format === 'bundle' ? sigstoreBundle(attestation.envelope, attestation.keyid) : attestation.envelope;
     },
   );
 

@@ -16,8 +16,8 @@ export async function getEvidence(sql: Sql, jobId: string): Promise<EvidenceReco
     order by a.attempt_no`;
 }
 
-/** The body of an attempt's accepted upload, for the judge; undefined without one. */
-export async function getEvidenceBody(sql: Sql, attemptId: string): Promise<unknown> {
-  const [row] = await sql<{ body: unknown }[]>`select body from evidence where attempt_id = ${attemptId}`;
-  return row?.body;
+/** An attempt's accepted upload and the digest of its bytes, for the judge and the signed verdict; undefined without one. */
+export async function getAttemptEvidence(sql: Sql, attemptId: string): Promise<{ body: unknown; digest: string } | undefined> {
+  const [row] = await sql<{ body: unknown; digest: string }[]>`select body, digest from evidence where attempt_id = ${attemptId}`;
+  return row;
 }

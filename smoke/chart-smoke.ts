@@ -29,7 +29,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { createPublicKey } from 'node:crypto';
 import { ApiClient } from '../scheduler/cli/client.js';
+import { ATTESTATION_KEYS_PATH } from '../scheduler/api/routes/attestation-keys.js';
+import { describePublicKey } from '../scheduler/attestation/signing-key.js';
+import { verifyAttestation } from '../scheduler/attestation/verify-attestation.js';
 import type { JobView } from '../scheduler/api/job-schemas.js';
 import { containers, labels, volumeNames } from '../contract/pod.js';
 import { projectRoot } from '../scheduler/substrate/create.js';
@@ -261,6 +265,24 @@ async function main(): Promise<void> {
       check(attempt?.observedImageDigest, `job ${view.id}: no observed image digest (the verdict must bind to what ran)`);
       check(attempt.observedExitCode !== null, `job ${view.id}: no observed exit code`);
     }
+
+    // Each verdict is signed with the key of the chart's Secret, and verifies with its public key alone.
+    const signing = await core.readNamespacedSecret({ name: `${fullname}-signing-key`, namespace });
+    const publicKey = createPublicKey(Buffer.from(signing.data?.['signing-key.pem'] ?? '', 'base64').toString('utf8'));
+    const listed = (await (await fetch(`${baseUrl}${ATTESTATION_KEYS_PATH}`)).json()) as { keys: { keyid: string }[] };
+    check(
+      listed.keys.some((k) => k.keyid === describePublicKey(publicKey).keyid),
+      `${ATTESTATION_KEYS_PATH} does not list the key of the chart's Secret`,
+    );
+    for (const view of ended) {
+      const envelope = await api.request<unknown>('GET', `/v1/jobs/${view.id}/attestation`);
+      const verified = verifyAttestation(JSON.stringify(envelope), publicKey, {
+        commit: source.commit,
+        verdict: view.state as 'verified' | 'rejected',
+      });
+      check(verified.ok, `job ${view.id}: its attestation does not verify with the chart's key: ${verified.ok ? '' : verified.reason}`);
+    }
+    log(`3 attestations verify with the public key of ${fullname}-signing-key`);
 
     const selector = `${labels.managedBy}=proofpod,${labels.release}=${fullname}`;
     const attemptJobs = (await batch.listNamespacedJob({ namespace, labelSelector: selector })).items;

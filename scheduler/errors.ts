@@ -5,6 +5,7 @@ export const PgCode = {
   checkViolation: '23514',
   serializationFailure: '40001',
   adminShutdown: '57P01',
+  crashShutdown: '57P02',
   cannotConnectNow: '57P03',
 } as const;
 

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { PgCode } from '../errors.js';
 
 /** The body of every 4xx/5xx answer: `fields` names what was wrong, where a field was. */
 export const ErrorBodySchema = z.object({
@@ -53,6 +54,28 @@ export function validationFields(
   });
 }
 
+/**
+ * Codes of an error that says the database is out of reach or going down (a restart, a failover):
+ * the connection refused, reset or lost (node's and postgres.js's codes), SQLSTATE class 08 and the
+ * shutdown codes of class 57P. Such a request may well succeed in a moment.
+ */
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  PgCode.adminShutdown,
+  PgCode.crashShutdown,
+  PgCode.cannotConnectNow,
+]);
+const databaseUnavailable = (code: unknown) => typeof code === 'string' && (unavailableCodes.has(code) || /^08[0-9A-Z]{3}$/.test(code));
+/** Seconds a client is asked to wait before it tries again while the database is unavailable. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (hasZodFastifySchemaValidationErrors(error)) {
     const fields = validationFields(error, error.validationContext);
@@ -77,6 +100,16 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
     request.log.warn({ err: error }, 'the database refused a value of the request');
     return sendError(reply, 400, `invalid request: the database refused a value (${(error as Error).message})`);
+  }
+  // The database out of reach is no bug of ours: a 503 the client may retry (a submission with its
+  // idempotency key, so that a retry is never a second job), not a 500. /readyz says so too.
+  if (databaseUnavailable(sqlState)) {
+    request.log.warn({ err: error }, 'the database is unavailable');
+    return sendError(
+      reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS)),
+      503,
+      `the database is unavailable (${String(sqlState)}): try again in a few seconds`,
+    );
   }
   const status = error.statusCode ?? 500;
   if (status >= 500) {

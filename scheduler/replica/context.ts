@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import type { SigningKey } from '../attestation/signing-key.js';
 import type { Substrate } from '../substrate/substrate.js';
 import { LaunchPool } from './launch-pool.js';
+import { SubstrateGate } from './substrate-gate.js';
 
 /** What every stage of one scheduler replica shares. */
 export interface ReplicaContext {
@@ -24,6 +25,8 @@ export interface ReplicaContext {
   launches: LaunchPool;
   /** What final verdicts are signed with (attestation/issue-attestation.ts). */
   signingKey: SigningKey;
+  /** Closed while the substrate does not answer: dispatch claims nothing then (substrate-gate.ts). */
+  substrateGate: SubstrateGate;
 }
 
 /**
@@ -55,6 +58,7 @@ export function createReplicaContext(deps: {
       deps.config.lanes.map((lane) => lane.name),
     ),
     signingKey: deps.signingKey,
+    substrateGate: new SubstrateGate(deps.substrate, deps.log.child({ component: 'dispatch' })),
   };
 }
 

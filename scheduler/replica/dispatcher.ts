@@ -5,7 +5,7 @@ import { launchAttempt } from './launch.js';
 
 /**
  * The claim stage of the dispatch pipeline, run once per cycle:
- *   wait for room in the launch pool → claim (per lane, up to its share of the room and the lane's
+ *   wait for room in the launch pool → hold while the substrate does not answer → claim (per lane, up to its share of the room and the lane's
  *   free capacity) → hand each claim to the pool, which launches it (launch.ts).
  * The cycle returns once its claims are handed over, not when they are launched: launches persist
  * across cycles in `ctx.launches` (launch-pool.ts: `dispatch.launchConcurrency` creates at once),
@@ -25,6 +25,8 @@ export async function dispatchCycle(ctx: ReplicaContext): Promise<{ claimed: num
   // under the lane's lock) while the other half keeps every create slot busy; a job that arrives at
   // an idle replica is claimed with whatever room there is.
   await pool.whenRoom(pool.anyBacklogged ? pool.creates : 1);
+  // While the substrate does not answer, a claim would only spend an attempt of its job.
+  if (!(await ctx.substrateGate.admits())) return { claimed: 0, more: false };
   const maxRunningBySubmitter = Object.fromEntries(Object.entries(quotas.submitters).map(([id, q]) => [id, q.maxRunning]));
   const proverImages = Object.fromEntries(ctx.config.provers.map((p) => [p.name, p.image]));
   const lanes = [...ctx.lanes.values()];

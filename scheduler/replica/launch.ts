@@ -38,7 +38,13 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
         uploadCredential,
         uploadUrl: `${ctx.uploadBaseUrl}/v1/attempts/${target.attemptId}/evidence`,
       };
-      await ctx.launches.create(() => ctx.substrate.start(launch));
+      await ctx.launches.create(() =>
+        ctx.substrate.start(launch).catch((error: unknown) => {
+          // No answer at all (not a refusal): hold dispatch until the substrate answers again.
+          ctx.substrateGate.noteStartFailure(error);
+          throw error;
+        }),
+      );
       ctx.metrics.attemptsStarted.inc({ lane: target.lane, prover: target.prover });
       if (target.attemptNo === 1) {
         ctx.metrics.dispatchLatency.observe({ lane: target.lane }, (Date.now() - target.submittedAt.getTime()) / 1000);

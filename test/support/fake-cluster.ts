@@ -12,6 +12,8 @@ export interface FakeClusterOptions {
   endpoints?: () => string[];
   /** What the fake reporter uploads instead of the honest evidence: a holder of a leaked credential. */
   forge?: (launch: AttemptLaunch, honest: Evidence) => Evidence;
+  /** While it says false, every call fails as a client does when the API server is down (ECONNREFUSED). */
+  reachable?: () => boolean;
 }
 
 interface FakeObject {
@@ -37,7 +39,22 @@ export class FakeCluster implements Substrate {
 
   constructor(private readonly options: FakeClusterOptions = {}) {}
 
+  /** Every start refused for want of an answer. */
+  readonly refusedStarts: string[] = [];
+
+  private answer(what: string): void {
+    if (this.options.reachable?.() ?? true) return;
+    const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+    throw new Error(`${what} failed: request to https://127.0.0.1:6443 failed, reason: connect ECONNREFUSED`, { cause });
+  }
+
   async start(launch: AttemptLaunch): Promise<void> {
+    try {
+      this.answer(`creating Job ${launch.name}`);
+    } catch (error) {
+      this.refusedStarts.push(launch.name);
+      throw error;
+    }
     if (this.objects.has(launch.name)) {
       this.duplicateCreates.push(launch.name);
       throw new DuplicateError(`${launch.name} already exists`);
@@ -49,10 +66,12 @@ export class FakeCluster implements Substrate {
   }
 
   async observe(name: string): Promise<AttemptStatus | undefined> {
+    this.answer(`reading Job ${name}`);
     return this.objects.get(name)?.status;
   }
 
   async list(): Promise<ObservedAttempt[]> {
+    this.answer('listing Jobs');
     return [...this.objects.values()].map((o) => ({ name: o.launch.name, status: o.status }));
   }
 
@@ -62,7 +81,9 @@ export class FakeCluster implements Substrate {
     this.objects.delete(name);
   }
 
-  async ping(): Promise<void> {}
+  async ping(): Promise<void> {
+    this.answer('ping');
+  }
 
   /** Stops the fake itself (its timers); not `close`, which a crashing scheduler calls on its substrate. */
   shutdown(): void {

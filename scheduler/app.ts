@@ -54,7 +54,10 @@ export async function startProofpod(config: Config, options: StartOptions = {}):
   if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.home, log, undefined, paths.postgres);
   const databaseUrl = config.databaseUrl ?? embedded!.url;
   const sql = connect(databaseUrl);
-  const cleanup: (() => Promise<void>)[] = [() => sql.end({ timeout: 5 }), async () => embedded?.stop()];
+  // The pool is ended after the loops and the server (steps are unshifted before it), when no query
+  // of ours is left in flight: the grace is for postgres.js, whose connection that lost a query to an
+  // outage still counts it as running and makes end() wait for the timeout (porsager/postgres#1097).
+  const cleanup: (() => Promise<void>)[] = [() => sql.end({ timeout: 1 }), async () => embedded?.stop()];
   try {
     const migrations = await readMigrations();
     await migrate(sql, log.child({ component: 'migrate' }), migrations);

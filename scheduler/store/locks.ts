@@ -1,4 +1,4 @@
-import type { Sql, TransactionSql } from '../database/connect.js';
+import { type Sql, type TransactionSql, openSession } from '../database/connect.js';
 
 /**
  * Every advisory-lock key proofpod takes, in one place: the single-key locks and the classes of
@@ -39,21 +39,21 @@ export async function lockSubmitter(tx: TransactionSql, submitterId: string): Pr
 }
 
 /**
- * Runs `fn` while holding reaper leadership, a session-level lock on a connection reserved for it
- * (never an open transaction); false, without running it, when another replica holds it.
+ * Runs `fn` while holding reaper leadership, a session-level lock on a connection of its own
+ * (never an open transaction); false, without running it, when another replica holds it. The
+ * session is opened for the sweep and ended after it, and ending it releases the lock: an unlock
+ * sent after the server went away would have nothing to release. Not a connection reserved from
+ * the pool: see `openSession` for why.
  */
 export async function withReaperLock(sql: Sql, fn: () => Promise<void>): Promise<boolean> {
-  const leader = await sql.reserve();
+  const leader = openSession(sql, 'proofpod reaper');
   try {
     const [lock] = await leader<{ locked: boolean }[]>`select pg_try_advisory_lock(${lockKeys.reaper}) as locked`;
     if (!lock?.locked) return false;
-    try {
-      await fn();
-    } finally {
-      await leader`select pg_advisory_unlock(${lockKeys.reaper})`;
-    }
+    await fn();
     return true;
   } finally {
-    leader.release();
+    // At most a second for a graceful close; a connection that is gone is destroyed.
+    await leader.end({ timeout: 1 });
   }
 }

@@ -38,7 +38,7 @@ set +e
 (cd "$work" && exec "$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error \
-  --seed 20261201 --max-examples "$examples" --workers 2 \
+  --seed 20261201 --max-examples "$examples" --workers 1 \
   --request-timeout 35 --generation-database none \
   --report junit --report-junit-path "$work/junit.xml" \
   --no-color) >"$work/st.out" 2>&1

@@ -6,12 +6,12 @@ import type { Proofpod } from '../scheduler/app.js';
 import { DEFAULT_KEY_FILE } from '../scheduler/attestation/signing-key.js';
 import { main as cli } from '../scheduler/cli/main.js';
 import type { ConfigInput } from '../scheduler/config.js';
-import { type JobState, isFinalJobState } from '../scheduler/job-states.js';
 import { defaultProverProfiles } from '../scheduler/prover-profiles.js';
-import { cosignBinary } from './support/cosign.js';
+import { jobVerdict } from './bench/job-verdict.js';
+import { cosignVerify } from './support/cosign.js';
 import { createTestDatabase, createToken } from './support/database.js';
 import { FixtureRepo, scratch } from './support/git-fixtures.js';
-import { call, startInstance, waitFor } from './support/instance.js';
+import { call, startInstance } from './support/instance.js';
 
 /**
  * Signed verdicts (docs/security.md, "Signed verdicts") on the real local substrate with real Coq:
@@ -83,18 +83,8 @@ async function verdictOf(target: string, lane = 'verify', prover = 'coq'): Promi
   });
   expect(submitted.status).toBe(201);
   const id = submitted.body.id as string;
-  let state: JobState | undefined;
-  await waitFor(
-    `job ${id} to end`,
-    async () => {
-      const current: JobState = (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token })).body.state;
-      state = current;
-      return isFinalJobState(current);
-    },
-    90_000,
-    100,
-  );
-  return { id, state: state! };
+  const { state } = await jobVerdict(proofpod.url, { authorization: `Bearer ${token}` }, id);
+  return { id, state };
 }
 
 /**
@@ -142,6 +132,10 @@ function tampered(file: string, edit: (payload: Buffer) => Buffer, name: string)
   return out;
 }
 
+/** cosign with an empty HOME of its own in this file's scratch space (removed with it). */
+const cosign = (publicKeyFile: string, expected: string, bundleFile: string) =>
+  cosignVerify(work.dir('cosign-home'), publicKeyFile, expected, bundleFile);
+
 const otherPublicKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 describe('signed verdicts', () => {
@@ -186,7 +180,6 @@ describe('signed verdicts', () => {
       expect(refused.output).toMatch(reason);
     }
 
-    const cosign = cosignVerifier();
     const verified = cosign(firstKey, commit, verifiedFile);
     expect(verified.status, `cosign verifies the attestation: ${verified.stderr}`).toBe(0);
     expect(verified.stderr).toMatch(/Verified OK/);
@@ -220,7 +213,7 @@ describe('signed verdicts', () => {
     const required = await verify(['--key', firstKey, '--commit', commit, '--expect', 'verified', file]);
     expect(required.code).toBe(1);
     expect(required.output).toMatch(/the verdict is rejected, not verified: rejected: audit found axiom Top.Axiomatic.excluded_middle/);
-    expect(cosignVerifier()(firstKey, commit, file).status).toBe(0);
+    expect(cosign(firstKey, commit, file).status).toBe(0);
   });
 
   it('names the allow-list a job was judged under, so a verifier can refuse the policy', async () => {
@@ -246,7 +239,7 @@ describe('signed verdicts', () => {
     });
     const id = submitted.body.id as string;
     await call(proofpod.url, 'POST', `/v1/jobs/${id}/cancel`, { token });
-    await waitFor('the cancel', async () => (await call(proofpod.url, 'GET', `/v1/jobs/${id}`, { token })).body.state === 'cancelled');
+    expect((await jobVerdict(proofpod.url, { authorization: `Bearer ${token}` }, id)).state).toBe('cancelled');
     const none = await call(proofpod.url, 'GET', `/v1/jobs/${id}/attestation`, { token });
     expect(none.status).toBe(404);
     expect(none.body.message).toMatch(/has no attestation: it ended cancelled, and only verified and rejected verdicts are signed/);
@@ -283,8 +276,8 @@ describe('signed verdicts', () => {
     expect((await verify(['--key', firstKey, '--commit', commit, rotatedFile])).code).toBe(1);
     expect((await verify(['--key', firstKey, '--commit', commit, verifiedFile])).code).toBe(0);
     expect((await verify(['--key', nextKey, '--commit', commit, verifiedFile])).code).toBe(1);
-    expect(cosignVerifier()(nextKey, commit, rotatedFile).status).toBe(0);
-    expect(cosignVerifier()(firstKey, commit, verifiedFile).status).toBe(0);
+    expect(cosign(nextKey, commit, rotatedFile).status).toBe(0);
+    expect(cosign(firstKey, commit, verifiedFile).status).toBe(0);
   });
 
   it('keeps the key out of reach of proof code: a build that reads where the key is finds nothing', async () => {
@@ -313,8 +306,3 @@ describe('signed verdicts', () => {
     );
   });
 });
-
-/** cosign, as built by smoke/tools/build.sh: a test that cannot find it fails, never skips. */
-function cosignVerifier() {
-  return cosignBinary();
-}

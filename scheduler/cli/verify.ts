@@ -32,6 +32,7 @@ export async function verifyCommand(file: string | undefined, options: VerifyOpt
   let text: string;
   try {
     publicKey = createPublicKey(await readFile(options.key, 'utf8'));
+    // Refuses, naming it, a key type no attestation is signed with (RSA, P-384…).
     describePublicKey(publicKey);
     text = await readFile(file, 'utf8');
   } catch (error) {

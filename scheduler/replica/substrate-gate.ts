@@ -47,8 +47,4 @@ export class SubstrateGate {
     this.closed = null;
     return true;
   }
-
-  get isClosed(): boolean {
-    return this.closed !== null;
-  }
 }

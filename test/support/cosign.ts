@@ -1,6 +1,4 @@
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PREDICATE_TYPE } from '../../scheduler/attestation/verdict-statement.js';
 import { findTool } from './helm.js';
@@ -8,13 +6,13 @@ import { findTool } from './helm.js';
 /**
  * cosign as smoke/tools/build.sh builds it (or the one on PATH), verifying an attestation the way
  * docs/security.md tells a third party to: offline, with a public key file, the subject checked
- * against a git commit. Throws when there is no cosign: the interoperability tests fail, never skip.
+ * against a git commit. `home` is an empty directory of the caller's, cosign's HOME. Throws when
+ * there is no cosign: the interoperability tests fail, never skip.
  */
-export function cosignBinary(): (publicKeyFile: string, commit: string, bundleFile: string) => SpawnSyncReturns<string> {
+export function cosignVerify(home: string, publicKeyFile: string, commit: string, bundleFile: string): SpawnSyncReturns<string> {
   const cosign = findTool('cosign');
   if (!cosign) throw new Error('cosign not found: bash smoke/tools/build.sh builds it into ~/.cache/proofpod/tools');
   // No network, no cached trust root: whatever cosign would fetch, it cannot.
-  const home = mkdtempSync(path.join(tmpdir(), 'proofpod-cosign-'));
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: home,
@@ -22,8 +20,7 @@ export function cosignBinary(): (publicKeyFile: string, commit: string, bundleFi
     HTTPS_PROXY: 'http://127.0.0.1:9',
     HTTP_PROXY: 'http://127.0.0.1:9',
   };
-  return (publicKeyFile, commit, bundleFile) =>
-    spawnSync(cosign, cosignVerifyArguments(publicKeyFile, commit, bundleFile), { encoding: 'utf8', env, timeout: 30_000 });
+  return spawnSync(cosign, cosignVerifyArguments(publicKeyFile, commit, bundleFile), { encoding: 'utf8', env, timeout: 30_000 });
 }
 
 /**

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type EmbeddedDatabase, freeLoopbackPort, startEmbeddedPostgres } from '../scheduler/database/embedded.js';
+import { RestartablePostgres } from './support/restartable-postgres.js';
 import { createToken } from './support/database.js';
 import { call, jobRequest, startInstance, waitFor } from './support/instance.js';
 import { connect } from '../scheduler/database/connect.js';
 
 describe('the API while Postgres is down', () => {
   let home: string;
-  let database: EmbeddedDatabase | undefined;
+  let database: RestartablePostgres | undefined;
   afterAll(async () => {
     await database?.stop();
     if (home) await rm(home, { recursive: true, force: true });
@@ -25,9 +25,7 @@ describe('the API while Postgres is down', () => {
   it('answers 503 with Retry-After, and a submission sent again with its key once Postgres is back is one job', async () => {
     // A Postgres of this test's own, on a fixed port so that it comes back where it was.
     home = await mkdtemp(path.join(tmpdir(), 'proofpod-db-down-'));
-    const port = await freeLoopbackPort();
-    const log = pino({ level: 'silent' });
-    database = await startEmbeddedPostgres(home, log, port);
+    database = await RestartablePostgres.start(home, pino({ level: 'silent' }));
     const proofpod = await startInstance(database.url);
     try {
       const sql = connect(database.url, { max: 1 });
@@ -35,7 +33,6 @@ describe('the API while Postgres is down', () => {
       const request = jobRequest({ idempotencyKey: 'once' });
 
       await database.stop();
-      database = undefined;
       for (const [method, route, body] of [
         ['POST', '/v1/jobs', request],
         ['GET', '/v1/jobs', undefined],
@@ -46,7 +43,7 @@ describe('the API while Postgres is down', () => {
         expect(down.body.message).toMatch(/^the database is unavailable/);
       }
 
-      database = await startEmbeddedPostgres(home, log, port);
+      await database.start();
       let created: { status: number; body: { id: string } } | undefined;
       await waitFor(
         'a submission to go through',

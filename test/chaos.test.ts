@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProofRepo, type ScenarioFigures, proofRepo, runChaosScenario } from './bench/chaos.js';
-import { RestartablePostgres } from './bench/chaos-processes.js';
+import { RestartablePostgres } from './support/restartable-postgres.js';
 
 /**
  * The tiny run of `npm run chaos` (docs/reliability.md), so the harness cannot rot: 20 jobs through

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddedDatabase, freeLoopbackPort, startEmbeddedPostgres } from '../scheduler/database/embedded.js';
+import { RestartablePostgres } from './support/restartable-postgres.js';
 import { connect } from '../scheduler/database/connect.js';
 import { createToken } from './support/database.js';
 import { FakeCluster } from './support/fake-cluster.js';
@@ -35,13 +35,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('a Postgres restart under a running replica (cluster is a FAKE that runs nothing)', () => {
   const log = pino({ level: 'silent' });
   let home: string;
-  let port: number;
-  let database: EmbeddedDatabase | undefined;
+  let database: RestartablePostgres | undefined;
   beforeAll(async () => {
     // A Postgres of this file's own, on a fixed port so that it comes back where it was.
     home = await mkdtemp(path.join(tmpdir(), 'proofpod-stop-after-restart-'));
-    port = await freeLoopbackPort();
-    database = await startEmbeddedPostgres(home, log, port);
+    database = await RestartablePostgres.start(home, log);
   });
   afterAll(async () => {
     await database?.stop();
@@ -51,9 +49,8 @@ describe('a Postgres restart under a running replica (cluster is a FAKE that run
   /** Fast shutdown, a second or two down (every loop fails a few ticks, the reaper's included), started again. */
   async function restartPostgres(downMs: number): Promise<void> {
     await database!.stop();
-    database = undefined;
     await sleep(downMs);
-    database = await startEmbeddedPostgres(home, log, port);
+    await database!.start();
   }
 
   it('verifies a job submitted after Postgres is back, and stop() then returns within seconds', async () => {

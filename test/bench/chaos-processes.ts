@@ -1,6 +1,6 @@
 /**
- * The processes a chaos run (test/bench/chaos.ts) starts and breaks: a Postgres it can stop and
- * start again on the same data directory and port, scheduler replicas as separate OS processes
+ * The processes a chaos run (test/bench/chaos.ts) starts and breaks (beside its Postgres,
+ * test/support/restartable-postgres.ts): scheduler replicas as separate OS processes
  * (`node dist/scheduler/main.js` with a config file, so that a kill is a real SIGKILL), and a
  * steady load of submissions over HTTP that survives both.
  */
@@ -8,54 +8,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { Logger } from 'pino';
 import type { ConfigInput } from '../../scheduler/config.js';
-import { type EmbeddedDatabase, freeLoopbackPort, startEmbeddedPostgres } from '../../scheduler/database/embedded.js';
+import { freeLoopbackPort } from '../../scheduler/database/embedded.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** An embedded Postgres that can be stopped and started again where it was: same data directory, same port, same password. */
-export class RestartablePostgres {
-  private running: EmbeddedDatabase | undefined;
-
-  private constructor(
-    private readonly home: string,
-    private readonly port: number,
-    private readonly log: Logger,
-    readonly url: string,
-    running: EmbeddedDatabase,
-  ) {
-    this.running = running;
-  }
-
-  static async start(home: string, log: Logger): Promise<RestartablePostgres> {
-    const port = await freeLoopbackPort();
-    const db = await startEmbeddedPostgres(home, log, port);
-    return new RestartablePostgres(home, port, log, db.url, db);
-  }
-
-  /** The server's own URL for another database on it. */
-  urlOf(database: string): string {
-    return this.url.replace(/\/[^/]*$/, `/${database}`);
-  }
-
-  get up(): boolean {
-    return this.running !== undefined;
-  }
-
-  /** A fast shutdown (SIGINT): clients are disconnected, open transactions roll back. */
-  async stop(): Promise<void> {
-    const db = this.running;
-    this.running = undefined;
-    await db?.stop();
-  }
-
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = await startEmbeddedPostgres(this.home, this.log, this.port);
-  }
-}
 
 /** What of the environment a replica gets: none of the variables that would override its config file. */
 function replicaEnvironment(configFile: string): NodeJS.ProcessEnv {

@@ -29,7 +29,8 @@ import { migrate } from '../../scheduler/store/migrate.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
 import { FixtureRepo } from '../support/git-fixtures.js';
-import { ReplicaProcess, RestartablePostgres, SteadyLoad, type LoadCounters } from './chaos-processes.js';
+import { RestartablePostgres } from '../support/restartable-postgres.js';
+import { ReplicaProcess, SteadyLoad, type LoadCounters } from './chaos-processes.js';
 import { machine, percentile, runAsMain } from './report.js';
 
 const run = promisify(execFile);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { proofRepo, runChaosScenario } from '../bench/chaos.js';
-import { RestartablePostgres } from '../bench/chaos-processes.js';
+import { RestartablePostgres } from '../support/restartable-postgres.js';
 import { clusterUnavailable } from '../support/cluster.js';
 
 /**

@@ -5,8 +5,8 @@ import { signEnvelope } from './dsse.js';
 import type { SigningKey } from './signing-key.js';
 import { PAYLOAD_TYPE, type VerdictFacts, verdictStatement } from './verdict-statement.js';
 
-/** What the judge had when it decided: the facts of a verdict but the verdict itself and when it was issued. */
-export type JudgedAttempt = Omit<VerdictFacts, 'verdict' | 'reason' | 'issuedAt'>;
+/** What the judge had when it decided: the facts of a verdict but the verdict itself and when it was issued, and the attempt. */
+export type JudgedAttempt = Omit<VerdictFacts, 'verdict' | 'reason' | 'issuedAt'> & { attemptId: string };
 
 /**
  * Signs and stores the attestation of a job that `state` leaves verified or rejected, in the
@@ -16,7 +16,7 @@ export type JudgedAttempt = Omit<VerdictFacts, 'verdict' | 'reason' | 'issuedAt'
 export async function issueAttestation(
   tx: TransactionSql,
   key: SigningKey,
-  judged: JudgedAttempt & { attemptId: string },
+  judged: JudgedAttempt,
   state: JobState,
   reason: string,
 ): Promise<boolean> {

@@ -17,7 +17,7 @@ export interface EndingAttempt {
   /** When the substrate reported the pod finished: its containers' timestamps, whose phase durations are observed. */
   timings?: readonly ContainerTiming[] | undefined;
   /** What the judge decided a verdict from: a final verdict is signed from it in the ending's transaction. */
-  judged?: (JudgedAttempt & { attemptId: string }) | undefined;
+  judged?: JudgedAttempt | undefined;
 }
 
 /**

@@ -73,7 +73,7 @@ async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void
       case 'finished': {
         const observed = { check: status.check, build: status.build };
         // An ending from here follows the pod's end: its phase durations are observed with it.
-        const endFinished = (ending: AttemptEnding, judged?: JudgedAttempt & { attemptId: string }) =>
+        const endFinished = (ending: AttemptEnding, judged?: JudgedAttempt) =>
           finishAttempt(ctx, fence, ending, { ...attempt, timings: status.timings, judged }, log);
         if (!attempt.observedAt) {
           await keepAttemptLogs(ctx, attempt, log);

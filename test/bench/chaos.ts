@@ -16,10 +16,10 @@
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import type { ConfigInput } from '../../scheduler/config.js';
 import { type Sql, connect } from '../../scheduler/database/connect.js';
@@ -28,6 +28,7 @@ import { createDatabaseIfMissing } from '../../scheduler/store/create-database.j
 import { migrate } from '../../scheduler/store/migrate.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
+import { adminKubeConfig, deleteNamespaceAndWait, kubeconfigPath } from '../support/cluster.js';
 import { FixtureRepo } from '../support/git-fixtures.js';
 import { RestartablePostgres } from '../support/restartable-postgres.js';
 import { ReplicaProcess, SteadyLoad, type LoadCounters } from './chaos-processes.js';
@@ -180,12 +181,9 @@ interface KubernetesSetup {
   config: ConfigInput['kubernetes'];
 }
 
-const clusterDir = () => process.env.PROOFPOD_CLUSTER_DIR ?? path.join(homedir(), '.cache', 'proofpod', 'cluster');
-
 async function kubernetesSetup(): Promise<KubernetesSetup> {
-  const kubeconfig = path.join(clusterDir(), 'admin.kubeconfig');
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  const kubeconfig = kubeconfigPath;
+  const kc = adminKubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const namespace = `pp-chaos-${Date.now().toString(36)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -206,19 +204,6 @@ async function kubernetesSetup(): Promise<KubernetesSetup> {
       imagePullGraceSeconds: 30,
     },
   };
-}
-
-async function deleteNamespace(core: CoreV1Api, name: string): Promise<void> {
-  await core.deleteNamespace({ name }).catch(() => {});
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const gone = await core.readNamespace({ name }).then(
-      () => false,
-      (error: unknown) => (error as { code?: number }).code === 404,
-    );
-    if (gone) return;
-    await sleep(500);
-  }
 }
 
 async function apiserver(action: 'stop' | 'start'): Promise<void> {
@@ -292,7 +277,7 @@ export async function runChaosScenario(options: ScenarioOptions): Promise<Scenar
   } finally {
     await Promise.all(replicas.map((r) => r.stop()));
     await sql.end({ timeout: 5 });
-    if (k8s) await deleteNamespace(k8s.core, k8s.namespace);
+    if (k8s) await deleteNamespaceAndWait(k8s.core, k8s.namespace, 120_000);
     if (options.keepLogsIn) {
       mkdirSync(options.keepLogsIn, { recursive: true });
       for (const r of replicas) if (existsSync(r.logFile)) cpSync(r.logFile, path.join(options.keepLogsIn, `${scenario}-${r.name}.log`));

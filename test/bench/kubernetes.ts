@@ -27,6 +27,7 @@ import { wakeDispatchers } from '../../scheduler/store/notify.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { apiClients, clientSettings } from '../../scheduler/substrate/kubernetes/client.js';
 import { loadKubeConfig } from '../../scheduler/substrate/kubernetes/kubernetes-substrate.js';
+import { deleteNamespaceAndWait } from '../support/cluster.js';
 import { machine, percentile, writeSection, runAsMain } from './report.js';
 
 const JOBS = Number(process.env.BENCH_K8S_JOBS ?? 200);
@@ -279,17 +280,7 @@ async function createNamespace(core: CoreV1Api, name: string): Promise<void> {
 
 /** Deletes a namespace and waits until it is gone, so its Jobs, pods and Secrets load no later round. */
 async function deleteNamespace(core: CoreV1Api, name: string): Promise<void> {
-  await core.deleteNamespace({ name }).catch(() => {});
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    const gone = await core.readNamespace({ name }).then(
-      () => false,
-      (error: unknown) => (error as { code?: number }).code === 404,
-    );
-    if (gone) return;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  process.stderr.write(`namespace ${name} still there after 180 s; going on\n`);
+  if (!(await deleteNamespaceAndWait(core, name, 180_000))) process.stderr.write(`namespace ${name} still there after 180 s; going on\n`);
 }
 
 interface Measured {

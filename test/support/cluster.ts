@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 export const clusterDir = process.env.PROOFPOD_CLUSTER_DIR ?? path.join(os.homedir(), '.cache', 'proofpod', 'cluster');
 export const kubeconfigPath = path.join(clusterDir, 'admin.kubeconfig');
@@ -63,4 +63,19 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** Deletes a namespace and waits until it is gone (its Jobs, pods and Secrets with it); false if it is still there after `timeoutMs`. */
+export async function deleteNamespaceAndWait(core: CoreV1Api, name: string, timeoutMs: number): Promise<boolean> {
+  await core.deleteNamespace({ name }).catch(() => {});
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const gone = await core.readNamespace({ name }).then(
+      () => false,
+      (error: unknown) => (error as { code?: number }).code === 404,
+    );
+    if (gone) return true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return false;
 }

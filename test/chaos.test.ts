@@ -45,7 +45,8 @@ const tiny = () => ({
 function expectNothingLostOrDoubled(f: ScenarioFigures): void {
   expect(f.submitted).toBe(20);
   expect(f.inDatabase).toBe(20);
-  expect(f.lost).toEqual({ absent: [], notFinal: [] });
+  expect(f.lost.absent).toEqual([]);
+  expect(f.stuck).toEqual([]);
   expect(f.twoVerdicts).toEqual([]);
   expect(f.overlapping).toEqual([]);
   expect(Object.values(f.states).reduce((a, b) => a + b, 0)).toBe(20);

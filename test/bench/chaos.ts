@@ -114,6 +114,8 @@ export interface ScenarioFigures {
   states: Record<string, number>;
   /** Keys sent whose job Postgres lacks, and jobs not final when the drain ended. */
   lost: { absent: string[]; notFinal: string[] };
+  /** What each not-final job was doing: its attempts, its last events, and the replica log lines naming it. */
+  stuck: StuckJob[];
   /** Jobs with more than one attempt that ended with a verdict: must be none. */
   twoVerdicts: string[];
   /** Jobs with more than one evidence row (one per attempt at most): what each attempt ended as. */
@@ -143,6 +145,15 @@ export interface ScenarioFigures {
   unexpectedExits: number;
   /** Graceful stops at the end (SIGTERM) that had not finished after 10 s, and were killed. */
   stopsTimedOut: number;
+}
+
+export interface StuckJob {
+  id: string;
+  state: string;
+  reason: string;
+  attempts: string[];
+  lastEvents: string[];
+  logLines: string[];
 }
 
 /** A git repository with the proofs the load draws from. */
@@ -412,6 +423,8 @@ async function figures(
     from events e join attempts a on a.job_id = e.job_id and a.attempt_no = e.attempt_no
     group by a.name`;
 
+  const lines: ReturnType<ReplicaProcess['logLines']> = replicas.flatMap((r) => r.logLines().map((l) => ({ ...l, replica: r.name })));
+  const stuck = await stuckJobs(sql, jobs, attempts, lines);
   const byKey = new Map(jobs.map((j) => [j.key, j]));
   const sent = load.submissions;
   const states: Record<string, number> = {};
@@ -456,7 +469,6 @@ async function figures(
       if (last && !last.startsWith(fault.holderPrefix!)) killedLeasesTakenOver++;
     }
   }
-  const lines = replicas.flatMap((r) => r.logLines());
   const takeoverLines = lines.filter((l) => l.msg === 'lease expired; taken over');
   const errorLogLines: Record<string, number> = {};
   for (const line of lines) if ((line.level ?? 0) >= 50) count(errorLogLines, blank(String(line.msg ?? '')));
@@ -491,6 +503,7 @@ async function figures(
       absent: sent.filter((s) => !byKey.has(s.key)).map((s) => s.key),
       notFinal: jobs.filter((j) => !isFinalJobState(j.state)).map((j) => j.id),
     },
+    stuck,
     twoVerdicts,
     twoEvidences,
     overlapping: [...new Set(overlapping)],
@@ -514,6 +527,34 @@ async function figures(
     unexpectedExits: replicas.flatMap((r) => r.lives).filter((l) => l.ending === 'exited').length,
     stopsTimedOut: replicas.flatMap((r) => r.lives).filter((l) => l.ending === 'stop timed out').length,
   };
+}
+
+/** The story of every job not final at the end, so that a failing run says why. */
+async function stuckJobs(
+  sql: Sql,
+  jobs: JobRow[],
+  attempts: AttemptRow[],
+  lines: { msg?: string; [key: string]: unknown }[],
+): Promise<StuckJob[]> {
+  const stuck: StuckJob[] = [];
+  for (const job of jobs.filter((j) => !isFinalJobState(j.state))) {
+    const own = attempts.filter((a) => a.jobId === job.id);
+    const events = await sql<{ at: Date; actor: string; fromState: string | null; toState: string; reason: string }[]>`
+      select at, actor, from_state, to_state, reason from events where job_id = ${job.id} order by id desc limit 8`;
+    const names = [job.id, ...own.map((a) => a.name)];
+    stuck.push({
+      id: job.id,
+      state: job.state,
+      reason: job.stateReason,
+      attempts: own.map((a) => `${a.attemptNo} ${a.name}: ${a.state} (${a.stateReason})`),
+      lastEvents: events.reverse().map((e) => `${e.at.toISOString()} ${e.actor}: ${e.fromState ?? '–'} → ${e.toState} (${e.reason})`),
+      logLines: lines
+        .filter((l) => names.some((n) => JSON.stringify(l).includes(n)))
+        .slice(-20)
+        .map((l) => JSON.stringify(l).slice(0, 400)),
+    });
+  }
+  return stuck;
 }
 
 // --- the report ---------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ describe.skipIf(skipReason !== undefined)(`the chaos run on Kubernetes, tiny${sk
       claims: { ttlSeconds: 4, heartbeatSeconds: 1 },
     });
     expect(f.submitted).toBe(8);
-    expect(f.lost).toEqual({ absent: [], notFinal: [] });
+    expect(f.lost.absent).toEqual([]);
+    expect(f.stuck).toEqual([]);
     expect(f.twoVerdicts).toEqual([]);
     expect(f.overlapping).toEqual([]);
     expect(Object.values(f.states).reduce((a, b) => a + b, 0)).toBe(8);

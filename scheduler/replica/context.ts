@@ -6,6 +6,7 @@ import type { Lane } from '../lanes.js';
 import type { Metrics } from '../metrics.js';
 import type { SigningKey } from '../attestation/signing-key.js';
 import type { Substrate } from '../substrate/substrate.js';
+import { CarriedLaunches } from './carried-launches.js';
 import { LaunchPool } from './launch-pool.js';
 import { SubstrateGate } from './substrate-gate.js';
 
@@ -23,6 +24,8 @@ export interface ReplicaContext {
   uploadBaseUrl: string;
   /** The launches in flight, across dispatch cycles (dispatcher.ts); a graceful stop drains it. */
   launches: LaunchPool;
+  /** Which dispatching attempts held here a stage is carrying on; the watcher carries on the rest (carried-launches.ts). */
+  carried: CarriedLaunches;
   /** What final verdicts are signed with (attestation/issue-attestation.ts). */
   signingKey: SigningKey;
   /** Closed while the substrate does not answer: dispatch claims nothing then (substrate-gate.ts). */
@@ -57,6 +60,7 @@ export function createReplicaContext(deps: {
       deps.config.dispatch.launchConcurrency,
       deps.config.lanes.map((lane) => lane.name),
     ),
+    carried: new CarriedLaunches(),
     signingKey: deps.signingKey,
     substrateGate: new SubstrateGate(deps.substrate, deps.log.child({ component: 'dispatch' })),
   };

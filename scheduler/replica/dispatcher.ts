@@ -52,8 +52,10 @@ export async function dispatchCycle(ctx: ReplicaContext): Promise<{ claimed: num
       });
       pool.claimed(lane.name, limit, batch.length);
       for (const attempt of batch) {
+        // Carried from here, waiting for a slot included: the watcher leaves it alone meanwhile.
+        const release = ctx.carried.hold(attempt.attemptId);
         pool.run(
-          () => launchAttempt(ctx, attempt, { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder }),
+          () => launchAttempt(ctx, attempt, { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder }).finally(release),
           (error) =>
             ctx.log.error({ err: error, jobId: attempt.jobId }, `launch failed outside its own handling: ${coerceError(error).message}`),
         );

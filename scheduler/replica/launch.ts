@@ -11,11 +11,14 @@ import { finishAttempt } from './finish-attempt.js';
  * The create stage: mint the attempt's upload credential, create it in the substrate (one of the
  * replica's `dispatch.launchConcurrency` creates at once, launch-pool.ts), mark it running. A
  * DuplicateError from the substrate means an earlier holder created it already: the attempt is
- * adopted, not started twice. A StaleError means another replica holds it now.
+ * adopted, not started twice. A StaleError means another replica holds it now. When Postgres does
+ * not take the outcome (the attempt running, or its failed start), the attempt stays dispatching
+ * under this replica's lease, and the watcher carries it on once no stage does (carried-launches.ts).
  */
 export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, fence: Fence): Promise<void> {
   const log = ctx.log.child({ jobId: target.jobId, attempt: target.attemptNo, lane: target.lane });
   const lane = laneOf(ctx, target.lane);
+  let inSubstrate = false;
   try {
     // The profile as this lane runs it: what the pod runs, the attempt records and the judge holds the evidence to.
     const profile = laneProfile(ctx, target.prover, target.lane);
@@ -54,16 +57,23 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
       if (!(error instanceof DuplicateError)) throw error;
       log.info({ name: target.name, epoch: fence.epoch }, 'attempt exists in the substrate already; adopting it');
     }
+    inSubstrate = true;
     await markAttemptStarted(ctx.sql, fence, { profile, allowedAxioms: lane.allowedAxioms }, log);
   } catch (error) {
     if (error instanceof StaleError) {
       ctx.metrics.staleWrites.inc();
       return;
     }
+    if (inSubstrate) {
+      // It runs; only the record says otherwise. Failing it now would start a second pod for nothing.
+      log.error({ err: error }, `could not record the start: ${coerceError(error).message}; the watcher carries it on`);
+      return;
+    }
     const reason = `could not start attempt: ${coerceError(error).message}`;
     log.error({ err: error }, reason);
     await finishAttempt(ctx, fence, { kind: 'infrastructure', reason }, target, log).catch((endError: unknown) => {
-      log.error({ err: endError }, 'could not record the failed start; the lease will expire and the reaper retries');
+      if (endError instanceof StaleError) return;
+      log.error({ err: endError }, 'could not record the failed start; the watcher carries it on');
     });
   }
 }

@@ -1,12 +1,10 @@
 import { StaleError, coerceError } from '../errors.js';
 import type { Fence } from '../store/fence.js';
-import { getLaunchTarget } from '../store/attempts/launch-target.js';
-import { markAttemptStarted } from '../store/attempts/start-attempt.js';
 import type { ExpiredClaim } from '../store/claims/expired-claims.js';
 import { takeOverClaim } from '../store/claims/take-over-claim.js';
-import { type ReplicaContext, laneOf, laneProfile } from './context.js';
+import type { ReplicaContext } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
-import { launchAttempt } from './launch.js';
+import { resumeLaunch } from './resume-launch.js';
 
 /**
  * An expired lease: take it over at the epoch it was seen at, then ask the substrate. Adopt what
@@ -25,24 +23,14 @@ export async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): 
   const fence: Fence = { attemptId: claim.attemptId, epoch, holder: ctx.holder };
   log.warn({ previousHolder: claim.holder, previousEpoch: claim.epoch, epoch }, 'lease expired; taken over');
   try {
-    const status = await ctx.substrate.observe(claim.name);
-    if (status) {
-      ctx.metrics.takeovers.inc({ action: 'adopted' });
-      if (claim.attemptState === 'dispatching')
-        await markAttemptStarted(
-          ctx.sql,
-          fence,
-          { profile: laneProfile(ctx, claim.prover, claim.lane), allowedAxioms: laneOf(ctx, claim.lane).allowedAxioms },
-          log,
-        );
+    if (claim.attemptState === 'dispatching') {
+      // The old holder claimed it and may or may not have got it into the substrate.
+      const how = await resumeLaunch(ctx, claim, fence, log);
+      if (how !== 'gone') ctx.metrics.takeovers.inc({ action: how });
       return;
     }
-    if (claim.attemptState === 'dispatching') {
-      // The old holder claimed it but never got it into the substrate: start it under our lease.
-      const target = await getLaunchTarget(ctx.sql, claim.attemptId);
-      if (!target) return;
-      ctx.metrics.takeovers.inc({ action: 'launched' });
-      await launchAttempt(ctx, target, fence);
+    if (await ctx.substrate.observe(claim.name)) {
+      ctx.metrics.takeovers.inc({ action: 'adopted' });
       return;
     }
     ctx.metrics.takeovers.inc({ action: 'retried' });
@@ -54,7 +42,11 @@ export async function recoverExpired(ctx: ReplicaContext, claim: ExpiredClaim): 
       log,
     );
   } catch (error) {
-    if (error instanceof StaleError) ctx.metrics.staleWrites.inc();
-    else log.error({ err: error }, `recovering an expired lease failed: ${coerceError(error).message}`);
+    if (error instanceof StaleError) {
+      ctx.metrics.staleWrites.inc();
+      return;
+    }
+    // Held here now: a dispatching one is the watcher's to carry on (carried-launches.ts).
+    log.error({ err: error }, `recovering an expired lease failed: ${coerceError(error).message}`);
   }
 }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { EvidenceSchema } from '../../contract/evidence.js';
 import { ProverProfileSchema } from '../../contract/profile.js';
 import { judge } from '../evidence/judge.js';
@@ -11,6 +12,7 @@ import { getAttemptEvidence } from '../store/evidence/get-evidence.js';
 import { type ReplicaContext, forEachLimit } from './context.js';
 import { finishAttempt } from './finish-attempt.js';
 import { keepAttemptLogs } from './keep-logs.js';
+import { resumeLaunch } from './resume-launch.js';
 
 /**
  * The watch and judge stages: for every attempt this replica holds, ask the substrate how it is
@@ -19,14 +21,32 @@ import { keepAttemptLogs } from './keep-logs.js';
  */
 export async function watchCycle(ctx: ReplicaContext): Promise<void> {
   const held = await heldAttempts(ctx.sql, ctx.holder);
-  await forEachLimit(held, 16, (attempt) => watchOne(ctx, attempt));
+  const stranded = new Set(ctx.carried.stranded(held.filter((a) => a.state === 'dispatching').map((a) => a.attemptId)));
+  await forEachLimit(held, 16, (attempt) => watchOne(ctx, attempt, stranded.has(attempt.attemptId)));
 }
 
-async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt): Promise<void> {
-  // A dispatching attempt is in the hands of the launch stage of this very replica.
-  if (attempt.state !== 'running') return;
+/** A stranded launch (carried-launches.ts): adopted if the substrate has it, started again if not. */
+async function resumeStranded(ctx: ReplicaContext, attempt: HeldAttempt, fence: Fence, log: Logger): Promise<void> {
+  try {
+    const how = await resumeLaunch(ctx, attempt, fence, log);
+    log.info({ name: attempt.name, how }, 'stranded launch carried on');
+  } catch (error) {
+    if (error instanceof StaleError) {
+      ctx.metrics.staleWrites.inc();
+      return;
+    }
+    log.error({ err: error }, `carrying on a stranded launch failed: ${coerceError(error).message}`);
+  }
+}
+
+async function watchOne(ctx: ReplicaContext, attempt: HeldAttempt, stranded: boolean): Promise<void> {
   const log = ctx.log.child({ jobId: attempt.jobId, attempt: attempt.attemptNo, lane: attempt.lane });
   const fence: Fence = { attemptId: attempt.attemptId, epoch: attempt.epoch, holder: ctx.holder };
+  if (attempt.state === 'dispatching') {
+    // In the hands of this replica's launch stage, unless no stage has carried it for a while.
+    if (stranded) await resumeStranded(ctx, attempt, fence, log);
+    return;
+  }
   const end = (ending: AttemptEnding) => finishAttempt(ctx, fence, ending, attempt, log);
   // A pod that ended by itself: its logs are kept before the attempt ends (and the pod is deleted).
   const endEnded = async (ending: AttemptEnding) => {

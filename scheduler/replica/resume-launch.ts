@@ -14,11 +14,11 @@ export interface DispatchingAttempt {
 }
 
 /**
- * Carries on a dispatching attempt whose launch nobody is carrying on, under `fence`: a lease taken
- * over from another holder (reap-expired.ts), or one this replica holds and no stage of it carries
- * (carried-launches.ts: a launch that could not record how it went, a claim whose answer was lost). The substrate says which it was: an attempt it has is adopted
- * (marked running, not created again); one it lacks is started now. `gone`: the attempt is no longer
- * there to launch.
+ * Carries on, under `fence`, a dispatching attempt whose launch nobody is carrying on: a lease
+ * taken over from another holder (reap-expired.ts), or one this replica holds and no stage of it
+ * carries (carried-launches.ts: a launch that could not record how it went, a claim whose answer
+ * was lost). The substrate says which it was: an attempt it has is adopted (marked running, not
+ * created again); one it lacks is started now. `gone`: the attempt is no longer there to launch.
  */
 export async function resumeLaunch(
   ctx: ReplicaContext,

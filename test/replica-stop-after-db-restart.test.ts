@@ -4,9 +4,12 @@
  * scenario (docs/reliability.md): after a restart, SIGTERM never finished, because the reaper's
  * `sql.reserve()` made during the outage never settled (postgres.js 3.4.9, porsager/postgres#1195),
  * and ticks waited up to 20 s on postgres.js's reconnect backoff; once the process died instead
- * (`TypeError: Cannot read properties of null (reading 'write')`, porsager/postgres#1208).
+ * (`TypeError: Cannot read properties of null (reading 'write')`, porsager/postgres#1208). And a
+ * reconnect cut while it read the server's array types left an unhandled rejection (CI, this
+ * file), which ends a Node process (porsager/postgres#1192, #1223).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -124,6 +127,71 @@ describe('a Postgres restart under a running replica (cluster is a FAKE that run
       ).toBe('resolved');
     } finally {
       await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('reads the array types on one connection of a pool only, so a connection lost while reading them is no unhandled rejection', async () => {
+    // A TCP proxy in front of the real Postgres that cuts any connection but the first on which
+    // the client sends postgres.js's array-type query, as a restart does to a reconnect at that
+    // moment (porsager/postgres#1223).
+    const target = new URL(database!.url);
+    const readTypes: number[] = [];
+    let connections = 0;
+    const proxy = net.createServer((client) => {
+      const index = connections++;
+      const server = net.connect(Number(target.port), target.hostname);
+      client.on('data', (chunk: Buffer) => {
+        if (chunk.includes('typarray')) {
+          readTypes.push(index);
+          if (readTypes.length > 1) {
+            client.destroy();
+            server.destroy();
+            return;
+          }
+        }
+        server.write(chunk);
+      });
+      server.on('data', (chunk: Buffer) => client.write(chunk));
+      for (const [a, b] of [
+        [client, server],
+        [server, client],
+      ] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = new URL(database!.url);
+    proxied.port = String((proxy.address() as net.AddressInfo).port);
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    const sql = connect(proxied.toString(), { max: 3 });
+    try {
+      await sql`select 1`;
+      // Three at once: the pool opens its other two connections, and each parses and sends arrays.
+      const queries = Promise.all(
+        [1, 2, 3].map(
+          (n) => sql<{ n: number; xs: string[]; ys: string[] }[]>`
+          select ${n}::int as n, pg_sleep(0.2)::text, array['a', 'b'] as xs, ${['x', 'y']}::text[] as ys`,
+        ),
+      );
+      // Without the workaround a cut connection's query never settles.
+      expect(await within(10_000, queries)).toBe('resolved');
+      const rows = await queries;
+      expect(rows.map(([row]) => [row!.n, row!.xs, row!.ys])).toEqual([
+        [1, ['a', 'b'], ['x', 'y']],
+        [2, ['a', 'b'], ['x', 'y']],
+        [3, ['a', 'b'], ['x', 'y']],
+      ]);
+      expect(connections).toBe(3);
+      await sleep(100);
+      expect(readTypes).toEqual([0]);
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      await sql.end({ timeout: 1 });
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });

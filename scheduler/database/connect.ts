@@ -39,9 +39,27 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
       },
     },
   });
+  fetchArrayTypesOnce(sql);
   guardTransactions(sql);
   endSessionsWithPool(sql);
   return sql;
+}
+
+/**
+ * Works around postgres.js 3.4.9 (porsager/postgres#1192, #1205, #1223): every new connection
+ * first reads the server's array types, and the promise of that query is dropped, so a connection
+ * lost during it is an unhandled rejection, which ends a Node process. After a Postgres restart
+ * every reconnect races that. The types are shared by the pool's connections and are the server's
+ * built-ins (the schema defines none), so once one connection has read them the others skip it.
+ */
+function fetchArrayTypesOnce(sql: Sql): void {
+  const options = sql.options as unknown as { fetch_types: boolean; shared: { typeArrayMap: Record<number, number> } };
+  const wanted = options.fetch_types;
+  Object.defineProperty(options, 'fetch_types', {
+    configurable: true,
+    enumerable: true,
+    get: () => wanted && Object.keys(options.shared.typeArrayMap).length === 0,
+  });
 }
 
 /**

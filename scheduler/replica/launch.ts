@@ -41,13 +41,21 @@ export async function launchAttempt(ctx: ReplicaContext, target: LaunchTarget, f
         uploadCredential,
         uploadUrl: `${ctx.uploadBaseUrl}/v1/attempts/${target.attemptId}/evidence`,
       };
-      await ctx.launches.create(() =>
-        ctx.substrate.start(launch).catch((error: unknown) => {
+      const created = await ctx.launches.create(async () => {
+        // Claimed before the substrate stopped answering: wait for it instead of spending the attempt.
+        if (!(await ctx.substrateGate.whenOpen())) return false;
+        await ctx.substrate.start(launch).catch((error: unknown) => {
           // No answer at all (not a refusal): hold dispatch until the substrate answers again.
           ctx.substrateGate.noteStartFailure(error);
           throw error;
-        }),
-      );
+        });
+        return true;
+      });
+      if (!created) {
+        // The replica stops; its leases go back, and whoever takes this one starts it.
+        log.info({ name: target.name }, 'not started: the replica stops while the substrate does not answer');
+        return;
+      }
       ctx.metrics.attemptsStarted.inc({ lane: target.lane, prover: target.prover });
       if (target.attemptNo === 1) {
         ctx.metrics.dispatchLatency.observe({ lane: target.lane }, (Date.now() - target.submittedAt.getTime()) / 1000);

@@ -78,6 +78,9 @@ export class Replica {
    * after the TTL.
    */
   async stop(): Promise<void> {
+    // First, so that no tick stays waiting in a launch for the substrate to answer: such a launch
+    // gives up, and its lease goes back below.
+    this.ctx.substrateGate.stop();
     await Promise.all(this.loops.map((loop) => loop.stop()));
     // Launches earlier dispatch cycles handed over are still this replica's: each ends started or
     // through finishAttempt before the leases go back.
@@ -89,5 +92,6 @@ export class Replica {
   /** Stops every loop at once, releasing nothing: what a killed process leaves behind. */
   abandon(): void {
     for (const loop of this.loops) loop.abandon();
+    this.ctx.substrateGate.stop();
   }
 }

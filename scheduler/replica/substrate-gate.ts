@@ -5,17 +5,22 @@ import { isUnreachable } from '../substrate/unreachable.js';
 
 /** Least time between two pings of an unreachable substrate. */
 const PING_INTERVAL_MS = 1000;
+/** How often a launch waiting for the gate looks again. */
+const WAIT_STEP_MS = 100;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Holds dispatch while the substrate does not answer (its API server down or restarting): a start
  * that failed for want of any answer closes the gate, and no cycle claims again until a ping gets
  * through. Without it, every claim in an outage fails at once, its job is queued and claimed again,
- * and a job's whole retry budget is gone within a second (docs/reliability.md). With it, a job
- * spends at most the one attempt it was launching when the outage began.
+ * and a job's whole retry budget is gone within a second (docs/reliability.md). A launch claimed
+ * before the gate closed waits for it to open before its create (`whenOpen`), so that a job spends
+ * at most the one attempt whose create was in flight when the outage began.
  */
 export class SubstrateGate {
   private closed: { since: number; reason: string } | null = null;
   private lastPing = 0;
+  private stopped = false;
 
   constructor(
     private readonly substrate: Substrate,
@@ -46,5 +51,23 @@ export class SubstrateGate {
     this.log.info({ heldSeconds: (Date.now() - this.closed.since) / 1000 }, 'the substrate answers again: dispatch resumes');
     this.closed = null;
     return true;
+  }
+
+  /**
+   * Resolves true once the gate is open (pinging, at most once a second, as `admits` does), or
+   * false once the replica stops (`stop`): a launch that was waiting then leaves its attempt to the
+   * replica that takes over its lease.
+   */
+  async whenOpen(): Promise<boolean> {
+    for (;;) {
+      if (this.stopped) return false;
+      if (await this.admits()) return true;
+      await sleep(WAIT_STEP_MS);
+    }
+  }
+
+  /** Releases every launch waiting in `whenOpen`, for a stop. */
+  stop(): void {
+    this.stopped = true;
   }
 }

@@ -43,6 +43,14 @@ describe('reading an attempt from its Job and pod', () => {
       { phase: 'infrastructure_failure', reason: expect.stringMatching(/^pod deleted/) },
     ],
     [
+      // Read as pending before, the attempt waited out the pending limit (600 s): the likely cause of a
+      // job the tiny chaos run on Kubernetes left running, its evidence accepted, after a pod deletion.
+      'Job complete without its pod (deleted before the scheduler read it)',
+      job({ succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] }),
+      [],
+      { phase: 'infrastructure_failure', reason: 'pod deleted after the Job completed, before its container statuses were read' },
+    ],
+    [
       'Job past its deadline',
       job({ conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'too long' }] }),
       [],

@@ -42,6 +42,9 @@ export function attemptStatusOf(job: V1Job, pods: V1Pod[], settings: ReadSetting
   if (!pod) {
     if (failed)
       return { phase: 'infrastructure_failure', reason: `pod deleted: the Job failed without its pod (${failed.reason ?? 'no reason'})` };
+    // Finished, but the pod and its container statuses, which the judge holds the evidence to, are gone.
+    if (truthy(job.status?.conditions, 'Complete') || (job.status?.succeeded ?? 0) > 0)
+      return { phase: 'infrastructure_failure', reason: 'pod deleted after the Job completed, before its container statuses were read' };
     const age = now - (time(job.metadata?.creationTimestamp) ?? now);
     if (age > settings.pendingLimitSeconds * 1000)
       return { phase: 'infrastructure_failure', reason: `no pod after ${Math.round(age / 1000)}s` };

@@ -35,14 +35,20 @@ describe('CarriedLaunches: which dispatching attempts held here the watcher carr
   });
 
   it('holds nest, and releasing one twice releases it once', () => {
-    const { carried } = withClock();
+    const { carried, at } = withClock();
+    at(0);
     const outer = carried.hold('a');
     const inner = carried.hold('a');
     inner();
     inner();
-    expect(carried.isCarried('a')).toBe(true);
+    carried.stranded(['a']);
+    at(5_000);
+    // Still carried by the outer hold.
+    expect(carried.stranded(['a'])).toEqual([]);
     outer();
-    expect(carried.isCarried('a')).toBe(false);
+    carried.stranded(['a']);
+    at(6_000);
+    expect(carried.stranded(['a'])).toEqual(['a']);
   });
 
   it('forgets an attempt no longer held dispatching, so that seeing it again starts a new clock', () => {

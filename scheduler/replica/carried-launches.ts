@@ -35,10 +35,6 @@ export class CarriedLaunches {
     };
   }
 
-  isCarried(attemptId: string): boolean {
-    return this.carried.has(attemptId);
-  }
-
   /**
    * Of `dispatching` (every dispatching attempt this replica holds now), those no stage has carried
    * for `graceMs`: the watcher's to carry on. Forgets attempts no longer among them.

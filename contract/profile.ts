@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { sha256Digest } from './evidence.js';
 
 const command = z.array(z.string().max(1000)).min(1).max(64);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, coerceError } from './errors.js';
 import { LaneSchema, PromotionRuleSchema, QuotasSchema, defaultLanes } from './lanes.js';
 import { ProverProfileSchema, defaultProverProfiles } from './prover-profiles.js';

@@ -17,7 +17,7 @@ import { closeSync, constants, existsSync, openSync, realpathSync, statSync, wri
 import { mkdir, readFile, readdir, realpath as realpathAsync, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { coerceError } from '../contract/errors.js';
 import { AllowedAxiomsSchema, type Finding, type Goal, GoalSchema } from '../contract/evidence.js';
 import { artifacts, checkExitCodes, env, files, mountPath } from '../contract/pod.js';
@@ -308,25 +308,26 @@ type Verdict = Omit<CheckResult, 'log' | 'exitCode' | 'startedAt' | 'finishedAt'
 async function libraryFacts(libraries: ProverProfile['libraries'], log: CheckLog, home: string): Promise<CheckResult['libraries']> {
   const facts: CheckResult['libraries'] = [];
   for (const library of libraries) {
-    const files: string[] = [];
     const pattern = new RegExp(library.files);
-    const walk = async (dir: string): Promise<void> => {
-      for (const entry of await readdir(dir, { withFileTypes: true })) {
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) await walk(full);
-        else if (entry.isFile() && pattern.test(path.relative(library.path, full))) files.push(full);
+    // Relative paths are built as the walk goes: path.relative per file cost more than the hashing.
+    const files: string[] = [];
+    const walk = async (relative: string): Promise<void> => {
+      for (const entry of await readdir(path.join(library.path, relative), { withFileTypes: true })) {
+        const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
+        if (entry.isDirectory()) await walk(child);
+        else if (entry.isFile() && pattern.test(child)) files.push(child);
       }
     };
     try {
-      await walk(library.path);
+      await walk('');
     } catch {
       throw new Error(`library ${library.name} (${library.path}) is not in the image`);
     }
     const digest = createHash('sha256');
     for (const file of files.sort())
       digest.update(
-        `${path.relative(library.path, file)}\0${createHash('sha256')
-          .update(await readFile(file))
+        `${file}\0${createHash('sha256')
+          .update(await readFile(path.join(library.path, file)))
           .digest('hex')}\n`,
       );
     const query = await run(['dpkg-query', '-W', '-f=${Version}', library.package], '/', log, home, { buffered: true });

@@ -13,7 +13,7 @@ import { lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, writeFile }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { env, files, mountPath } from '../contract/pod.js';
 import { coerceError } from '../contract/errors.js';
 import { type Git, quarantinedGit } from './git.js';

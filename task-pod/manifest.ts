@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** What the fetch container found and checked, for the reporter to bind the evidence to. */
 export const ManifestSchema = z.strictObject({

@@ -17,7 +17,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson } from '../contract/canonical-json.js';
 import { asText } from '../contract/text.js';
 import { coerceError } from '../contract/errors.js';

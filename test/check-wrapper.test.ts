@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -182,12 +183,26 @@ describe('build driver and check wrapper with real provers', () => {
 
   it("records the profile's libraries with their package version and digest; a listed library the image lacks is an error", async () => {
     const { result } = await check(profile('coq'), ['Arith.v']);
+    // The digest as docs/architecture.md defines it, computed here on its own: each compiled file's path
+    // under the library and its SHA-256, sorted by path.
+    const root = '/usr/lib/ocaml/coq/user-contrib/stdpp';
+    const compiled = readdirSync(root, { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.vo'))
+      .sort();
+    expect(compiled.length).toBeGreaterThan(10);
+    const expected = createHash('sha256');
+    for (const file of compiled)
+      expected.update(
+        `${file}\0${createHash('sha256')
+          .update(readFileSync(path.join(root, file)))
+          .digest('hex')}\n`,
+      );
     expect(result.libraries).toEqual([
       {
         name: 'stdpp',
         package: 'libcoq-stdpp',
         version: expect.stringMatching(/^1\./),
-        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        digest: `sha256:${expected.digest('hex')}`,
       },
     ]);
     const coq = profile('coq');

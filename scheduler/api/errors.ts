@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PgCode } from '../errors.js';
 
 /** The body of every 4xx/5xx answer: `fields` names what was wrong, where a field was. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { GoalSchema } from '../../contract/evidence.js';
 import { attemptStates, jobStates } from '../job-states.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson, sha256 } from '../../contract/canonical-json.js';
 import {
   AllowedAxiomsSchema,

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import * as z from 'zod';
 import { bearerToken, hashSecret } from '../../auth/secrets.js';
 import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
 import type { Sql } from '../../database/connect.js';

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson, sha256 } from '../../../contract/canonical-json.js';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../database/connect.js';

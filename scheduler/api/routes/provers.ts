@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../database/connect.js';
 import { holdsBack, proverHealth } from '../../store/provers/prover-health.js';

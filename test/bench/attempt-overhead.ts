@@ -7,8 +7,8 @@
  * read the moment its pod ends. The result replaces the marked section of docs/benchmarks.md.
  * `measureAttemptOverhead` is also run, at a tiny size, by test/bench-attempt-overhead.test.ts.
  */
-import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,7 +18,7 @@ import { parseConfig } from '../../scheduler/config.js';
 import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
-import type { LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
+import { LocalSubstrate, type LocalPodStatus } from '../../scheduler/substrate/local/local-substrate.js';
 import { git } from '../support/git-fixtures.js';
 import { openBenchDatabase } from './database.js';
 import { localSubstrateWithEndedPods } from './ended-pods.js';
@@ -44,6 +44,20 @@ export interface AttemptPhases {
   totalMs: number;
 }
 
+/**
+ * The CPU time (user + system, ms) each pod program spends itself in an attempt — not its children
+ * (git, the checkers) — p50 of `runs` attempts, next to Node's own start-up (`node -e 0`) measured
+ * the same way in the same run. Read from copies of the programs that print their
+ * `process.resourceUsage()` as they exit (`instrumentedPrograms`).
+ */
+export interface ProgramCpu {
+  runs: number;
+  nodeStartMs: number;
+  fetchMs: number;
+  checkMs: number;
+  reporterMs: number;
+}
+
 export interface OverheadFigures {
   singles: number;
   bare: { coqcMs: number; coqchkMs: number; totalMs: number };
@@ -51,6 +65,8 @@ export interface OverheadFigures {
   proofpod: AttemptPhases;
   /** proofpod p50 − bare p50. */
   overheadMs: number;
+  /** Absent when no program runs were asked for. */
+  programs?: ProgramCpu;
   bursts: BurstFigures[];
 }
 
@@ -139,8 +155,11 @@ export async function measureAttemptOverhead(options: {
   singles?: number;
   burst?: number;
   concurrencies?: number[];
+  /** Attempts run with instrumented copies of the pod programs; 0 skips them. */
+  programRuns?: number;
 }): Promise<OverheadFigures> {
   const singles = options.singles ?? 10;
+  const programRuns = options.programRuns ?? 0;
   const burst = options.burst ?? 40;
   const concurrencies = options.concurrencies ?? [2];
   const work = mkdtempSync(path.join(tmpdir(), 'proofpod-bench-overhead-'));
@@ -264,9 +283,91 @@ export async function measureAttemptOverhead(options: {
       verdictMs: phase('verdictMs'),
       totalMs: phase('totalMs'),
     };
-    return { singles, bare, proofpod, overheadMs: proofpod.totalMs - bare.totalMs, bursts };
+    const programs = programRuns > 0 ? await measureProgramCpu(work, repo, commit, options.databaseUrl, programRuns) : undefined;
+    return { singles, bare, proofpod, overheadMs: proofpod.totalMs - bare.totalMs, ...(programs ? { programs } : {}), bursts };
   } finally {
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const podPrograms = ['fetch', 'check', 'reporter'] as const;
+const CPU_LINE = 'proofpod-bench-cpu';
+
+/** Registered first, so that it runs however the program exits (fetch exits from a top-level await). */
+const cpuAtExit = (name: string) =>
+  `process.on('exit', () => { const u = process.resourceUsage(); process.stderr.write('${CPU_LINE} ${name} ' + (u.userCPUTime + u.systemCPUTime) + '\\n'); });\n`;
+
+/**
+ * A programs root as the local substrate binds it (dist/pod-programs, dist/bin, package.json, an
+ * empty node_modules), holding the built programs with `cpuAtExit` put in front of each.
+ */
+function instrumentedPrograms(work: string): string {
+  const from = projectRoot();
+  const root = path.join(work, 'programs');
+  mkdirSync(path.join(root, 'dist', 'pod-programs'), { recursive: true });
+  mkdirSync(path.join(root, 'node_modules'));
+  cpSync(path.join(from, 'package.json'), path.join(root, 'package.json'));
+  if (existsSync(path.join(from, 'dist', 'bin')))
+    cpSync(path.join(from, 'dist', 'bin'), path.join(root, 'dist', 'bin'), { recursive: true });
+  for (const name of podPrograms) {
+    const bundle = readFileSync(path.join(from, 'dist', 'pod-programs', `${name}.mjs`), 'utf8');
+    writeFileSync(path.join(root, 'dist', 'pod-programs', `${name}.mjs`), cpuAtExit(name) + bundle);
+  }
+  return root;
+}
+
+/** Node's start-up alone, measured as the programs measure themselves. */
+function nodeStartCpuMs(): number {
+  const { stderr } = spawnSync(process.execPath, ['-e', cpuAtExit('node')], { encoding: 'utf8' });
+  return cpuOf(stderr, 'node');
+}
+
+function cpuOf(log: string, name: string): number {
+  const match = new RegExp(`^${CPU_LINE} ${name} (\\d+)$`, 'm').exec(log);
+  if (!match) throw new Error(`no CPU line of ${name} in its log`);
+  return Number(match[1]) / 1000;
+}
+
+async function measureProgramCpu(work: string, repo: string, commit: string, databaseUrl: string, runs: number): Promise<ProgramCpu> {
+  const home = path.join(work, 'home-programs');
+  const config = parseConfig({
+    port: 0,
+    logLevel: 'silent',
+    home,
+    databaseUrl,
+    substrate: 'local',
+    pod: { allowFileSources: true },
+    local: { sandboxUids: { first: 1_800_000, count: 100_000 } },
+    lanes: [{ name: 'verify', trust: 'trusted', concurrency: 1, maxDeadlineSeconds: 600, resources: { limits: { cpu: 1 } } }],
+  });
+  const log = pino({ level: 'silent' });
+  const substrate = new LocalSubstrate({ config, stateDir: path.join(home, 'attempts'), programsRoot: instrumentedPrograms(work), log });
+  const proofpod = await startProofpod(config, { substrate, log, print: () => {} });
+  try {
+    const token = await createSubmitterToken(proofpod.sql, { id: 'bench-overhead-programs', trust: 'trusted', lanes: ['*'], roles: [] });
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const seen: Record<(typeof podPrograms)[number], number[]> = { fetch: [], check: [], reporter: [] };
+    const nodeStart: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const response = await fetch(`${proofpod.url}/v1/jobs`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ source: { url: pathToFileURL(repo).href, commit }, prover: 'coq', targets: ['Arith.v'], lane: 'verify' }),
+      });
+      if (response.status !== 201) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
+      const { id } = (await response.json()) as { id: string };
+      const job = await jobVerdict(proofpod.url, headers, id);
+      if (job.state !== 'verified') throw new Error(`Arith.v ended ${job.state}: ${job.stateReason}`);
+      for (const name of podPrograms) {
+        const logs = await fetch(`${proofpod.url}/v1/jobs/${id}/logs?container=${name}`, { headers });
+        if (logs.status !== 200) throw new Error(`the ${name} log answered ${logs.status}`);
+        seen[name].push(cpuOf(await logs.text(), name));
+      }
+      nodeStart.push(nodeStartCpuMs());
+    }
+    return { runs, nodeStartMs: p50(nodeStart), fetchMs: p50(seen.fetch), checkMs: p50(seen.check), reporterMs: p50(seen.reporter) };
+  } finally {
+    await proofpod.stop();
   }
 }
 
@@ -322,7 +423,24 @@ export function report(f: OverheadFigures, context: { date: string; machine: str
       (b) =>
         `| ${b.jobs} | ${b.concurrency} | ${s(b.proofpodMs)} | ${s(b.bareMs)} | ${b.ratio.toFixed(2)}× | ${b.cpuPerJob.machine.toFixed(2)} s | ${b.cpuPerJob.scheduler.toFixed(2)} s | ${b.cpuPerJob.bareMachine.toFixed(2)} s |`,
     ),
+    ...(f.programs ? ['', ...programsReport(f.programs)] : []),
   ].join('\n');
+}
+
+function programsReport(c: ProgramCpu): string[] {
+  const ms = (v: number) => `${Math.round(v)} ms`;
+  const sum = c.fetchMs + c.checkMs + c.reporterMs;
+  return [
+    `The pod's own programs, one job at a time (${c.runs} jobs, copies of the programs that print their own CPU time, user + system, as they exit; p50; their children — git, \`coqchk\`, \`dpkg-query\` — not counted):`,
+    '',
+    "| program | CPU | … beyond Node's start-up |",
+    '|---|---|---|',
+    `| Node's own start-up (\`node -e 0\`, measured the same way) | ${ms(c.nodeStartMs)} | — |`,
+    `| fetch | ${ms(c.fetchMs)} | ${ms(c.fetchMs - c.nodeStartMs)} |`,
+    `| check wrapper | ${ms(c.checkMs)} | ${ms(c.checkMs - c.nodeStartMs)} |`,
+    `| reporter | ${ms(c.reporterMs)} | ${ms(c.reporterMs - c.nodeStartMs)} |`,
+    `| **the three** | **${ms(sum)}** | **${ms(sum - 3 * c.nodeStartMs)}** |`,
+  ];
 }
 
 async function main() {
@@ -333,6 +451,7 @@ async function main() {
       singles: Number(process.env.BENCH_SINGLES ?? 10),
       burst: Number(process.env.BENCH_BURST ?? 40),
       concurrencies: (process.env.BENCH_CONCURRENCIES ?? '2,4').split(',').map(Number),
+      programRuns: Number(process.env.BENCH_PROGRAM_RUNS ?? 10),
     });
     for (const b of f.bursts)
       if (b.states.verified !== b.jobs) throw new Error(`a burst did not end all verified: ${JSON.stringify(b.states)}`);

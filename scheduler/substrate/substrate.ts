@@ -70,7 +70,10 @@ export interface Substrate {
   start(launch: AttemptLaunch): Promise<void>;
   /** The attempt's status, or undefined when the substrate has no such attempt. */
   observe(name: string): Promise<AttemptStatus | undefined>;
-  /** Every attempt of ours the substrate holds, read from the live source, not a cache. */
+  /**
+   * Every attempt of ours the substrate holds. It may come from a watch cache that lags the source:
+   * the orphan sweep, its only caller, is right either way (reap-orphans.ts).
+   */
   list(): Promise<ObservedAttempt[]>;
   /** Stops and removes the attempt; a missing attempt is not an error. */
   stop(name: string): Promise<void>;

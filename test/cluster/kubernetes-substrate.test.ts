@@ -8,7 +8,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Proofpod } from '../../scheduler/app.js';
 import { type ConfigInput, parseConfig } from '../../scheduler/config.js';
@@ -387,6 +387,100 @@ describe.skipIf(skipReason !== undefined)(
       } finally {
         await new Promise((resolve) => blackHole.close(resolve));
       }
+    });
+
+    describe("the orphan sweep's list", () => {
+      /** A suspended Job with our labels and the given release: the Job controller makes no pod of it. */
+      const ourJob = (name: string, release: string) =>
+        batch.createNamespacedJob({
+          namespace,
+          body: {
+            metadata: { name, labels: { [labels.managedBy]: 'proofpod', [labels.release]: release } },
+            spec: {
+              suspend: true,
+              template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'unused', command: ['true'] }] } },
+            },
+          },
+        });
+      const substrateFor = (kc: KubeConfig, release: string) =>
+        new KubernetesSubstrate(
+          parseConfig({ databaseUrl: 'postgres://unused/unused', substrate: 'kubernetes', pod: { release }, kubernetes: { namespace } }),
+          kc,
+          pino({ level: 'silent' }),
+        );
+      /** The substrate's own client, observed (spyOn keeps the real method): its LIST requests of Jobs. */
+      const jobLists = (substrate: KubernetesSubstrate) =>
+        vi.spyOn((substrate as unknown as { batch: BatchV1Api }).batch, 'listNamespacedJob');
+      const names = async (substrate: KubernetesSubstrate) => (await substrate.list()).map((a) => a.name).sort();
+
+      it('comes from the informers while they watch: no LIST after theirs, and it follows creates and deletes', async () => {
+        await ourJob('list-cache-1', 'list-cache');
+        const substrate = substrateFor(scheduler, 'list-cache');
+        const lists = jobLists(substrate);
+        try {
+          expect(await names(substrate)).toEqual(['list-cache-1']);
+          await ourJob('list-cache-2', 'list-cache');
+          await until('the new Job to be listed', async () => (await names(substrate)).length === 2, 10_000, 20);
+          await batch.deleteNamespacedJob({ name: 'list-cache-1', namespace, propagationPolicy: 'Background' });
+          await until('the deleted Job to be gone', async () => (await names(substrate)).join() === 'list-cache-2', 10_000, 20);
+          // The informer's own first list, and no other.
+          expect(lists).toHaveBeenCalledTimes(1);
+        } finally {
+          await substrate.close();
+          await batch.deleteNamespacedJob({ name: 'list-cache-2', namespace, propagationPolicy: 'Background' }).catch(() => {});
+        }
+      });
+
+      it('is read live while an informer cannot watch', async () => {
+        // An identity that may get and list Jobs and pods, but not watch them.
+        await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'no-watch' } } });
+        await rbac.createNamespacedRole({
+          namespace,
+          body: {
+            metadata: { name: 'no-watch' },
+            rules: [
+              { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list'] },
+              { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+            ],
+          },
+        });
+        await rbac.createNamespacedRoleBinding({
+          namespace,
+          body: {
+            metadata: { name: 'no-watch' },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'no-watch' },
+            subjects: [{ kind: 'ServiceAccount', name: 'no-watch', namespace }],
+          },
+        });
+        const request = await core.createNamespacedServiceAccountToken({
+          name: 'no-watch',
+          namespace,
+          body: { spec: { audiences: [], expirationSeconds: 600 } },
+        });
+        const cluster = admin!.getCurrentCluster()!;
+        const noWatch = new KubeConfig();
+        noWatch.loadFromOptions({
+          clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],
+          users: [{ name: 'no-watch', token: request.status!.token }],
+          contexts: [{ name: 'no-watch', cluster: 'local', user: 'no-watch', namespace }],
+          currentContext: 'no-watch',
+        });
+        await ourJob('list-live-1', 'list-live');
+        const substrate = substrateFor(noWatch, 'list-live');
+        const lists = jobLists(substrate);
+        try {
+          expect(await names(substrate)).toEqual(['list-live-1']);
+          const before = lists.mock.calls.length;
+          await ourJob('list-live-2', 'list-live');
+          // Live: the new Job is there at once, through a LIST of its own.
+          expect(await names(substrate)).toEqual(['list-live-1', 'list-live-2']);
+          expect(lists.mock.calls.length).toBeGreaterThan(before);
+        } finally {
+          await substrate.close();
+          for (const name of ['list-live-1', 'list-live-2'])
+            await batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }).catch(() => {});
+        }
+      });
     });
 
     it('cancelling a running job deletes its Job and its credential Secret', async () => {

@@ -237,7 +237,8 @@ async function openFifoForWriting(fifo: string): Promise<number | undefined> {
       return openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The reporter starts with us and usually opens it a few ms later: every attempt waits here.
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
   process.stderr.write('check: no reporter opened the check-exit FIFO within a minute; continuing without it\n');

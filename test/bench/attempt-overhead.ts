@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
-import { startProofpod } from '../../scheduler/app.js';
-import { parseConfig } from '../../scheduler/config.js';
+import { type Proofpod, startProofpod } from '../../scheduler/app.js';
+import { type Config, parseConfig } from '../../scheduler/config.js';
 import { type JobState, isFinalJobState } from '../../scheduler/job-states.js';
 import { createSubmitterToken } from '../../scheduler/store/submitters/submitters.js';
 import { projectRoot } from '../../scheduler/substrate/create.js';
@@ -179,42 +179,13 @@ export async function measureAttemptOverhead(options: {
     const bursts: BurstFigures[] = [];
     for (const [index, concurrency] of concurrencies.entries()) {
       const home = path.join(work, `home-${index}`);
-      const config = parseConfig({
-        port: 0,
-        logLevel: 'silent',
-        home,
-        databaseUrl: options.databaseUrl,
-        substrate: 'local',
-        pod: { allowFileSources: true },
-        // A bench uid range of its own, so that it can run beside the other tests' local substrates.
-        local: { sandboxUids: { first: 1_500_000 + index * 100_000, count: 100_000 } },
-        lanes: [{ name: 'verify', trust: 'trusted', concurrency, maxDeadlineSeconds: 600, resources: { limits: { cpu: 1 } } }],
-      });
+      // A bench uid range of its own, so that it can run beside the other tests' local substrates.
+      const config = overheadConfig(home, options.databaseUrl, 1_500_000 + index * 100_000, concurrency);
       const log = pino({ level: 'silent' });
       const { substrate, pods } = localSubstrateWithEndedPods(config, home, log);
       const proofpod = await startProofpod(config, { substrate, log, print: () => {} });
       try {
-        const token = await createSubmitterToken(proofpod.sql, {
-          id: `bench-overhead-${index}`,
-          trust: 'trusted',
-          lanes: ['*'],
-          roles: [],
-        });
-        const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-        const submit = async (): Promise<string> => {
-          const response = await fetch(`${proofpod.url}/v1/jobs`, {
-            method: 'POST',
-            headers,
-            body: JSON.stringify({
-              source: { url: pathToFileURL(repo).href, commit },
-              prover: 'coq',
-              targets: ['Arith.v'],
-              lane: 'verify',
-            }),
-          });
-          if (response.status !== 201) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
-          return ((await response.json()) as { id: string }).id;
-        };
+        const { headers, submit } = await arithSubmitter(proofpod, `bench-overhead-${index}`, repo, commit);
         const verdict = async (id: string) => {
           const job = await jobVerdict(proofpod.url, headers, id);
           return { ...job, attempt: job.attempts?.at(-1)?.name ?? '' };
@@ -330,32 +301,16 @@ function cpuOf(log: string, name: string): number {
 
 async function measureProgramCpu(work: string, repo: string, commit: string, databaseUrl: string, runs: number): Promise<ProgramCpu> {
   const home = path.join(work, 'home-programs');
-  const config = parseConfig({
-    port: 0,
-    logLevel: 'silent',
-    home,
-    databaseUrl,
-    substrate: 'local',
-    pod: { allowFileSources: true },
-    local: { sandboxUids: { first: 1_800_000, count: 100_000 } },
-    lanes: [{ name: 'verify', trust: 'trusted', concurrency: 1, maxDeadlineSeconds: 600, resources: { limits: { cpu: 1 } } }],
-  });
+  const config = overheadConfig(home, databaseUrl, 1_800_000, 1);
   const log = pino({ level: 'silent' });
   const substrate = new LocalSubstrate({ config, stateDir: path.join(home, 'attempts'), programsRoot: instrumentedPrograms(work), log });
   const proofpod = await startProofpod(config, { substrate, log, print: () => {} });
   try {
-    const token = await createSubmitterToken(proofpod.sql, { id: 'bench-overhead-programs', trust: 'trusted', lanes: ['*'], roles: [] });
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const { headers, submit } = await arithSubmitter(proofpod, 'bench-overhead-programs', repo, commit);
     const seen: Record<(typeof podPrograms)[number], number[]> = { fetch: [], check: [], reporter: [] };
     const nodeStart: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const response = await fetch(`${proofpod.url}/v1/jobs`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ source: { url: pathToFileURL(repo).href, commit }, prover: 'coq', targets: ['Arith.v'], lane: 'verify' }),
-      });
-      if (response.status !== 201) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
-      const { id } = (await response.json()) as { id: string };
+      const id = await submit();
       const job = await jobVerdict(proofpod.url, headers, id);
       if (job.state !== 'verified') throw new Error(`Arith.v ended ${job.state}: ${job.stateReason}`);
       for (const name of podPrograms) {
@@ -369,6 +324,36 @@ async function measureProgramCpu(work: string, repo: string, commit: string, dat
   } finally {
     await proofpod.stop();
   }
+}
+
+/** The scheduler of one measure: the local substrate, file sources, one lane `verify` of 1 CPU per attempt. */
+function overheadConfig(home: string, databaseUrl: string, firstSandboxUid: number, concurrency: number): Config {
+  return parseConfig({
+    port: 0,
+    logLevel: 'silent',
+    home,
+    databaseUrl,
+    substrate: 'local',
+    pod: { allowFileSources: true },
+    local: { sandboxUids: { first: firstSandboxUid, count: 100_000 } },
+    lanes: [{ name: 'verify', trust: 'trusted', concurrency, maxDeadlineSeconds: 600, resources: { limits: { cpu: 1 } } }],
+  });
+}
+
+/** A submitter of its own, and a submission of Arith.v at `commit` over the API that answers the job's id. */
+async function arithSubmitter(proofpod: Proofpod, id: string, repo: string, commit: string) {
+  const token = await createSubmitterToken(proofpod.sql, { id, trust: 'trusted', lanes: ['*'], roles: [] });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const submit = async (): Promise<string> => {
+    const response = await fetch(`${proofpod.url}/v1/jobs`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ source: { url: pathToFileURL(repo).href, commit }, prover: 'coq', targets: ['Arith.v'], lane: 'verify' }),
+    });
+    if (response.status !== 201) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
+    return ((await response.json()) as { id: string }).id;
+  };
+  return { headers, submit };
 }
 
 function phasesOf(submittedAt: number, verdictAt: number, pod: LocalPodStatus): AttemptPhases {

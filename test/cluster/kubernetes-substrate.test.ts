@@ -7,7 +7,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
-import { AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AuthorizationV1Api, BatchV1Api, CoreV1Api, type KubeConfig, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { Proofpod } from '../../scheduler/app.js';
@@ -17,7 +17,7 @@ import pino from 'pino';
 import { defaultProverProfiles } from '../../scheduler/prover-profiles.js';
 import { freeLoopbackPort } from '../../scheduler/database/embedded.js';
 import { labels } from '../../contract/pod.js';
-import { adminKubeConfig, clusterUnavailable, until } from '../support/cluster.js';
+import { adminKubeConfig, clusterUnavailable, serviceAccountKubeConfig, until } from '../support/cluster.js';
 import { createTestDatabase, createToken } from '../support/database.js';
 import { FixtureRepo, scratch } from '../support/git-fixtures.js';
 import { attackPayload, pluginSource } from '../support/hostile-fixtures.js';
@@ -71,19 +71,7 @@ describe.skipIf(skipReason !== undefined)(
       const owner = await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'proofpod-owner' } } });
       ownerUid = owner.metadata!.uid!;
       // The scheduler authenticates as its ServiceAccount, with a token from the TokenRequest API.
-      const request = await core.createNamespacedServiceAccountToken({
-        name: 'proofpod-scheduler',
-        namespace,
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
-      });
-      const cluster = admin!.getCurrentCluster()!;
-      scheduler = new KubeConfig();
-      scheduler.loadFromOptions({
-        clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],
-        users: [{ name: 'proofpod-scheduler', token: request.status!.token }],
-        contexts: [{ name: 'scheduler', cluster: 'local', user: 'proofpod-scheduler', namespace }],
-        currentContext: 'scheduler',
-      });
+      scheduler = await serviceAccountKubeConfig(admin!, 'proofpod-scheduler', namespace, 3600);
       const kubeconfig = path.join(work.root, 'scheduler.kubeconfig');
       writeFileSync(kubeconfig, scheduler.exportConfig(), { mode: 0o600 });
 
@@ -452,19 +440,7 @@ describe.skipIf(skipReason !== undefined)(
             subjects: [{ kind: 'ServiceAccount', name: 'no-watch', namespace }],
           },
         });
-        const request = await core.createNamespacedServiceAccountToken({
-          name: 'no-watch',
-          namespace,
-          body: { spec: { audiences: [], expirationSeconds: 600 } },
-        });
-        const cluster = admin!.getCurrentCluster()!;
-        const noWatch = new KubeConfig();
-        noWatch.loadFromOptions({
-          clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],
-          users: [{ name: 'no-watch', token: request.status!.token }],
-          contexts: [{ name: 'no-watch', cluster: 'local', user: 'no-watch', namespace }],
-          currentContext: 'no-watch',
-        });
+        const noWatch = await serviceAccountKubeConfig(admin!, 'no-watch', namespace, 600);
         await ourJob('list-live-1', 'list-live');
         const substrate = substrateFor(noWatch, 'list-live');
         const lists = jobLists(substrate);

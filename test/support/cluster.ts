@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { type CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 export const clusterDir = process.env.PROOFPOD_CLUSTER_DIR ?? path.join(os.homedir(), '.cache', 'proofpod', 'cluster');
 export const kubeconfigPath = path.join(clusterDir, 'admin.kubeconfig');
@@ -10,6 +10,32 @@ export const kubeconfigPath = path.join(clusterDir, 'admin.kubeconfig');
 export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
+  return kc;
+}
+
+/**
+ * A kubeconfig for the API server of `admin` that authenticates as ServiceAccount `name` of
+ * `namespace` (its default namespace too), with a token from the TokenRequest API.
+ */
+export async function serviceAccountKubeConfig(
+  admin: KubeConfig,
+  name: string,
+  namespace: string,
+  expirationSeconds: number,
+): Promise<KubeConfig> {
+  const request = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds } },
+  });
+  const cluster = admin.getCurrentCluster()!;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: cluster.server, caData: cluster.caData, caFile: cluster.caFile }],
+    users: [{ name, token: request.status!.token }],
+    contexts: [{ name, cluster: 'local', user: name, namespace }],
+    currentContext: name,
+  });
   return kc;
 }
 

@@ -171,7 +171,7 @@ export class KubernetesSubstrate implements Substrate {
   async observe(name: string): Promise<AttemptStatus | undefined> {
     await this.informers();
     const cached = this.jobs.get(name, this.namespace) ?? this.createdRecently(name);
-    if (cached) return attemptStatusOf(cached, [...(this.podsByJob.get(name)?.values() ?? [])], this.config.kubernetes);
+    if (cached) return attemptStatusOf(cached, this.cachedPods(name), this.config.kubernetes);
     let job: V1Job;
     try {
       job = await this.batch.readNamespacedJob({ name, namespace: this.namespace });
@@ -185,7 +185,7 @@ export class KubernetesSubstrate implements Substrate {
 
   async readLog(name: string, container: ContainerName, maxBytes: number): Promise<ContainerLog | undefined> {
     await this.informers();
-    const cached = [...(this.podsByJob.get(name)?.values() ?? [])];
+    const cached = this.cachedPods(name);
     const pods =
       cached.length > 0
         ? cached
@@ -238,6 +238,11 @@ export class KubernetesSubstrate implements Substrate {
     else this.podsByJob.delete(job);
   }
 
+  /** The pods of Job `name` in the pod informer's cache. */
+  private cachedPods(name: string): V1Pod[] {
+    return [...(this.podsByJob.get(name)?.values() ?? [])];
+  }
+
   /** Starts the informers once, on first use; until their first list is in, reads go live. */
   private informers(): Promise<void> {
     this.started ??= Promise.all([this.startInformer('jobs'), this.startInformer('pods')]).then(
@@ -281,7 +286,7 @@ export class KubernetesSubstrate implements Substrate {
     if (!name) return;
     const job = deleted ? undefined : this.jobs.get(name, this.namespace);
     if (!job && !deleted) return;
-    const phase = job ? attemptStatusOf(job, [...(this.podsByJob.get(name)?.values() ?? [])], this.config.kubernetes).phase : 'gone';
+    const phase = job ? attemptStatusOf(job, this.cachedPods(name), this.config.kubernetes).phase : 'gone';
     if (phase === 'pending' || phase === 'running') {
       this.ended.delete(name);
       return;
@@ -306,12 +311,14 @@ export class KubernetesSubstrate implements Substrate {
    * its restart.
    */
   async list(): Promise<ObservedAttempt[]> {
+    const observed = (jobs: readonly V1Job[], podsOf: (name: string) => V1Pod[]) =>
+      jobs.map((job) => {
+        const name = job.metadata!.name!;
+        return { name, status: attemptStatusOf(job, podsOf(name), this.config.kubernetes) };
+      });
     await this.informers();
     if (this.watching.has('jobs') && this.watching.has('pods')) {
-      return this.jobs.list(this.namespace).map((job) => ({
-        name: job.metadata!.name!,
-        status: attemptStatusOf(job, [...(this.podsByJob.get(job.metadata!.name!)?.values() ?? [])], this.config.kubernetes),
-      }));
+      return observed(this.jobs.list(this.namespace), (name) => this.cachedPods(name));
     }
     const [jobs, pods] = await Promise.all([
       this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }),
@@ -322,10 +329,7 @@ export class KubernetesSubstrate implements Substrate {
       const owner = pod.metadata?.labels?.['job-name'];
       if (owner) byJob.set(owner, [...(byJob.get(owner) ?? []), pod]);
     }
-    return jobs.items.map((job) => ({
-      name: job.metadata!.name!,
-      status: attemptStatusOf(job, byJob.get(job.metadata!.name!) ?? [], this.config.kubernetes),
-    }));
+    return observed(jobs.items, (name) => byJob.get(name) ?? []);
   }
 
   /**
